@@ -1,0 +1,163 @@
+// The `sublinear` command line. Every user mistake ends as diagnostics on stderr and exit code 1;
+// nothing here aborts on bad input.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "frontend/frontend.h"
+#include "ir/diagnostic.h"
+#include "ir/dot.h"
+#include "ir/format_util.h"
+#include "ir/op_registry.h"
+#include "ir/printer.h"
+#include "ir/summary.h"
+#include "ir/verify.h"
+#ifdef SUBLINEAR_HAVE_CUDA
+#include "runtime/cuda/device_info.h"
+#endif
+
+namespace sl = sublinear;
+
+namespace {
+
+struct ModelArgs {
+  std::string file;
+  std::vector<std::string> sets;
+  int64_t batch = 1;
+  std::string model;
+};
+
+void add_model_args(CLI::App* cmd, ModelArgs& a) {
+  cmd->add_option("model", a.file, "the .snet file")->required();
+  cmd->add_option("--set", a.sets, "override a param: --set depth=1001 (repeatable)");
+  cmd->add_option("--batch,-b", a.batch, "batch size N")->check(CLI::PositiveNumber);
+  cmd->add_option("--model", a.model, "which model, when the file declares several");
+}
+
+sl::ir::Graph load(const ModelArgs& a, sl::SourceManager& sources) {
+  sl::frontend::LoadOptions opts;
+  opts.batch = a.batch;
+  opts.model = a.model;
+  for (const auto& s : a.sets) opts.sets.push_back(sl::frontend::parse_set(s));
+  sl::ir::Graph g = sl::frontend::load_model(a.file, opts, sources);
+  sl::ir::verify_graph(g);
+  return g;
+}
+
+int print_errors(const std::vector<sl::Diagnostic>& diags, const sl::SourceManager& sources) {
+  const bool color = isatty(fileno(stderr));
+  for (const auto& d : diags) std::cerr << sl::format_diagnostic(d, sources, color);
+  if (diags.size() > 1) std::cerr << diags.size() << " errors\n";
+  return 1;
+}
+
+bool write_output(const std::string& path, const std::string& text) {
+  if (path.empty() || path == "-") {
+    std::cout << text;
+    return true;
+  }
+  std::ofstream out(path, std::ios::binary);
+  if (!out || !(out << text)) {
+    std::cerr << "sublinear: error: cannot write '" << path << "'\n";
+    return false;
+  }
+  return true;
+}
+
+std::string version_text() {
+  std::string out = std::string("sublinear ") + SUBLINEAR_VERSION + "\nbackends: cpu (planning only)";
+#ifdef SUBLINEAR_HAVE_CUDA
+  auto st = sl::runtime::query_cuda_devices();
+  out += ", cuda (runtime " + std::to_string(st.runtime_version / 1000) + "." +
+         std::to_string((st.runtime_version % 1000) / 10) + ")\n";
+  if (st.devices.empty()) {
+    out += "cuda devices: none usable (" + st.why_none + ")\n";
+  } else {
+    for (const auto& d : st.devices)
+      out += "cuda:" + std::to_string(d.index) + ": " + d.name + ", sm_" + std::to_string(d.major) +
+             std::to_string(d.minor) + ", " + sl::ir::human_bytes(static_cast<int64_t>(d.total_bytes)) +
+             " (" + sl::ir::human_bytes(static_cast<int64_t>(d.free_bytes)) + " free)\n";
+  }
+#else
+  out += "\ncuda: not compiled in\n";
+#endif
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sublinear: train deep nets in sublinear memory"};
+  app.require_subcommand(0, 1);
+  bool show_version = false;
+  app.add_flag("--version", show_version, "print the version and the backends compiled in");
+
+  ModelArgs check_args;
+  bool check_json = false, check_ir = false;
+  auto* check = app.add_subcommand("check", "parse, expand and type-check a model; print a summary");
+  add_model_args(check, check_args);
+  check->add_flag("--json", check_json, "print the summary as JSON");
+  check->add_flag("--print-ir", check_ir, "print the expanded IR");
+
+  ModelArgs graph_args;
+  bool graph_dot = false, graph_no_params = false;
+  int collapse = -1;
+  std::string graph_out;
+  auto* graph = app.add_subcommand("graph", "write the expanded graph (Graphviz with --dot, else text IR)");
+  add_model_args(graph, graph_args);
+  graph->add_flag("--dot", graph_dot, "Graphviz output, clustered by block and repeat");
+  graph->add_option("--collapse", collapse, "collapse expansions deeper than this many levels into one box");
+  graph->add_flag("--no-params", graph_no_params, "leave parameter nodes out");
+  graph->add_option("-o,--output", graph_out, "output file (default: stdout)");
+
+  auto* ops = app.add_subcommand("ops", "list the built-in ops with their attributes");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (show_version) {
+    std::cout << version_text();
+    return 0;
+  }
+
+  sl::SourceManager sources;
+  try {
+    if (check->parsed()) {
+      sl::ir::Graph g = load(check_args, sources);
+      if (check_ir) std::cout << sl::ir::print_graph(g);
+      auto summary = sl::ir::summarize(g);
+      if (check_json)
+        std::cout << sl::ir::summary_to_json(summary).dump(2) << "\n";
+      else
+        std::cout << sl::ir::format_summary(summary);
+      return 0;
+    }
+    if (graph->parsed()) {
+      sl::ir::Graph g = load(graph_args, sources);
+      std::string text = graph_dot ? sl::ir::graph_to_dot(g, collapse, !graph_no_params) : sl::ir::print_graph(g);
+      return write_output(graph_out, text) ? 0 : 1;
+    }
+    if (ops->parsed()) {
+      for (const auto* d : sl::ir::OpRegistry::global().all()) {
+        if (d->is_source) continue;
+        std::cout << d->name << "  (" << d->category << ")  " << d->doc << "\n";
+        for (const auto& a : d->attrs)
+          std::cout << "    " << a.name << ": " << sl::ir::attr_kind_name(a.kind)
+                    << (a.default_value ? " = " + sl::ir::attr_value_str(*a.default_value) : " (required)")
+                    << (a.doc.empty() ? "" : "  " + a.doc) << "\n";
+      }
+      return 0;
+    }
+    std::cout << app.help();
+    return 0;
+  } catch (const sl::UserErrors& e) {
+    return print_errors(e.diagnostics(), sources);
+  } catch (const sl::UserError& e) {
+    return print_errors({e.diagnostic()}, sources);
+  }
+}

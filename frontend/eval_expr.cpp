@@ -1,0 +1,337 @@
+// Expressions: literals, names, operators, indexing and the compile-time builtins.
+// Tensor arithmetic maps to ops: a + b -> add, a - b -> sub, a * b -> mul, x * 2.0 -> scale.
+#include <cmath>
+
+#include "frontend/expander.h"
+#include "ir/check.h"
+
+namespace sublinear::frontend {
+
+namespace {
+
+const std::vector<std::string>& builtin_names() {
+  static const std::vector<std::string> names = {"dim", "rank", "len", "min", "max", "floor", "ceil", "sqrt"};
+  return names;
+}
+
+}  // namespace
+
+bool is_builtin(const std::string& n) {
+  for (const auto& b : builtin_names())
+    if (b == n) return true;
+  return false;
+}
+
+std::string Expander::type_str(const Value& v) const {
+  switch (v.kind) {
+    case Value::Kind::Tensor: return "tensor " + graph_.type(v.t).str();
+    case Value::Kind::Int: return "int " + std::to_string(v.i);
+    case Value::Kind::Float: return "float " + ir::attr_value_str(v.f);
+    case Value::Kind::Bool: return std::string("bool ") + (v.b ? "true" : "false");
+    case Value::Kind::String: return "string \"" + v.s + "\"";
+    case Value::Kind::List: return "list of " + std::to_string(v.list->size());
+    case Value::Kind::Callable: return "layer or block '" + v.fn->name + "'";
+    default: return kind_name(v.kind);
+  }
+}
+
+const Binding* Expander::lookup_local(const std::string& name) const {
+  for (const Scope* sc = scope_; sc; sc = sc->parent) {
+    auto it = sc->vars.find(name);
+    if (it != sc->vars.end()) return &it->second;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Expander::visible_names() const {
+  std::vector<std::string> out;
+  for (const Scope* sc = scope_; sc; sc = sc->parent)
+    for (const auto& [k, v] : sc->vars) out.push_back(k);
+  for (const auto& [k, v] : globals_) out.push_back(k);
+  for (const auto& [k, v] : blocks_) out.push_back(k);
+  for (const auto* d : ir::OpRegistry::global().all())
+    if (!d->is_source) out.push_back(d->name);
+  for (const auto& b : builtin_names()) out.push_back(b);
+  return out;
+}
+
+Value Expander::eval(const Expr& e) {
+  switch (e.kind) {
+    case ExprKind::Int: return Value::of_int(e.int_value);
+    case ExprKind::Float: return Value::of_float(e.float_value);
+    case ExprKind::Bool: return Value::of_bool(e.bool_value);
+    case ExprKind::String: return Value::of_string(e.text);
+    case ExprKind::Name: return eval_name(e);
+    case ExprKind::List: {
+      std::vector<Value> items;
+      for (const auto& x : e.operands) {
+        items.push_back(eval(*x));
+        if (items.back().is_poison()) return Value::poison();
+      }
+      return Value::of_list(std::move(items));
+    }
+    case ExprKind::Call: return eval_call(e);
+    case ExprKind::Index: return eval_index(e);
+    case ExprKind::Unary: return eval_unary(e);
+    case ExprKind::Binary: return eval_binary(e);
+    case ExprKind::If: {
+      Value c = eval(*e.operands[0]);
+      if (c.is_poison()) return c;
+      if (c.kind != Value::Kind::Bool)
+        fail(e.operands[0]->loc, "`if` needs a compile-time bool condition, got " + type_str(c));
+      // Only the chosen branch is evaluated: that is what lets a recursive block stop.
+      return eval(*e.operands[c.b ? 1 : 2]);
+    }
+    case ExprKind::Repeat: {
+      std::vector<Value> ys;
+      run_repeat(*e.repeat, e.loc, &ys);
+      for (const auto& y : ys)
+        if (y.is_poison()) return Value::poison();
+      return Value::of_list(std::move(ys));
+    }
+  }
+  SL_CHECK(false) << "unhandled expression kind";
+  return {};
+}
+
+Value Expander::eval_name(const Expr& e) {
+  if (const Binding* b = lookup_local(e.text)) return b->value;
+  if (auto g = globals_.find(e.text); g != globals_.end()) return g->second.value;
+  auto make = [&](Callable::Kind k) {
+    auto c = std::make_shared<Callable>();
+    c->kind = k;
+    c->name = e.text;
+    Value v;
+    v.kind = Value::Kind::Callable;
+    v.fn = c;
+    return std::pair{v, c};
+  };
+  if (auto bl = blocks_.find(e.text); bl != blocks_.end()) {
+    auto [v, c] = make(Callable::Kind::Block);
+    c->block = bl->second;
+    return v;
+  }
+  if (const ir::OpDef* d = ir::OpRegistry::global().find(e.text); d && !d->is_source) {
+    auto [v, c] = make(Callable::Kind::Op);
+    c->op = d;
+    return v;
+  }
+  if (is_builtin(e.text)) return make(Callable::Kind::Builtin).first;
+  std::string msg = "undefined name '" + e.text + "'";
+  std::string best;
+  int best_d = 3;
+  for (const auto& n : visible_names()) {
+    int d = ir::edit_distance(n, e.text);
+    if (d < best_d) best_d = d, best = n;
+  }
+  if (!best.empty()) msg += " (did you mean '" + best + "'?)";
+  fail(e.loc, msg);
+}
+
+int64_t Expander::eval_int(const Expr& e, const char* what) {
+  Value v = eval(e);
+  if (v.is_poison()) throw Poisoned{};
+  if (v.kind != Value::Kind::Int) fail(e.loc, std::string(what) + " must be a compile-time int, got " + type_str(v));
+  return v.i;
+}
+
+ir::Shape Expander::eval_shape(const TypeExpr& t, bool allow_wildcards, std::vector<bool>* wildcard) {
+  ir::Shape shape;
+  for (const auto& d : t.dims) {
+    if (!d) {
+      if (!allow_wildcards) fail(t.loc, "`_` (any size) is only allowed in block argument types");
+      shape.push_back(-1);
+      if (wildcard) wildcard->push_back(true);
+      continue;
+    }
+    int64_t v = eval_int(*d, "a dimension");
+    if (v <= 0) fail(d->loc, "dimension must be positive, got " + std::to_string(v));
+    shape.push_back(v);
+    if (wildcard) wildcard->push_back(false);
+  }
+  return shape;
+}
+
+Value Expander::eval_unary(const Expr& e) {
+  Value v = eval(*e.operands[0]);
+  if (v.is_poison()) return v;
+  if (e.text == "not") {
+    if (v.kind != Value::Kind::Bool) fail(e.loc, "`not` needs a bool, got " + type_str(v));
+    return Value::of_bool(!v.b);
+  }
+  if (v.kind == Value::Kind::Int) return Value::of_int(-v.i);
+  if (v.kind == Value::Kind::Float) return Value::of_float(-v.f);
+  if (v.kind == Value::Kind::Tensor)
+    return make_node(*ir::OpRegistry::global().find("scale"), {v.t}, {{"factor", -1.0}}, e.loc, nullptr);
+  fail(e.loc, "cannot negate " + type_str(v));
+}
+
+Value Expander::eval_binary(const Expr& e) {
+  const std::string& op = e.text;
+  Value a = eval(*e.operands[0]);
+  if (a.is_poison()) return a;
+  if (op == "and" || op == "or") {
+    if (a.kind != Value::Kind::Bool) fail(e.operands[0]->loc, "`" + op + "` needs bools, got " + type_str(a));
+    if (op == "and" && !a.b) return a;
+    if (op == "or" && a.b) return a;
+    Value b = eval(*e.operands[1]);
+    if (b.is_poison()) return b;
+    if (b.kind != Value::Kind::Bool) fail(e.operands[1]->loc, "`" + op + "` needs bools, got " + type_str(b));
+    return b;
+  }
+  Value b = eval(*e.operands[1]);
+  if (b.is_poison()) return b;
+  const auto& reg = ir::OpRegistry::global();
+
+  const bool ta = a.kind == Value::Kind::Tensor, tb = b.kind == Value::Kind::Tensor;
+  if (ta || tb) {
+    if (ta && tb) {
+      const char* name = op == "+" ? "add" : op == "-" ? "sub" : op == "*" ? "mul" : nullptr;
+      if (!name)
+        fail(e.loc, "operator '" + op + "' is not defined on tensors",
+             {"tensors support +, - and * (elementwise, with broadcasting)"});
+      return make_node(*reg.find(name), {a.t, b.t}, {}, e.loc, nullptr);
+    }
+    const Value& t = ta ? a : b;
+    const Value& s = ta ? b : a;
+    if (s.is_number() && (op == "*" || (op == "/" && ta))) {
+      double factor = op == "*" ? s.as_double() : 1.0 / s.as_double();
+      if (op == "/" && s.as_double() == 0) fail(e.loc, "division of a tensor by zero");
+      return make_node(*reg.find("scale"), {t.t}, {{"factor", factor}}, e.loc, nullptr);
+    }
+    fail(e.loc, "cannot apply '" + op + "' to " + type_str(a) + " and " + type_str(b),
+         {"a tensor combines with a tensor (+, -, *) or is scaled by a number (x * 0.5, x / 2)"});
+  }
+
+  if (op == "+" && a.kind == Value::Kind::List && b.kind == Value::Kind::List) {
+    std::vector<Value> out(*a.list);
+    out.insert(out.end(), b.list->begin(), b.list->end());
+    return Value::of_list(std::move(out));
+  }
+  if (op == "==" || op == "!=") {
+    bool eq;
+    if (a.is_number() && b.is_number()) eq = a.as_double() == b.as_double();
+    else if (a.kind == Value::Kind::Bool && b.kind == Value::Kind::Bool) eq = a.b == b.b;
+    else if (a.kind == Value::Kind::String && b.kind == Value::Kind::String) eq = a.s == b.s;
+    else fail(e.loc, "cannot compare " + type_str(a) + " with " + type_str(b));
+    return Value::of_bool(op == "==" ? eq : !eq);
+  }
+  if (!a.is_number() || !b.is_number())
+    fail(e.loc, "cannot apply '" + op + "' to " + type_str(a) + " and " + type_str(b));
+  if (op == "<") return Value::of_bool(a.as_double() < b.as_double());
+  if (op == "<=") return Value::of_bool(a.as_double() <= b.as_double());
+  if (op == ">") return Value::of_bool(a.as_double() > b.as_double());
+  if (op == ">=") return Value::of_bool(a.as_double() >= b.as_double());
+  if (a.kind == Value::Kind::Int && b.kind == Value::Kind::Int) {
+    int64_t x = a.i, y = b.i;
+    if (op == "+") return Value::of_int(x + y);
+    if (op == "-") return Value::of_int(x - y);
+    if (op == "*") return Value::of_int(x * y);
+    if (y == 0) fail(e.loc, "division by zero");
+    // Integer division floors, like Python's //, so shape arithmetic never goes fractional.
+    int64_t q = x / y, r = x % y;
+    if (r != 0 && ((r < 0) != (y < 0))) --q, r += y;
+    return Value::of_int(op == "/" ? q : r);
+  }
+  double x = a.as_double(), y = b.as_double();
+  if (op == "+") return Value::of_float(x + y);
+  if (op == "-") return Value::of_float(x - y);
+  if (op == "*") return Value::of_float(x * y);
+  if (y == 0) fail(e.loc, "division by zero");
+  if (op == "/") return Value::of_float(x / y);
+  return Value::of_float(std::fmod(x, y));
+}
+
+Value Expander::eval_index(const Expr& e) {
+  Value base = eval(*e.callee);
+  if (base.is_poison()) return base;
+  auto norm = [&](int64_t i, int64_t n, const SourceLoc& loc, const std::string& what) {
+    int64_t j = i < 0 ? i + n : i;
+    if (j < 0 || j >= n)
+      fail(loc, "index " + std::to_string(i) + " is out of range for " + what);
+    return j;
+  };
+  if (base.kind == Value::Kind::List) {
+    if (e.indices.size() != 1 || e.indices[0].is_range)
+      fail(e.loc, "a list takes one integer index");
+    int64_t i = eval_int(*e.indices[0].point, "a list index");
+    return (*base.list)[norm(i, static_cast<int64_t>(base.list->size()), e.indices[0].loc,
+                             "a list of " + std::to_string(base.list->size()))];
+  }
+  if (base.kind != Value::Kind::Tensor) fail(e.loc, "cannot index " + type_str(base));
+  const auto& reg = ir::OpRegistry::global();
+  Value cur = base;
+  const int rank = graph_.type(base.t).rank();
+  if (static_cast<int>(e.indices.size()) > rank)
+    fail(e.loc, "too many indices (" + std::to_string(e.indices.size()) + ") for " + type_str(base));
+  int64_t axis = 0;
+  for (const auto& ix : e.indices) {
+    const ir::TensorType& t = graph_.type(cur.t);
+    const int64_t n = t.shape[axis];
+    if (!ix.is_range) {
+      int64_t i = eval_int(*ix.point, "an index");
+      norm(i, n, ix.loc, "axis " + std::to_string(axis) + " of " + t.str());
+      cur = make_node(*reg.find("select"), {cur.t}, {{"axis", axis}, {"index", i}}, ix.loc, nullptr);
+      continue;  // the axis is gone, the next index addresses the one after it
+    }
+    int64_t lo = ix.lo ? eval_int(*ix.lo, "a slice bound") : 0;
+    int64_t hi = ix.hi ? eval_int(*ix.hi, "a slice bound") : n;
+    if (lo < 0) lo += n;
+    if (hi < 0) hi += n;
+    if (lo < 0 || hi > n || lo >= hi)
+      fail(ix.loc, "slice " + std::to_string(lo) + ":" + std::to_string(hi) + " is empty or out of range for axis " +
+                       std::to_string(axis) + " of " + t.str());
+    if (lo != 0 || hi != n)
+      cur = make_node(*reg.find("slice"), {cur.t}, {{"axis", axis}, {"start", lo}, {"end", hi}}, ix.loc, nullptr);
+    ++axis;
+  }
+  return cur;
+}
+
+Value Expander::eval_builtin(const std::string& name, const std::vector<Value>& args, const Expr& call) {
+  auto need = [&](size_t n) {
+    if (args.size() != n)
+      fail(call.loc, "'" + name + "' takes " + std::to_string(n) + " argument" + (n == 1 ? "" : "s") + ", got " +
+                         std::to_string(args.size()));
+  };
+  auto tensor_type = [&](const Value& v) -> const ir::TensorType& {
+    if (v.kind != Value::Kind::Tensor) fail(call.loc, "'" + name + "' needs a tensor, got " + type_str(v));
+    return graph_.type(v.t);
+  };
+  if (name == "dim") {
+    need(2);
+    const auto& t = tensor_type(args[0]);
+    if (args[1].kind != Value::Kind::Int) fail(call.loc, "dim(x, axis): axis must be an int");
+    int64_t ax = args[1].i < 0 ? args[1].i + t.rank() : args[1].i;
+    if (ax < 0 || ax >= t.rank())
+      fail(call.loc, "axis " + std::to_string(args[1].i) + " is out of range for " + t.str());
+    return Value::of_int(t.shape[ax]);
+  }
+  if (name == "rank") {
+    need(1);
+    return Value::of_int(tensor_type(args[0]).rank());
+  }
+  if (name == "len") {
+    need(1);
+    if (args[0].kind != Value::Kind::List) fail(call.loc, "len needs a list, got " + type_str(args[0]));
+    return Value::of_int(static_cast<int64_t>(args[0].list->size()));
+  }
+  if (name == "min" || name == "max") {
+    if (args.empty()) fail(call.loc, "'" + name + "' needs at least one number");
+    Value best = args[0];
+    for (const auto& a : args) {
+      if (!a.is_number()) fail(call.loc, "'" + name + "' needs numbers, got " + type_str(a));
+      if ((name == "min") ? a.as_double() < best.as_double() : a.as_double() > best.as_double()) best = a;
+    }
+    return best;
+  }
+  need(1);
+  if (!args[0].is_number()) fail(call.loc, "'" + name + "' needs a number, got " + type_str(args[0]));
+  double x = args[0].as_double();
+  if (name == "floor") return Value::of_int(static_cast<int64_t>(std::floor(x)));
+  if (name == "ceil") return Value::of_int(static_cast<int64_t>(std::ceil(x)));
+  if (x < 0) fail(call.loc, "sqrt of a negative number");
+  return Value::of_float(std::sqrt(x));
+}
+
+}  // namespace sublinear::frontend

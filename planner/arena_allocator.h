@@ -1,0 +1,62 @@
+#pragma once
+// The planner's last stage: static arena allocation. Given tensors with sizes and lifetimes over an
+// execution order, give each a byte offset in ONE arena so that no two tensors whose lifetimes overlap
+// share bytes. The arena size is the plan's peak. See arena_allocator.cpp for the rules.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sublinear::planner {
+
+// One tensor to place. Steps index the execution order; both ends are inclusive.
+struct BufferRequest {
+  int64_t id;         // caller's id (e.g. a value id); not interpreted, only copied and reported
+  int64_t bytes;      // > 0, as requested (rounded up to the alignment when placed)
+  int32_t first_use;  // step index where it is written (inclusive)
+  int32_t last_use;   // last step index where it is read (inclusive), >= first_use
+};
+
+// Where a request went. `bytes` is the requested size; the placement occupies
+// [offset, offset + round_up(bytes, alignment)).
+struct BufferPlacement {
+  int64_t id;
+  int64_t offset;
+  int64_t bytes;
+  int32_t first_use, last_use;
+};
+
+struct ArenaPlan {
+  std::vector<BufferPlacement> placements;  // same order as requests
+  int64_t arena_bytes = 0;      // max over placements of offset + aligned bytes (the plan's peak)
+  int64_t live_peak_bytes = 0;  // max over steps of the sum of aligned bytes live at that step (lower bound)
+  int64_t fragmentation_bytes() const { return arena_bytes - live_peak_bytes; }
+};
+
+enum class PlacementStrategy {
+  // Simple free-list baseline: requests in first_use order, each at the lowest conflict-free offset.
+  FirstFitInOrder,
+  // Largest first, each into the smallest gap that fits (else on top of the conflicting buffers).
+  BestFitLargestFirst,
+};
+
+const char* to_string(PlacementStrategy s);
+
+// Rounds `bytes` up to a multiple of `alignment` (> 0).
+int64_t align_up(int64_t bytes, int64_t alignment);
+
+// Places every request. Bad requests (bytes <= 0, last_use < first_use) and alignment <= 0 are internal
+// errors (SL_CHECK): the planner generates the requests.
+ArenaPlan plan_arena(const std::vector<BufferRequest>& reqs,
+                     PlacementStrategy s = PlacementStrategy::BestFitLargestFirst, int64_t alignment = 256);
+
+// Max over steps of the sum of aligned bytes live at that step: a lower bound on any arena.
+int64_t live_peak_bytes(const std::vector<BufferRequest>& reqs, int64_t alignment = 256);
+
+// Checks that no two placements with overlapping lifetimes overlap in bytes, that all lie within the arena,
+// that offsets are aligned and non-negative and that sizes and lifetimes are well formed. Returns the
+// problems (empty = valid), each naming the ids involved, their byte ranges and lifetimes. At most
+// `max_problems` are listed, then one line saying how many more were found.
+std::vector<std::string> validate_arena(const ArenaPlan& plan, int64_t alignment = 256,
+                                        size_t max_problems = 100);
+
+}  // namespace sublinear::planner

@@ -1,0 +1,24 @@
+#pragma once
+// What CUDA devices this process can use; empty-handed, never fatal, where there is no driver or GPU.
+#include <string>
+#include <vector>
+
+namespace sublinear::runtime {
+
+struct CudaDeviceInfo {
+  int index = 0;
+  std::string name;
+  size_t total_bytes = 0;
+  size_t free_bytes = 0;
+  int major = 0, minor = 0;
+};
+
+struct CudaStatus {
+  int runtime_version = 0;            // e.g. 13000
+  std::vector<CudaDeviceInfo> devices;
+  std::string why_none;               // set when devices is empty
+};
+
+CudaStatus query_cuda_devices();
+
+}  // namespace sublinear::runtime

@@ -1,0 +1,555 @@
+// The static arena allocator: hand-computed optima, the validator on hand-broken plans, random workloads
+// (fixed seeds) and the comparison between the two placement strategies.
+#include "planner/arena_allocator.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sublinear::planner {
+namespace {
+
+constexpr int64_t U = 256;  // one alignment unit
+constexpr PlacementStrategy kFirst = PlacementStrategy::FirstFitInOrder;
+constexpr PlacementStrategy kBest = PlacementStrategy::BestFitLargestFirst;
+const PlacementStrategy kBoth[] = {kFirst, kBest};
+
+// Deterministic on every standard library (std::uniform_int_distribution is not).
+struct SplitMix64 {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  int64_t uniform(int64_t lo, int64_t hi) {  // inclusive
+    return lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1));
+  }
+  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+};
+
+std::vector<int64_t> offsets(const ArenaPlan& p) {
+  std::vector<int64_t> out;
+  for (const auto& pl : p.placements) out.push_back(pl.offset);
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += x + "\n";
+  return s;
+}
+
+// The rules checked pair by pair, independently of validate_arena's sweep (for small plans).
+bool brute_force_valid(const ArenaPlan& plan, int64_t alignment) {
+  const auto& ps = plan.placements;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    const int64_t si = align_up(ps[i].bytes, alignment);
+    if (ps[i].offset < 0 || ps[i].offset % alignment != 0 || ps[i].offset + si > plan.arena_bytes) return false;
+    for (size_t j = 0; j < i; ++j) {
+      const int64_t sj = align_up(ps[j].bytes, alignment);
+      const bool live_together = ps[i].first_use <= ps[j].last_use && ps[j].first_use <= ps[i].last_use;
+      const bool share_bytes = ps[i].offset < ps[j].offset + sj && ps[j].offset < ps[i].offset + si;
+      if (live_together && share_bytes) return false;
+    }
+  }
+  return true;
+}
+
+// Everything a plan must satisfy, whatever the strategy.
+void expect_sound(const std::vector<BufferRequest>& reqs, const ArenaPlan& plan, int64_t alignment = U) {
+  const auto problems = validate_arena(plan, alignment);
+  EXPECT_TRUE(problems.empty()) << joined(problems);
+  ASSERT_EQ(plan.placements.size(), reqs.size());
+  int64_t top = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const auto& p = plan.placements[i];
+    EXPECT_EQ(p.id, reqs[i].id);
+    EXPECT_EQ(p.bytes, reqs[i].bytes);
+    EXPECT_EQ(p.first_use, reqs[i].first_use);
+    EXPECT_EQ(p.last_use, reqs[i].last_use);
+    EXPECT_EQ(p.offset % alignment, 0);
+    top = std::max(top, p.offset + align_up(p.bytes, alignment));
+  }
+  EXPECT_EQ(plan.arena_bytes, top);
+  EXPECT_EQ(plan.live_peak_bytes, live_peak_bytes(reqs, alignment));
+  EXPECT_GE(plan.arena_bytes, plan.live_peak_bytes);
+  EXPECT_EQ(plan.fragmentation_bytes(), plan.arena_bytes - plan.live_peak_bytes);
+}
+
+// ---- hand-computed optima ------------------------------------------------------------------------------
+
+TEST(ArenaAllocator, EmptyRequestsGiveAnEmptyArena) {
+  for (auto s : kBoth) {
+    const ArenaPlan p = plan_arena({}, s);
+    EXPECT_TRUE(p.placements.empty());
+    EXPECT_EQ(p.arena_bytes, 0);
+    EXPECT_EQ(p.live_peak_bytes, 0);
+    EXPECT_TRUE(validate_arena(p).empty());
+  }
+}
+
+TEST(ArenaAllocator, DisjointLifetimesReuseOneSlot) {
+  const std::vector<BufferRequest> reqs = {
+      {10, 4 * U, 0, 0}, {11, 12 * U, 1, 2}, {12, 8 * U, 3, 3}, {13, 1, 4, 9}};
+  for (auto s : kBoth) {
+    SCOPED_TRACE(to_string(s));
+    const ArenaPlan p = plan_arena(reqs, s);
+    expect_sound(reqs, p);
+    EXPECT_EQ(p.arena_bytes, 12 * U);  // max size
+    EXPECT_EQ(p.live_peak_bytes, 12 * U);
+    EXPECT_EQ(offsets(p), (std::vector<int64_t>{0, 0, 0, 0}));
+  }
+}
+
+TEST(ArenaAllocator, AllOverlappingNeedTheSum) {
+  const std::vector<BufferRequest> reqs = {{1, 1 * U, 0, 5}, {2, 2 * U, 1, 5}, {3, 3 * U, 0, 3}, {4, 4 * U, 2, 2}};
+  for (auto s : kBoth) {
+    SCOPED_TRACE(to_string(s));
+    const ArenaPlan p = plan_arena(reqs, s);
+    expect_sound(reqs, p);
+    EXPECT_EQ(p.arena_bytes, 10 * U);
+    EXPECT_EQ(p.live_peak_bytes, 10 * U);
+    EXPECT_EQ(p.fragmentation_bytes(), 0);
+  }
+  // Largest first stacks them by size.
+  EXPECT_EQ(offsets(plan_arena(reqs, kBest)), (std::vector<int64_t>{9 * U, 7 * U, 4 * U, 0}));
+  // In order: by first_use, ties in request order (1, 3, 2, 4).
+  EXPECT_EQ(offsets(plan_arena(reqs, kFirst)), (std::vector<int64_t>{0, 4 * U, 1 * U, 6 * U}));
+}
+
+TEST(ArenaAllocator, ChainWhereEachLivesTwoStepsNeedsTwoSlots) {
+  // a -> b -> c -> d: each is written at step i and read by the next op at step i + 1.
+  const std::vector<BufferRequest> reqs = {{0, 4096, 0, 1}, {1, 4096, 1, 2}, {2, 4096, 2, 3}, {3, 4096, 3, 4}};
+  for (auto s : kBoth) {
+    SCOPED_TRACE(to_string(s));
+    const ArenaPlan p = plan_arena(reqs, s);
+    expect_sound(reqs, p);
+    EXPECT_EQ(p.arena_bytes, 2 * 4096);
+    EXPECT_EQ(p.live_peak_bytes, 2 * 4096);
+    EXPECT_EQ(offsets(p), (std::vector<int64_t>{0, 4096, 0, 4096}));
+  }
+}
+
+TEST(ArenaAllocator, SizesAreRoundedUpToTheAlignment) {
+  EXPECT_EQ(align_up(1, 256), 256);
+  EXPECT_EQ(align_up(100, 256), 256);
+  EXPECT_EQ(align_up(256, 256), 256);
+  EXPECT_EQ(align_up(257, 256), 512);
+  EXPECT_EQ(align_up(100, 64), 128);
+  EXPECT_EQ(align_up(100, 1), 100);
+
+  const std::vector<BufferRequest> one = {{7, 100, 0, 0}};
+  const std::vector<BufferRequest> two = {{7, 100, 0, 1}, {8, 100, 1, 2}};
+  for (auto s : kBoth) {
+    SCOPED_TRACE(to_string(s));
+    ArenaPlan p = plan_arena(one, s);
+    expect_sound(one, p);
+    EXPECT_EQ(p.arena_bytes, 256);
+    EXPECT_EQ(p.live_peak_bytes, 256);
+    EXPECT_EQ(p.placements[0].bytes, 100);  // the requested size is reported, the aligned one occupied
+
+    p = plan_arena(two, s);
+    expect_sound(two, p);
+    EXPECT_EQ(offsets(p), (std::vector<int64_t>{0, 256}));
+    EXPECT_EQ(p.arena_bytes, 512);
+
+    p = plan_arena(two, s, 64);
+    expect_sound(two, p, 64);
+    EXPECT_EQ(offsets(p), (std::vector<int64_t>{0, 128}));
+    EXPECT_EQ(p.arena_bytes, 256);
+    EXPECT_EQ(p.live_peak_bytes, 256);
+  }
+}
+
+TEST(ArenaAllocator, FirstFitFragmentsWhereBestFitLargestFirstIsOptimal) {
+  // step:      0  1  2
+  //   A (1U)   x
+  //   B (1U)   x  x  x
+  //   C (2U)      x
+  // In order, A takes [0, 1U) and B [1U, 2U); at step 1 A is dead but its 1U hole below B cannot hold C,
+  // which goes on top: 4U. Largest first puts C at 0, A (not live with C) also at 0, B on top: 3U, the
+  // live peak (step 1: B + C), hence optimal.
+  const std::vector<BufferRequest> reqs = {{100, 1 * U, 0, 0}, {101, 1 * U, 0, 2}, {102, 2 * U, 1, 1}};
+  const ArenaPlan first = plan_arena(reqs, kFirst);
+  const ArenaPlan best = plan_arena(reqs, kBest);
+  expect_sound(reqs, first);
+  expect_sound(reqs, best);
+  EXPECT_EQ(first.live_peak_bytes, 3 * U);
+  EXPECT_EQ(first.arena_bytes, 4 * U);
+  EXPECT_EQ(first.fragmentation_bytes(), 1 * U);
+  EXPECT_EQ(offsets(first), (std::vector<int64_t>{0, 1 * U, 2 * U}));
+  EXPECT_EQ(best.arena_bytes, 3 * U);
+  EXPECT_EQ(best.fragmentation_bytes(), 0);
+  EXPECT_EQ(offsets(best), (std::vector<int64_t>{0, 2 * U, 0}));
+}
+
+TEST(ArenaAllocator, BestFitTakesTheSmallestGapThatFits) {
+  // Placement order (largest first) and where each goes, in units:
+  //   V 8 [2,2] -> 0;  W 4 [0,0] -> 0;  Y 3 [0,1] -> 4 (above W);  Z 2 [0,2] -> 8 (above V);
+  //   X 2 [1,1] -> 0 (gaps [0,4) and [7,8): the 4-gap is the only one that fits);
+  //   E 1 [1,1]: live with X [0,2), Y [4,7), Z [8,10) -> gaps [2,4) (2U) and [7,8) (1U): best fit is 7,
+  //   first fit would be 2. Arena 10U = live peak at step 2 (V + Z).
+  const std::vector<BufferRequest> reqs = {{0, 8 * U, 2, 2}, {1, 4 * U, 0, 0}, {2, 3 * U, 0, 1},
+                                           {3, 2 * U, 0, 2}, {4, 2 * U, 1, 1}, {5, 1 * U, 1, 1}};
+  const ArenaPlan best = plan_arena(reqs, kBest);
+  expect_sound(reqs, best);
+  EXPECT_EQ(offsets(best), (std::vector<int64_t>{0, 0, 4 * U, 8 * U, 0, 7 * U}));
+  EXPECT_EQ(best.arena_bytes, 10 * U);
+  EXPECT_EQ(best.live_peak_bytes, 10 * U);
+}
+
+TEST(ArenaAllocator, BestFitTieBreaksAreDeterministic) {
+  // Equal sizes: earlier first_use first, then smaller id, whatever the request order.
+  const std::vector<BufferRequest> a = {{5, U, 0, 1}, {3, U, 0, 1}, {4, U, 1, 1}};
+  const std::vector<BufferRequest> b = {{4, U, 1, 1}, {5, U, 0, 1}, {3, U, 0, 1}};
+  const ArenaPlan pa = plan_arena(a, kBest);
+  const ArenaPlan pb = plan_arena(b, kBest);
+  expect_sound(a, pa);
+  expect_sound(b, pb);
+  EXPECT_EQ(offsets(pa), (std::vector<int64_t>{1 * U, 0, 2 * U}));  // id 3 -> 0, id 5 -> 1U, id 4 -> 2U
+  EXPECT_EQ(offsets(pb), (std::vector<int64_t>{2 * U, 1 * U, 0}));
+}
+
+TEST(ArenaAllocator, LivePeakIsExact) {
+  // step:        0    1    2    3    4    5
+  //   0 (1U)     x    x    x
+  //   1 (2U)          x    x    x
+  //   2 (4U)               x
+  //   3 (1U)                         x    x
+  //   4 (1 B)              x    x             -> 1U once aligned
+  // live:        1U   3U   8U   3U   1U   1U
+  const std::vector<BufferRequest> reqs = {
+      {0, 1 * U, 0, 2}, {1, 2 * U, 1, 3}, {2, 4 * U, 2, 2}, {3, 1 * U, 4, 5}, {4, 1, 2, 3}};
+  EXPECT_EQ(live_peak_bytes(reqs), 8 * U);
+  EXPECT_EQ(live_peak_bytes(reqs, 1), 7 * U + 1);
+  for (auto s : kBoth) {
+    const ArenaPlan p = plan_arena(reqs, s);
+    expect_sound(reqs, p);
+    EXPECT_EQ(p.live_peak_bytes, 8 * U);
+  }
+  // A buffer read for the last time at step t still counts at t; one written at t + 1 does not overlap it.
+  EXPECT_EQ(live_peak_bytes({{0, U, 0, 3}, {1, U, 3, 4}}), 2 * U);
+  EXPECT_EQ(live_peak_bytes({{0, U, 0, 3}, {1, U, 4, 4}}), 1 * U);
+  // Negative steps are only positions in the order.
+  EXPECT_EQ(live_peak_bytes({{0, U, -5, -1}, {1, 2 * U, -1, 0}, {2, U, 0, 0}}), 3 * U);
+}
+
+// ---- the validator on hand-broken plans ------------------------------------------------------------
+
+ArenaPlan two_buffer_plan() {
+  ArenaPlan p;
+  p.placements = {{41, 0, 300, 0, 2}, {42, 512, 256, 1, 3}};
+  p.arena_bytes = 768;
+  p.live_peak_bytes = 768;
+  return p;
+}
+
+TEST(ValidateArena, AcceptsAValidPlan) { EXPECT_TRUE(validate_arena(two_buffer_plan()).empty()); }
+
+TEST(ValidateArena, CatchesOverlappingLiveBuffersAtTheSameOffset) {
+  ArenaPlan p = two_buffer_plan();
+  p.placements[1].offset = 0;
+  const auto problems = validate_arena(p);
+  ASSERT_EQ(problems.size(), 1u) << joined(problems);
+  const std::string& m = problems[0];
+  EXPECT_NE(m.find("buffer 41 bytes [0, 512) steps [0, 2]"), std::string::npos) << m;
+  EXPECT_NE(m.find("buffer 42 bytes [0, 256) steps [1, 3]"), std::string::npos) << m;
+  EXPECT_NE(m.find("overlap"), std::string::npos) << m;
+
+  // Partial overlap is caught too (41 occupies [0, 512) once aligned: 300 B -> 512 B).
+  p.placements[1].offset = 256;
+  EXPECT_EQ(validate_arena(p).size(), 1u);
+  // The same bytes are fine when the lifetimes do not overlap.
+  p.placements[1].offset = 0;
+  p.placements[1].first_use = 3;
+  EXPECT_TRUE(validate_arena(p).empty()) << joined(validate_arena(p));
+}
+
+TEST(ValidateArena, CatchesABufferPastTheArenaEnd) {
+  ArenaPlan p = two_buffer_plan();
+  p.arena_bytes = 700;
+  const auto problems = validate_arena(p);
+  ASSERT_EQ(problems.size(), 1u) << joined(problems);
+  EXPECT_NE(problems[0].find("buffer 42 bytes [512, 768)"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("past the arena end"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("700"), std::string::npos) << problems[0];
+}
+
+TEST(ValidateArena, CatchesAMisalignedOffset) {
+  ArenaPlan p = two_buffer_plan();
+  p.placements[1].offset = 640;
+  p.arena_bytes = 1024;
+  auto problems = validate_arena(p);
+  ASSERT_EQ(problems.size(), 1u) << joined(problems);
+  EXPECT_NE(problems[0].find("buffer 42"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("not a multiple of the alignment 256"), std::string::npos) << problems[0];
+  // ... and it is fine under a smaller alignment.
+  EXPECT_TRUE(validate_arena(p, 128).empty()) << joined(validate_arena(p, 128));
+}
+
+TEST(ValidateArena, CatchesMalformedPlacements) {
+  ArenaPlan p = two_buffer_plan();
+  p.placements[0].bytes = 0;
+  p.placements[1].last_use = 0;
+  p.placements[1].offset = -256;
+  const auto problems = validate_arena(p);
+  ASSERT_EQ(problems.size(), 3u) << joined(problems);
+  EXPECT_NE(problems[0].find("buffer 41"), std::string::npos);
+  EXPECT_NE(problems[1].find("buffer 42"), std::string::npos);
+  EXPECT_NE(problems[2].find("negative"), std::string::npos);
+}
+
+TEST(ValidateArena, ListsEveryOverlappingPairUpToALimit) {
+  // Five live buffers at offset 0: 10 pairs.
+  ArenaPlan p;
+  for (int64_t i = 0; i < 5; ++i) p.placements.push_back({i, 0, U, 0, 1});
+  p.arena_bytes = U;
+  EXPECT_EQ(validate_arena(p).size(), 10u);
+  const auto capped = validate_arena(p, U, 4);
+  ASSERT_EQ(capped.size(), 5u);
+  EXPECT_EQ(capped.back(), "... and 6 more problems");
+}
+
+// ---- bad requests are internal errors ------------------------------------------------------------------
+
+TEST(ArenaAllocatorDeathTest, BadRequestsAreInternalErrors) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(plan_arena({{77, 0, 0, 1}}), "internal error.*id 77.*0 bytes");
+  EXPECT_DEATH(plan_arena({{78, -5, 0, 1}}), "internal error.*id 78");
+  EXPECT_DEATH(plan_arena({{79, 16, 3, 2}}), "internal error.*id 79.*lifetime \\[3, 2\\]");
+  EXPECT_DEATH(plan_arena({{80, 16, 0, 0}}, kBest, 0), "internal error.*alignment");
+}
+
+// ---- workloads -----------------------------------------------------------------------------------------
+
+// Random lifetimes and log-uniform sizes, the shape of a mixed graph of activations, gradients and
+// temporaries.
+std::vector<BufferRequest> random_workload(uint64_t seed, int n, int steps, int max_len) {
+  SplitMix64 rng{seed};
+  std::vector<BufferRequest> reqs;
+  reqs.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const auto first = static_cast<int32_t>(rng.uniform(0, steps - 1));
+    // Mostly short lives, a few long ones.
+    const int64_t len = rng.unit() < 0.8 ? rng.uniform(0, 3) : rng.uniform(0, max_len);
+    const auto bytes = static_cast<int64_t>(std::exp2(8.0 + 16.0 * rng.unit()));  // 256 B .. 16 MiB
+    reqs.push_back({i, std::max<int64_t>(1, bytes), first, static_cast<int32_t>(first + len)});
+  }
+  return reqs;
+}
+
+// Training a chain of conv-bn-relu layers (4 stages: channels double and the spatial size halves, so each
+// stage's maps are half the previous stage's) with Chen et al.'s segment checkpointing, `k` layers per
+// segment. Layer i writes a_i from a_{i-1}; its backward reads a_{i-1} and the incoming gradient and writes
+// the gradient of a_{i-1}, read by the next backward op. The forward keeps each segment's output (the next
+// segment's input); the backward, per segment from last to first, recomputes the segment's other maps
+// (keeping them until their backward) and then runs its backward. Every op also has a one-step workspace.
+// k = 1 keeps everything; k = layers recomputes everything but the last map.
+std::vector<BufferRequest> conv_chain_workload(int layers, int k, int64_t batch) {
+  std::vector<BufferRequest> reqs;
+  int64_t next_id = 0;
+  auto map_bytes = [&](int layer) {
+    const int stage = std::min(3, 4 * layer / layers);
+    const int64_t c = 64LL << stage;
+    const int64_t hw = 56 >> stage;
+    return batch * c * hw * hw * 4;
+  };
+  auto add = [&](int64_t bytes, int32_t first, int32_t last) {
+    reqs.push_back({next_id++, bytes, first, last});
+  };
+  const auto L = static_cast<size_t>(layers);
+  auto kept = [&](int i) { return i % k == k - 1 || i + 1 == layers; };
+  int32_t step = 0;
+  std::vector<int32_t> fwd(L), rec(L, -1), bwd(L);
+  for (int i = 0; i < layers; ++i) fwd[static_cast<size_t>(i)] = step++;
+  for (int s = (layers + k - 1) / k - 1; s >= 0; --s) {
+    const int lo = s * k, hi = std::min(layers, lo + k);
+    for (int i = lo; i < hi; ++i) {
+      if (!kept(i)) rec[static_cast<size_t>(i)] = step++;
+    }
+    for (int i = hi - 1; i >= lo; --i) bwd[static_cast<size_t>(i)] = step++;
+  }
+  for (int i = 0; i < layers; ++i) {
+    const auto u = static_cast<size_t>(i);
+    const int64_t bytes = map_bytes(i);
+    // The backward of layer i + 1 reads a_i (the loss, at the last layer's backward, reads the last map).
+    const int32_t read_by_bwd = i + 1 < layers ? bwd[u + 1] : bwd[u];
+    if (kept(i)) {
+      add(bytes, fwd[u], read_by_bwd);
+    } else {
+      add(bytes, fwd[u], fwd[u] + 1);   // forward copy, read by the next layer only
+      add(bytes, rec[u], read_by_bwd);  // recomputed copy, kept for the backward
+      add(bytes / 4 + 1000, rec[u], rec[u]);  // recompute workspace
+    }
+    add(bytes / 4 + 1000, fwd[u], fwd[u]);                  // forward workspace
+    add(bytes, bwd[u], i > 0 ? bwd[u - 1] : bwd[u]);        // gradient of a_{i-1}, read next
+    add(bytes / 2 + 1000, bwd[u], bwd[u]);                  // backward workspace
+  }
+  return reqs;
+}
+
+// A ResNet bottleneck chain (inference): each block reads x (4C channels), writes a = conv1x1(x) (C),
+// b = conv3x3(a) (C), c = conv1x1(b) (4C) and y = c + x; the first block of stages 2-4 halves the spatial
+// size and adds a projection shortcut p = conv1x1(x). x stays live across the block, so its slot sits
+// between the block's temporaries, which is where an in-order free list fragments.
+std::vector<BufferRequest> bottleneck_chain_workload(int blocks_per_stage, int64_t batch) {
+  std::vector<BufferRequest> reqs;
+  int64_t next_id = 0;
+  int32_t step = 0;
+  int64_t hw = 56;
+  const int64_t c0 = 64;
+  reqs.push_back({next_id++, batch * 4 * c0 * hw * hw * 4, step, step});  // the stem's output
+  step++;
+  size_t x = 0;
+  for (int stage = 0; stage < 4; ++stage) {
+    for (int blk = 0; blk < blocks_per_stage; ++blk) {
+      const bool down = stage > 0 && blk == 0;
+      if (down) hw /= 2;
+      const int64_t thin = batch * (c0 << stage) * hw * hw * 4, wide = 4 * thin;
+      const int32_t t1 = step++, t2 = step++, t3 = step++;
+      reqs.push_back({next_id++, thin, t1, t2});             // a
+      reqs.push_back({next_id++, thin / 2 + 1000, t1, t1});  // conv1 workspace
+      reqs.push_back({next_id++, thin, t2, t3});             // b
+      reqs.push_back({next_id++, thin + 1000, t2, t2});      // conv2 workspace
+      const int32_t t_proj = down ? step++ : -1;
+      const int32_t t_add = step++;
+      reqs.push_back({next_id++, wide, t3, t_add});  // c
+      if (down) reqs.push_back({next_id++, wide, t_proj, t_add});  // projection shortcut
+      reqs[x].last_use = down ? t_proj : t_add;
+      reqs.push_back({next_id++, wide, t_add, t_add});  // y, the next block's x
+      x = reqs.size() - 1;
+    }
+  }
+  reqs[x].last_use = step;  // read by the head
+  return reqs;
+}
+
+TEST(ArenaAllocatorProperty, RandomWorkloadsAlwaysValidate) {
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const int n = 1 + static_cast<int>(seed * 7 % 300);
+    const auto reqs = random_workload(seed, n, 1 + static_cast<int>(seed % 60), 1 + static_cast<int>(seed % 40));
+    for (auto s : kBoth) {
+      SCOPED_TRACE(to_string(s));
+      const ArenaPlan p = plan_arena(reqs, s);
+      expect_sound(reqs, p);
+      if (HasFailure()) return;
+    }
+    // Unaligned placement (alignment 1) too.
+    const ArenaPlan p1 = plan_arena(reqs, kBest, 1);
+    expect_sound(reqs, p1, 1);
+    EXPECT_TRUE(brute_force_valid(p1, 1));
+    // The validator agrees with the pairwise check on valid plans and on plans with one buffer moved.
+    ArenaPlan p = plan_arena(reqs, seed % 2 ? kFirst : kBest);
+    EXPECT_TRUE(brute_force_valid(p, U));
+    SplitMix64 rng{seed * 31};
+    for (int trial = 0; trial < 5; ++trial) {
+      ArenaPlan broken = p;
+      auto& victim = broken.placements[static_cast<size_t>(rng.uniform(0, n - 1))];
+      victim.offset = rng.uniform(0, broken.arena_bytes / U) * U + (trial == 4 ? 8 : 0);
+      EXPECT_EQ(validate_arena(broken).empty(), brute_force_valid(broken, U)) << joined(validate_arena(broken));
+    }
+    if (HasFailure()) return;
+  }
+}
+
+TEST(ArenaAllocatorCompare, BestFitBeatsFirstFitOnRandomWorkloads) {
+  int64_t first_total = 0, best_total = 0, live_total = 0;
+  int best_wins = 0, first_wins = 0;
+  for (uint64_t seed = 1000; seed < 1020; ++seed) {
+    const auto reqs = random_workload(seed, 2000, 400, 60);
+    const ArenaPlan first = plan_arena(reqs, kFirst);
+    const ArenaPlan best = plan_arena(reqs, kBest);
+    expect_sound(reqs, first);
+    expect_sound(reqs, best);
+    first_total += first.arena_bytes;
+    best_total += best.arena_bytes;
+    live_total += best.live_peak_bytes;
+    best_wins += best.arena_bytes < first.arena_bytes;
+    first_wins += first.arena_bytes < best.arena_bytes;
+  }
+  RecordProperty("first_fit_total", std::to_string(first_total));
+  RecordProperty("best_fit_total", std::to_string(best_total));
+  std::printf("random: live %lld  first-fit %lld (%.3fx)  best-fit %lld (%.3fx)  wins best %d first %d\n",
+              static_cast<long long>(live_total), static_cast<long long>(first_total),
+              static_cast<double>(first_total) / static_cast<double>(live_total),
+              static_cast<long long>(best_total), static_cast<double>(best_total) / static_cast<double>(live_total),
+              best_wins, first_wins);
+  EXPECT_LE(best_total, first_total);
+  EXPECT_GE(best_total, live_total);
+}
+
+TEST(ArenaAllocatorCompare, BestFitBeatsFirstFitOnConvChains) {
+  int64_t first_total = 0, best_total = 0;
+  for (int layers : {16, 50, 100, 200}) {
+    const int sqrt_k = std::max(1, static_cast<int>(std::lround(std::sqrt(layers))));
+    for (int k : {1, sqrt_k, layers}) {
+      SCOPED_TRACE("layers " + std::to_string(layers) + " k " + std::to_string(k));
+      const auto reqs = conv_chain_workload(layers, k, 32);
+      const ArenaPlan first = plan_arena(reqs, kFirst);
+      const ArenaPlan best = plan_arena(reqs, kBest);
+      expect_sound(reqs, first);
+      expect_sound(reqs, best);
+      std::printf("conv chain layers=%3d k=%3d: live %6.1f MiB  first-fit %6.1f MiB  best-fit %6.1f MiB\n",
+                  layers, k, static_cast<double>(best.live_peak_bytes) / (1 << 20),
+                  static_cast<double>(first.arena_bytes) / (1 << 20),
+                  static_cast<double>(best.arena_bytes) / (1 << 20));
+      first_total += first.arena_bytes;
+      best_total += best.arena_bytes;
+    }
+  }
+  EXPECT_LE(best_total, first_total);
+
+  // Residual chains: the shortcut splits the free space and the in-order free list pays for it.
+  int64_t res_first = 0, res_best = 0;
+  for (int blocks : {3, 8, 30}) {
+    SCOPED_TRACE("bottleneck blocks per stage " + std::to_string(blocks));
+    const auto reqs = bottleneck_chain_workload(blocks, 32);
+    const ArenaPlan first = plan_arena(reqs, kFirst);
+    const ArenaPlan best = plan_arena(reqs, kBest);
+    expect_sound(reqs, first);
+    expect_sound(reqs, best);
+    std::printf("bottleneck chain blocks/stage=%2d: live %6.1f MiB  first-fit %6.1f MiB  best-fit %6.1f MiB\n",
+                blocks, static_cast<double>(best.live_peak_bytes) / (1 << 20),
+                static_cast<double>(first.arena_bytes) / (1 << 20),
+                static_cast<double>(best.arena_bytes) / (1 << 20));
+    res_first += first.arena_bytes;
+    res_best += best.arena_bytes;
+  }
+  EXPECT_LT(res_best, res_first);
+  EXPECT_LE(best_total + res_best, first_total + res_first);
+}
+
+// ---- scale ---------------------------------------------------------------------------------------------
+
+TEST(ArenaAllocatorScale, LongChainPlansQuickly) {
+  // 200,000 buffers, each live 2-3 steps: quadratic placement would take minutes here.
+  SplitMix64 rng{42};
+  std::vector<BufferRequest> reqs;
+  const int n = 200000;
+  reqs.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    const auto bytes = static_cast<int64_t>(std::exp2(10.0 + 12.0 * rng.unit()));
+    reqs.push_back({i, bytes, i, static_cast<int32_t>(i + 1 + rng.uniform(0, 1))});
+  }
+  for (auto s : kBoth) {
+    SCOPED_TRACE(to_string(s));
+    const auto t0 = std::chrono::steady_clock::now();
+    const ArenaPlan p = plan_arena(reqs, s);
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(sec, 5.0);
+    EXPECT_TRUE(validate_arena(p).empty());
+    EXPECT_GE(p.arena_bytes, p.live_peak_bytes);
+    EXPECT_LE(p.arena_bytes, 3 * p.live_peak_bytes);
+  }
+}
+
+}  // namespace
+}  // namespace sublinear::planner
