@@ -1,5 +1,8 @@
 // How long the static arena allocator takes, and how close to the live peak each strategy gets.
-// Usage: bench_arena [buffers] [repeats]   (defaults: 100000 buffers, best of 3)
+// Usage: bench_arena [buffers] [repeats] [all]   (defaults: 100000 buffers, best of 3)
+// first-fit-in-order is O(n k) and best-fit-largest-first O(n k log k) (k = overlapping lifetimes): they
+// are skipped ("-") on workloads whose overlap estimate exceeds 1e9 pairs (minutes) unless the third
+// argument is "all".
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -97,6 +100,52 @@ std::vector<BufferRequest> checkpointed_conv(int buffers) {
   return reqs;
 }
 
+// An unrolled multi-layer LSTM trained without checkpointing, about `buffers` buffers. Forward op t (cell
+// of one layer at one time step, t = 0..T-1) keeps its gates, cell state and output for the backward
+// (live until the mirrored backward op 2T-1-t) and uses a one-step workspace; backward op 2T-1-t writes the
+// gradients of the cell's inputs (read by the next backward op) and a one-step workspace. So 3/7 of the
+// buffers live from the forward to the backward, all of them at the turn: k is up to ~ n / 2.
+std::vector<BufferRequest> lstm(int buffers) {
+  const int64_t batch = 64;
+  const int64_t hidden[3] = {512, 1024, 768};  // per layer
+  const int ops = std::max(3, buffers / 7);
+  std::vector<BufferRequest> reqs;
+  reqs.reserve(static_cast<size_t>(7 * ops));
+  int64_t id = 0;
+  for (int t = 0; t < ops; ++t) {
+    const int64_t h = batch * hidden[t % 3] * 4;  // one hidden-sized fp32 map
+    const auto fwd = static_cast<int32_t>(t), bwd = static_cast<int32_t>(2 * ops - 1 - t);
+    reqs.push_back({id++, 4 * h, fwd, bwd});       // gates
+    reqs.push_back({id++, h, fwd, bwd});           // cell state
+    reqs.push_back({id++, h, fwd, bwd});           // output
+    reqs.push_back({id++, 2 * h + 512, fwd, fwd});  // workspace
+    reqs.push_back({id++, h, bwd, bwd + 1});       // gradient of the input
+    reqs.push_back({id++, h, bwd, bwd + 1});       // gradient of the previous cell state
+    reqs.push_back({id++, 4 * h, bwd, bwd});       // gate gradients (workspace)
+  }
+  return reqs;
+}
+
+// The overlap estimate plan_arena's Auto uses: the sum over buffers of the other buffers live at its
+// first step.
+double overlap_pairs(const std::vector<BufferRequest>& reqs) {
+  if (reqs.empty()) return 0;
+  int32_t lo = reqs[0].first_use, hi = reqs[0].last_use;
+  for (const auto& r : reqs) {
+    lo = std::min(lo, r.first_use);
+    hi = std::max(hi, r.last_use);
+  }
+  std::vector<int64_t> live(static_cast<size_t>(hi - lo) + 2, 0);
+  for (const auto& r : reqs) {
+    ++live[static_cast<size_t>(r.first_use - lo)];
+    --live[static_cast<size_t>(r.last_use - lo) + 1];
+  }
+  for (size_t k = 1; k < live.size(); ++k) live[k] += live[k - 1];
+  double pairs = 0;
+  for (const auto& r : reqs) pairs += static_cast<double>(live[static_cast<size_t>(r.first_use - lo)] - 1);
+  return pairs;
+}
+
 struct Result {
   ArenaPlan plan;
   double ms = 0;
@@ -128,6 +177,7 @@ double mib(int64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0); }
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 100000;
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 3;
+  const bool all = argc > 3 && std::string(argv[3]) == "all";
   struct Case {
     const char* name;
     std::vector<BufferRequest> reqs;
@@ -136,20 +186,38 @@ int main(int argc, char** argv) {
       {"chain (2-3 steps)", chain(n, 1)},
       {"mixed lifetimes", mixed(n, 2)},
       {"conv train sqrt-ckpt", checkpointed_conv(n)},
+      {"lstm train no-ckpt", lstm(n)},
   };
-  std::printf("sizes in MiB; frag = arena - live peak; ratio = arena / live peak; best/first = arena ratio\n");
-  std::printf("%-22s %8s %10s | %10s %9s %7s %8s | %10s %9s %7s %8s | %10s\n", "workload", "buffers",
-              "live peak", "first-fit", "frag", "ratio", "ms", "best-fit", "frag", "ratio", "ms", "best/first");
+  const PlacementStrategy strategies[] = {PlacementStrategy::FirstFitInOrder, PlacementStrategy::BestFitLargestFirst,
+                                          PlacementStrategy::BestFitInOrder, PlacementStrategy::Auto};
+  std::printf("sizes in MiB; ratio = arena / live peak (1 = no fragmentation); ms = best of %d; pairs = Auto's\n"
+              "overlap estimate (Auto runs both best fits below 2e7); auto = the strategy Auto kept\n",
+              repeats);
+  std::printf("%-21s %7s %8s %9s |", "workload", "buffers", "pairs", "live peak");
+  for (const char* name : {"first-fit", "best-fit largest", "best-fit in-order", "auto"}) std::printf(" %-24s |", name);
+  std::printf(" auto kept\n%-21s %7s %8s %9s |", "", "", "", "");
+  for (int k = 0; k < 4; ++k) std::printf(" %9s %6s %7s |", "arena", "ratio", "ms");
+  std::printf("\n");
   for (const auto& c : cases) {
-    const Result f = run(c.reqs, PlacementStrategy::FirstFitInOrder, repeats);
-    const Result b = run(c.reqs, PlacementStrategy::BestFitLargestFirst, repeats);
-    const auto live = static_cast<double>(b.plan.live_peak_bytes);
-    std::printf("%-22s %8zu %10.1f | %10.1f %9.1f %7.3f %8.1f | %10.1f %9.1f %7.3f %8.1f | %10.3f\n", c.name,
-                c.reqs.size(), mib(b.plan.live_peak_bytes), mib(f.plan.arena_bytes),
-                mib(f.plan.fragmentation_bytes()), static_cast<double>(f.plan.arena_bytes) / live, f.ms,
-                mib(b.plan.arena_bytes), mib(b.plan.fragmentation_bytes()),
-                static_cast<double>(b.plan.arena_bytes) / live, b.ms,
-                static_cast<double>(b.plan.arena_bytes) / static_cast<double>(f.plan.arena_bytes));
+    const double pairs = overlap_pairs(c.reqs);
+    std::printf("%-21s %7zu %8.1e %9.1f |", c.name, c.reqs.size(), pairs,
+                mib(sublinear::planner::live_peak_bytes(c.reqs)));
+    std::fflush(stdout);
+    const char* kept = "";
+    for (const PlacementStrategy s : strategies) {
+      const bool quadratic = s == PlacementStrategy::FirstFitInOrder || s == PlacementStrategy::BestFitLargestFirst;
+      if (quadratic && pairs > 1e9 && !all) {
+        std::printf(" %9s %6s %7s |", "-", "-", "-");
+        continue;
+      }
+      const Result r = run(c.reqs, s, repeats);
+      const auto live = static_cast<double>(r.plan.live_peak_bytes);
+      std::printf(" %9.1f %6.3f %7.1f |", mib(r.plan.arena_bytes), static_cast<double>(r.plan.arena_bytes) / live,
+                  r.ms);
+      std::fflush(stdout);
+      if (s == PlacementStrategy::Auto) kept = sublinear::planner::to_string(r.plan.strategy);
+    }
+    std::printf(" %s\n", kept);
   }
   return 0;
 }

@@ -7,7 +7,8 @@
 #include <fstream>
 #include <iostream>
 
-#include "frontend/frontend.h"
+#include "cli/model_args.h"
+#include "cli/plan_command.h"
 #include "ir/diagnostic.h"
 #include "ir/dot.h"
 #include "ir/format_util.h"
@@ -23,49 +24,11 @@ namespace sl = sublinear;
 
 namespace {
 
-struct ModelArgs {
-  std::string file;
-  std::vector<std::string> sets;
-  int64_t batch = 1;
-  std::string model;
-};
-
-void add_model_args(CLI::App* cmd, ModelArgs& a) {
-  cmd->add_option("model", a.file, "the .snet file")->required();
-  cmd->add_option("--set", a.sets, "override a param: --set depth=1001 (repeatable)");
-  cmd->add_option("--batch,-b", a.batch, "batch size N")->check(CLI::PositiveNumber);
-  cmd->add_option("--model", a.model, "which model, when the file declares several");
-}
-
-sl::ir::Graph load(const ModelArgs& a, sl::SourceManager& sources) {
-  sl::frontend::LoadOptions opts;
-  opts.batch = a.batch;
-  opts.model = a.model;
-  for (const auto& s : a.sets) opts.sets.push_back(sl::frontend::parse_set(s));
-  sl::ir::Graph g = sl::frontend::load_model(a.file, opts, sources);
-  sl::ir::verify_graph(g);
-  return g;
-}
-
-int print_errors(const std::vector<sl::Diagnostic>& diags, const sl::SourceManager& sources) {
-  const bool color = isatty(fileno(stderr));
-  for (const auto& d : diags) std::cerr << sl::format_diagnostic(d, sources, color);
-  if (diags.size() > 1) std::cerr << diags.size() << " errors\n";
-  return 1;
-}
-
-bool write_output(const std::string& path, const std::string& text) {
-  if (path.empty() || path == "-") {
-    std::cout << text;
-    return true;
-  }
-  std::ofstream out(path, std::ios::binary);
-  if (!out || !(out << text)) {
-    std::cerr << "sublinear: error: cannot write '" << path << "'\n";
-    return false;
-  }
-  return true;
-}
+using sl::cli::add_model_args;
+using sl::cli::load;
+using sl::cli::ModelArgs;
+using sl::cli::print_errors;
+using sl::cli::write_output;
 
 std::string version_text() {
   std::string out = std::string("sublinear ") + SUBLINEAR_VERSION + "\nbackends: cpu (planning only)";
@@ -113,6 +76,9 @@ int main(int argc, char** argv) {
   graph->add_flag("--no-params", graph_no_params, "leave parameter nodes out");
   graph->add_option("-o,--output", graph_out, "output file (default: stdout)");
 
+  sl::cli::PlanArgs plan_args;
+  auto* plan = sl::cli::add_plan_command(app, plan_args);
+
   auto* ops = app.add_subcommand("ops", "list the built-in ops with their attributes");
 
   try {
@@ -142,6 +108,7 @@ int main(int argc, char** argv) {
       std::string text = graph_dot ? sl::ir::graph_to_dot(g, collapse, !graph_no_params) : sl::ir::print_graph(g);
       return write_output(graph_out, text) ? 0 : 1;
     }
+    if (plan->parsed()) return sl::cli::run_plan_command(plan_args, sources);
     if (ops->parsed()) {
       for (const auto* d : sl::ir::OpRegistry::global().all()) {
         if (d->is_source) continue;

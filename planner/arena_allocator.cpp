@@ -25,9 +25,12 @@
 //   Bad requests (bytes <= 0, last_use < first_use) are internal errors: the planner generates them.
 //
 // Strategies (k = number of buffers whose lifetimes overlap the one being placed). Finding the smallest
-// arena is NP-hard (dynamic storage allocation); both are greedy heuristics, bounded below by rule 5.
+// arena is NP-hard (dynamic storage allocation); all are greedy heuristics, bounded below by rule 5.
 //   FirstFitInOrder is O(n log n + n k); BestFitLargestFirst is O(n log n + n k log k) (it sorts each
-//   buffer's conflicts by offset; on checkpointed plans k is O(sqrt(n))).
+//   buffer's conflicts by offset; on checkpointed plans k is O(sqrt(n)), but when forward activations
+//   live until the backward pass k ~ n / 2 and it turns quadratic); BestFitInOrder is O(n log n)
+//   whatever k. Its step sorts are counting sorts when the steps span at most 4n + 1024 values (the
+//   scheduler's step ids are dense), else comparison sorts.
 //   FirstFitInOrder: the simple free-list baseline. Sweep the requests in first_use order keeping the
 //     active set (placed buffers still live) ordered by offset; expire buffers whose last_use has passed
 //     with a heap; place each at the lowest gap of the active set that fits, else on top. Ties in
@@ -39,10 +42,33 @@
 //     above them all. Placing big buffers first lets small ones fill the holes between them, which the
 //     in-order free list cannot undo once a small buffer has split a big hole (TVM's and TFLite's
 //     "greedy by size").
+//   BestFitInOrder: a classic coalescing best-fit allocator replayed over the steps. Sweep the requests
+//     in first_use order (ties: larger first, then id, then request order). Before placing the buffers
+//     that start at step s, free every buffer whose last_use < s (not <= s: rule 1). The arena
+//     [0, arena end) is tiled by blocks, each a placed buffer or a free gap, doubly linked in offset
+//     order (the by-offset index, boundary tags): freeing merges the range with a free neighbour on
+//     either side in O(1), so the gaps are always the maximal free ranges and do not depend on the order
+//     of the frees within a step. The best-fit index orders the gaps by (size, offset): a map from each
+//     gap size present to a min-heap of that size's gaps by offset (sizes repeat in real plans, so this
+//     beats one tree node per gap). Each buffer goes to the low end of the smallest gap that fits (ties:
+//     lowest offset); the rest of the gap stays free. When no gap fits, the arena grows: if the topmost
+//     gap touches the arena end the buffer starts there and the end moves up, else it starts at the end.
+//     O(log) per buffer, whatever k: the sweep never looks at the other live buffers.
+//   Auto (plan_arena's default): estimate the overlap as P = the sum over buffers of the number of OTHER
+//     buffers live at the buffer's first_use step, i.e. n times the mean number of buffers live at a
+//     buffer's first step (a difference array over the steps; sorts when they are sparse). P counts each
+//     pair of overlapping lifetimes once (twice when both start at the same step), so it tracks the
+//     n k of BestFitLargestFirst's cost. If P < 2e7 (kAutoRunBothBelow), run BestFitLargestFirst and
+//     BestFitInOrder and keep the smaller arena_bytes (ties: BestFitLargestFirst); else run
+//     BestFitInOrder alone. Largest first usually packs tighter (on random workloads like the tests' it
+//     wins 80 to 99 times in 100) but not always, hence the comparison. ArenaPlan::strategy names the
+//     plan kept. Note that below the threshold Auto costs a BestFitLargestFirst run, whose O(n log n) part
+//     alone is about a second at 500k buffers.
 #include "planner/arena_allocator.h"
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <queue>
 #include <set>
@@ -320,34 +346,97 @@ std::vector<int64_t> place_best_fit(const std::vector<Item>& items, const std::v
   return offset;
 }
 
-std::string describe(const BufferPlacement& p, int64_t size) {
-  std::ostringstream os;
-  os << "buffer " << p.id << " bytes [" << p.offset << ", " << p.offset + size << ") steps [" << p.first_use
-     << ", " << p.last_use << "]";
-  return os.str();
-}
+// ---- step sorts ----------------------------------------------------------------------------------------
+// The steps the lifetimes cover, [lo, hi]. `dense` when there are few enough of them (relative to n) for
+// arrays indexed by step: then the sorts by step are counting sorts and the live counts difference arrays.
+struct StepSpan {
+  int64_t lo = 0;
+  int64_t count = 0;  // hi - lo + 1, 0 when there are no buffers
+  bool dense = true;
+};
 
-}  // namespace
-
-const char* to_string(PlacementStrategy s) {
-  switch (s) {
-    case PlacementStrategy::FirstFitInOrder:
-      return "first-fit-in-order";
-    case PlacementStrategy::BestFitLargestFirst:
-      return "best-fit-largest-first";
+StepSpan step_span(const std::vector<Item>& items) {
+  StepSpan span;
+  if (items.empty()) return span;
+  int64_t lo = items[0].first, hi = items[0].last;
+  for (const Item& it : items) {
+    lo = std::min(lo, it.first);
+    hi = std::max(hi, it.last);
   }
-  return "?";
+  span.lo = lo;
+  span.count = hi - lo + 1;  // steps are int32, so this cannot overflow
+  span.dense = span.count <= 4 * static_cast<int64_t>(items.size()) + 1024;
+  return span;
 }
 
-int64_t align_up(int64_t bytes, int64_t alignment) {
-  SL_CHECK(alignment > 0) << "alignment must be positive, got " << alignment;
-  SL_CHECK(bytes >= 0 && bytes <= kMaxBytes - (alignment - 1))
-      << "cannot align " << bytes << " bytes to " << alignment;
-  return (bytes + alignment - 1) / alignment * alignment;
+// Stable counting sort of `in` by key(element), a step of the dense span.
+template <typename T, typename Key>
+std::vector<T> counting_sort(const std::vector<T>& in, const StepSpan& span, Key key) {
+  std::vector<size_t> start(static_cast<size_t>(span.count) + 1, 0);
+  for (const T& x : in) ++start[static_cast<size_t>(key(x) - span.lo) + 1];
+  for (size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+  std::vector<T> out(in.size());
+  for (const T& x : in) out[start[static_cast<size_t>(key(x) - span.lo)]++] = x;
+  return out;
 }
 
-int64_t live_peak_bytes(const std::vector<BufferRequest>& reqs, int64_t alignment) {
-  const std::vector<Item> items = make_items(reqs, alignment);
+// A buffer in BestFitInOrder's sweep, with the keys of its placement order.
+struct Timed {
+  int64_t first, last, size, id;
+  uint32_t index;  // request index
+};
+
+// BestFitInOrder's placement order: first_use ascending, then size descending, then id, then index. The
+// sort moves the keys instead of indices so that no comparison reads a random request.
+std::vector<Timed> order_in_time(const std::vector<Item>& items, const std::vector<BufferRequest>& reqs,
+                                 const StepSpan& span) {
+  const size_t n = items.size();
+  std::vector<Timed> timed(n);
+  for (size_t i = 0; i < n; ++i) {
+    timed[i] = {items[i].first, items[i].last, items[i].size, reqs[i].id, static_cast<uint32_t>(i)};
+  }
+  auto tie = [](const Timed& a, const Timed& b) {
+    if (a.size != b.size) return a.size > b.size;
+    if (a.id != b.id) return a.id < b.id;
+    return a.index < b.index;
+  };
+  if (!span.dense) {
+    std::sort(timed.begin(), timed.end(), [&](const Timed& a, const Timed& b) {
+      return a.first != b.first ? a.first < b.first : tie(a, b);
+    });
+    return timed;
+  }
+  timed = counting_sort(timed, span, [](const Timed& t) { return t.first; });
+  for (size_t b = 0; b < n;) {  // sort each run of equal first_use (usually a few buffers) by the ties
+    size_t e = b + 1;
+    while (e < n && timed[e].first == timed[b].first) ++e;
+    if (e - b > 1) {
+      std::sort(timed.begin() + static_cast<std::ptrdiff_t>(b), timed.begin() + static_cast<std::ptrdiff_t>(e),
+                tie);
+    }
+    b = e;
+  }
+  return timed;
+}
+
+// Rule 5's lower bound over already aligned items.
+int64_t live_peak(const std::vector<Item>& items, const StepSpan& span) {
+  if (items.empty()) return 0;
+  if (span.dense) {
+    // Difference array: +size at first, -size after last; the running sum is the live total at a step.
+    std::vector<int64_t> delta(static_cast<size_t>(span.count) + 1, 0);
+    for (const Item& it : items) {
+      delta[static_cast<size_t>(it.first - span.lo)] += it.size;
+      delta[static_cast<size_t>(it.last - span.lo) + 1] -= it.size;
+    }
+    int64_t live = 0, peak = 0;
+    for (size_t k = 0; k + 1 < delta.size(); ++k) {
+      live += delta[k];
+      peak = std::max(peak, live);
+    }
+    SL_CHECK(live + delta.back() == 0) << "live bytes do not return to zero: " << live + delta.back();
+    return peak;
+  }
   // +size at first_use, -size at last_use + 1; the live total at a step is the prefix sum over all events
   // at or before it. Take the maximum after applying every event of a step.
   std::vector<std::pair<int64_t, int64_t>> events;
@@ -367,12 +456,378 @@ int64_t live_peak_bytes(const std::vector<BufferRequest>& reqs, int64_t alignmen
   return peak;
 }
 
+// Auto's overlap estimate: the sum over buffers of the number of other buffers live at its first_use.
+double overlap_pairs(const std::vector<Item>& items, const StepSpan& span) {
+  const size_t n = items.size();
+  double pairs = 0;
+  if (span.dense) {
+    std::vector<int64_t> live(static_cast<size_t>(span.count) + 1, 0);
+    for (const Item& it : items) {
+      ++live[static_cast<size_t>(it.first - span.lo)];
+      --live[static_cast<size_t>(it.last - span.lo) + 1];
+    }
+    for (size_t k = 1; k < live.size(); ++k) live[k] += live[k - 1];
+    for (const Item& it : items) {
+      pairs += static_cast<double>(live[static_cast<size_t>(it.first - span.lo)] - 1);
+    }
+    return pairs;
+  }
+  // Live at step t = #(first <= t) - #(last < t).
+  std::vector<int64_t> firsts(n), lasts(n);
+  for (size_t i = 0; i < n; ++i) {
+    firsts[i] = items[i].first;
+    lasts[i] = items[i].last;
+  }
+  std::sort(firsts.begin(), firsts.end());
+  std::sort(lasts.begin(), lasts.end());
+  for (const Item& it : items) {
+    const auto started = std::upper_bound(firsts.begin(), firsts.end(), it.first) - firsts.begin();
+    const auto ended = std::lower_bound(lasts.begin(), lasts.end(), it.first) - lasts.begin();
+    pairs += static_cast<double>(started - ended - 1);
+  }
+  return pairs;
+}
+
+// ---- BestFitInOrder: a coalescing best-fit free list swept over the steps ----------------------------
+// An ordered map from gap size to bucket id. Few sizes have gaps at a time in most plans, so it starts as a
+// sorted vector (no allocation per insert, one cache line or two per search) and moves to a std::map for
+// good once it holds kFlatMax sizes, so that an insert or erase stays O(log) however many sizes there are.
+class SizeIndex {
+ public:
+  static constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+
+  // The bucket of the smallest size >= `size`, or kNone.
+  uint32_t lower_bound(int64_t size) const {
+    if (!tree_mode_) {
+      const auto it = std::lower_bound(flat_.begin(), flat_.end(), size,
+                                       [](const Entry& e, int64_t s) { return e.first < s; });
+      return it == flat_.end() ? kNone : it->second;
+    }
+    const auto it = tree_.lower_bound(size);
+    return it == tree_.end() ? kNone : it->second;
+  }
+
+  // The bucket of `size`; `make()` supplies one when the size is new.
+  template <typename Make>
+  uint32_t find_or_insert(int64_t size, Make make) {
+    if (!tree_mode_) {
+      auto it = std::lower_bound(flat_.begin(), flat_.end(), size,
+                                 [](const Entry& e, int64_t s) { return e.first < s; });
+      if (it != flat_.end() && it->first == size) return it->second;
+      if (flat_.size() < kFlatMax) return flat_.insert(it, {size, make()})->second;
+      tree_.insert(flat_.begin(), flat_.end());
+      flat_.clear();
+      flat_.shrink_to_fit();
+      tree_mode_ = true;
+    }
+    auto [it, created] = tree_.try_emplace(size, 0);
+    if (created) it->second = make();
+    return it->second;
+  }
+
+  void erase(int64_t size) {
+    if (!tree_mode_) {
+      const auto it = std::lower_bound(flat_.begin(), flat_.end(), size,
+                                       [](const Entry& e, int64_t s) { return e.first < s; });
+      SL_CHECK(it != flat_.end() && it->first == size) << "no gap of " << size << " bytes to forget";
+      flat_.erase(it);
+      return;
+    }
+    const size_t erased = tree_.erase(size);
+    SL_CHECK(erased == 1) << "no gap of " << size << " bytes to forget";
+  }
+
+ private:
+  static constexpr size_t kFlatMax = 64;
+  using Entry = std::pair<int64_t, uint32_t>;
+  std::vector<Entry> flat_;  // sorted by size
+  std::map<int64_t, uint32_t> tree_;
+  bool tree_mode_ = false;
+};
+
+// The arena [0, end) is tiled by blocks (placed buffers and maximal free gaps) doubly linked in offset
+// order: the by-offset index, which finds a freed range's neighbours in O(1). The best-fit index orders
+// the gaps by (size, offset) in two levels: a SizeIndex from each gap size present to a bucket, and per
+// bucket a binary min-heap of its gaps by offset, each gap knowing its heap slot so it can leave in
+// O(log). Tensor sizes repeat, so the sizes are few and the heaps contiguous: much cheaper than one tree
+// node per gap (an unrolled LSTM leaves tens of thousands of equal leftover gaps).
+class FreeList {
+ public:
+  explicit FreeList(size_t n) { blocks_.reserve(std::min<size_t>(2 * n + 1, size_t{1} << 20)); }
+
+  // Places `size` bytes (see the header comment) and returns the block now holding them.
+  uint32_t allocate(int64_t size) {
+    const uint32_t fit = by_size_.lower_bound(size);  // the smallest gap size >= size
+    if (fit != SizeIndex::kNone) {
+      const uint32_t g = buckets_[fit].heap.front().block;  // its lowest gap
+      remove_gap(g);
+      if (blocks_[g].end - blocks_[g].begin == size) {  // exact fit: the gap becomes the buffer
+        blocks_[g].free = false;
+        return g;
+      }
+      // Split: the buffer takes the low end of the gap, a new block linked just below it.
+      const int64_t begin = blocks_[g].begin;
+      const uint32_t u = new_block(begin, begin + size, blocks_[g].prev, g);
+      if (blocks_[u].prev != kNone) blocks_[blocks_[u].prev].next = u;
+      blocks_[g].prev = u;
+      blocks_[g].begin = begin + size;
+      add_gap(g);
+      return u;
+    }
+    // Grow the arena.
+    if (tail_ != kNone && blocks_[tail_].free) {  // the topmost gap touches the end: extend it
+      remove_gap(tail_);
+      Block& t = blocks_[tail_];
+      t.end = checked_end(t.begin, size);
+      t.free = false;
+      end_ = t.end;
+      return tail_;
+    }
+    const uint32_t u = new_block(end_, checked_end(end_, size), tail_, kNone);
+    if (tail_ != kNone) blocks_[tail_].next = u;
+    tail_ = u;
+    end_ = blocks_[u].end;
+    return u;
+  }
+
+  // Frees a block returned by allocate, merging it with free neighbours.
+  void release(uint32_t b) {
+    SL_CHECK(!blocks_[b].free) << "best-fit-in-order freed block #" << b << " twice";
+    blocks_[b].free = true;
+    const uint32_t p = blocks_[b].prev;
+    if (p != kNone && blocks_[p].free) {
+      remove_gap(p);
+      blocks_[b].begin = blocks_[p].begin;
+      blocks_[b].prev = blocks_[p].prev;
+      if (blocks_[b].prev != kNone) blocks_[blocks_[b].prev].next = b;
+      recycled_.push_back(p);
+    }
+    const uint32_t q = blocks_[b].next;
+    if (q != kNone && blocks_[q].free) {
+      remove_gap(q);
+      blocks_[b].end = blocks_[q].end;
+      blocks_[b].next = blocks_[q].next;
+      if (blocks_[b].next != kNone) {
+        blocks_[blocks_[b].next].prev = b;
+      } else {
+        tail_ = b;
+      }
+      recycled_.push_back(q);
+    }
+    add_gap(b);
+  }
+
+  int64_t offset(uint32_t b) const { return blocks_[b].begin; }
+
+ private:
+  static constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+  struct Block {
+    int64_t begin, end;
+    uint32_t prev, next;    // neighbours in offset order, kNone at the ends
+    uint32_t bucket, slot;  // when free: its bucket and its slot in the bucket's heap
+    bool free;
+  };
+  struct HeapEntry {
+    int64_t begin;
+    uint32_t block;
+  };
+  struct Bucket {
+    std::vector<HeapEntry> heap;  // min-heap by begin (unique: gaps are disjoint)
+  };
+
+  uint32_t new_block(int64_t begin, int64_t end, uint32_t prev, uint32_t next) {
+    const Block b{begin, end, prev, next, kNone, 0, false};
+    if (!recycled_.empty()) {
+      const uint32_t id = recycled_.back();
+      recycled_.pop_back();
+      blocks_[id] = b;
+      return id;
+    }
+    SL_CHECK(blocks_.size() < kNone) << "too many blocks in one arena";
+    blocks_.push_back(b);
+    return static_cast<uint32_t>(blocks_.size() - 1);
+  }
+
+  // Heap slot k of bucket `bk` now holds e.
+  void put(Bucket& bk, size_t k, const HeapEntry& e) {
+    bk.heap[k] = e;
+    blocks_[e.block].slot = static_cast<uint32_t>(k);
+  }
+  void sift_up(Bucket& bk, size_t k) {
+    const HeapEntry e = bk.heap[k];
+    while (k > 0 && bk.heap[(k - 1) / 2].begin > e.begin) {
+      put(bk, k, bk.heap[(k - 1) / 2]);
+      k = (k - 1) / 2;
+    }
+    put(bk, k, e);
+  }
+  void sift_down(Bucket& bk, size_t k) {
+    const HeapEntry e = bk.heap[k];
+    const size_t n = bk.heap.size();
+    for (;;) {
+      size_t c = 2 * k + 1;
+      if (c >= n) break;
+      if (c + 1 < n && bk.heap[c + 1].begin < bk.heap[c].begin) ++c;
+      if (bk.heap[c].begin >= e.begin) break;
+      put(bk, k, bk.heap[c]);
+      k = c;
+    }
+    put(bk, k, e);
+  }
+
+  // Enters free block g into the best-fit index.
+  void add_gap(uint32_t g) {
+    const int64_t size = blocks_[g].end - blocks_[g].begin;
+    const uint32_t id = by_size_.find_or_insert(size, [&] {
+      if (spare_buckets_.empty()) {
+        buckets_.emplace_back();
+        return static_cast<uint32_t>(buckets_.size() - 1);
+      }
+      const uint32_t spare = spare_buckets_.back();
+      spare_buckets_.pop_back();
+      return spare;
+    });
+    Bucket& bk = buckets_[id];
+    blocks_[g].bucket = id;
+    bk.heap.push_back({blocks_[g].begin, g});
+    sift_up(bk, bk.heap.size() - 1);
+  }
+
+  // Takes free block g out of the best-fit index (before its range changes).
+  void remove_gap(uint32_t g) {
+    const uint32_t id = blocks_[g].bucket;
+    Bucket& bk = buckets_[id];
+    const size_t k = blocks_[g].slot;
+    const HeapEntry last = bk.heap.back();
+    bk.heap.pop_back();
+    blocks_[g].bucket = kNone;
+    if (k < bk.heap.size()) {  // refill the hole with the last entry and restore the heap order
+      put(bk, k, last);
+      if (k > 0 && bk.heap[(k - 1) / 2].begin > last.begin) {
+        sift_up(bk, k);
+      } else {
+        sift_down(bk, k);
+      }
+    }
+    if (bk.heap.empty()) {
+      by_size_.erase(blocks_[g].end - blocks_[g].begin);
+      spare_buckets_.push_back(id);
+    }
+  }
+
+  std::vector<Block> blocks_;
+  std::vector<uint32_t> recycled_;  // ids of merged-away blocks
+  std::vector<Bucket> buckets_;
+  std::vector<uint32_t> spare_buckets_;
+  SizeIndex by_size_;  // gap size -> its bucket, for the sizes that have a gap
+  uint32_t tail_ = kNone;  // the topmost block
+  int64_t end_ = 0;        // the arena end (the top of tail_)
+};
+
+std::vector<int64_t> place_best_fit_in_order(const std::vector<Item>& items,
+                                             const std::vector<BufferRequest>& reqs, const StepSpan& span) {
+  const size_t n = items.size();
+  SL_CHECK(n < std::numeric_limits<uint32_t>::max() / 2) << "too many buffers for one arena: " << n;
+  // Work in placement order (rank r = the r-th buffer placed) so the sweep reads its arrays sequentially;
+  // the frees are (last_use, rank) pairs in last_use order (ties: rank).
+  const std::vector<Timed> timed = order_in_time(items, reqs, span);
+  std::vector<std::pair<int64_t, uint32_t>> frees(n);
+  for (size_t r = 0; r < n; ++r) frees[r] = {timed[r].last, static_cast<uint32_t>(r)};
+  if (span.dense) {
+    frees = counting_sort(frees, span, [](const std::pair<int64_t, uint32_t>& f) { return f.first; });
+  } else {
+    std::sort(frees.begin(), frees.end());
+  }
+  FreeList arena(n);
+  std::vector<uint32_t> block(n);  // by rank
+  std::vector<int64_t> offset(n, -1);
+  size_t freed = 0;  // frees[0, freed) are done
+  for (size_t r = 0; r < n; ++r) {
+    // Every buffer with last_use < first_use started earlier, so it is placed already.
+    for (const int64_t step = timed[r].first; freed < n && frees[freed].first < step; ++freed) {
+      arena.release(block[frees[freed].second]);
+    }
+    block[r] = arena.allocate(timed[r].size);
+    offset[timed[r].index] = arena.offset(block[r]);
+  }
+  return offset;
+}
+
+int64_t arena_end(const std::vector<Item>& items, const std::vector<int64_t>& offset) {
+  int64_t end = 0;
+  for (size_t i = 0; i < items.size(); ++i) end = std::max(end, offset[i] + items[i].size);
+  return end;
+}
+
+// Auto runs both best-fit strategies while the overlap estimate is below this (see the header comment).
+constexpr double kAutoRunBothBelow = 2e7;
+
+std::string describe(const BufferPlacement& p, int64_t size) {
+  std::ostringstream os;
+  os << "buffer " << p.id << " bytes [" << p.offset << ", " << p.offset + size << ") steps [" << p.first_use
+     << ", " << p.last_use << "]";
+  return os.str();
+}
+
+}  // namespace
+
+const char* to_string(PlacementStrategy s) {
+  switch (s) {
+    case PlacementStrategy::FirstFitInOrder:
+      return "first-fit-in-order";
+    case PlacementStrategy::BestFitLargestFirst:
+      return "best-fit-largest-first";
+    case PlacementStrategy::BestFitInOrder:
+      return "best-fit-in-order";
+    case PlacementStrategy::Auto:
+      return "auto";
+  }
+  return "?";
+}
+
+int64_t align_up(int64_t bytes, int64_t alignment) {
+  SL_CHECK(alignment > 0) << "alignment must be positive, got " << alignment;
+  SL_CHECK(bytes >= 0 && bytes <= kMaxBytes - (alignment - 1))
+      << "cannot align " << bytes << " bytes to " << alignment;
+  return (bytes + alignment - 1) / alignment * alignment;
+}
+
+int64_t live_peak_bytes(const std::vector<BufferRequest>& reqs, int64_t alignment) {
+  const std::vector<Item> items = make_items(reqs, alignment);
+  return live_peak(items, step_span(items));
+}
+
 ArenaPlan plan_arena(const std::vector<BufferRequest>& reqs, PlacementStrategy s, int64_t alignment) {
   const std::vector<Item> items = make_items(reqs, alignment);
-  const std::vector<int64_t> offsets =
-      s == PlacementStrategy::FirstFitInOrder ? place_first_fit(items) : place_best_fit(items, reqs);
+  const StepSpan span = step_span(items);
+  std::vector<int64_t> offsets;
+  PlacementStrategy used = s;
+  switch (s) {
+    case PlacementStrategy::FirstFitInOrder:
+      offsets = place_first_fit(items);
+      break;
+    case PlacementStrategy::BestFitLargestFirst:
+      offsets = place_best_fit(items, reqs);
+      break;
+    case PlacementStrategy::BestFitInOrder:
+      offsets = place_best_fit_in_order(items, reqs, span);
+      break;
+    case PlacementStrategy::Auto:
+      offsets = place_best_fit_in_order(items, reqs, span);
+      used = PlacementStrategy::BestFitInOrder;
+      if (overlap_pairs(items, span) < kAutoRunBothBelow) {
+        std::vector<int64_t> largest_first = place_best_fit(items, reqs);
+        if (arena_end(items, largest_first) <= arena_end(items, offsets)) {
+          offsets = std::move(largest_first);
+          used = PlacementStrategy::BestFitLargestFirst;
+        }
+      }
+      break;
+  }
+  SL_CHECK(offsets.size() == reqs.size()) << "unknown placement strategy " << static_cast<int>(s);
 
   ArenaPlan plan;
+  plan.strategy = used;
   plan.placements.reserve(reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) {
     const int64_t off = offsets[i];
@@ -380,7 +835,7 @@ ArenaPlan plan_arena(const std::vector<BufferRequest>& reqs, PlacementStrategy s
     plan.placements.push_back({reqs[i].id, off, reqs[i].bytes, reqs[i].first_use, reqs[i].last_use});
     plan.arena_bytes = std::max(plan.arena_bytes, off + items[i].size);
   }
-  plan.live_peak_bytes = live_peak_bytes(reqs, alignment);
+  plan.live_peak_bytes = live_peak(items, span);
   SL_CHECK(plan.arena_bytes >= plan.live_peak_bytes)
       << "arena " << plan.arena_bytes << " below the live peak " << plan.live_peak_bytes
       << ": some live buffers share bytes";
@@ -406,27 +861,29 @@ std::vector<std::string> validate_arena(const ArenaPlan& plan, int64_t alignment
   ok.reserve(ps.size());
   for (size_t i = 0; i < ps.size(); ++i) {
     const BufferPlacement& p = ps[i];
-    std::ostringstream os;
-    os << "buffer " << p.id << " (placement #" << i << ", offset " << p.offset << ", " << p.bytes
-       << " bytes, steps [" << p.first_use << ", " << p.last_use << "])";
-    const std::string who = os.str();
+    auto who = [&] {  // built only for a problem: formatting every placement would dominate on valid plans
+      std::ostringstream os;
+      os << "buffer " << p.id << " (placement #" << i << ", offset " << p.offset << ", " << p.bytes
+         << " bytes, steps [" << p.first_use << ", " << p.last_use << "])";
+      return os.str();
+    };
     bool good = true;
     if (p.bytes <= 0) {
-      report(who + ": size is not positive");
+      report(who() + ": size is not positive");
       good = false;
     } else if (p.bytes > kMaxBytes - (alignment - 1)) {
-      report(who + ": size overflows when aligned");
+      report(who() + ": size overflows when aligned");
       good = false;
     }
     if (p.last_use < p.first_use) {
-      report(who + ": last_use is before first_use");
+      report(who() + ": last_use is before first_use");
       good = false;
     }
     if (p.offset < 0) {
-      report(who + ": offset is negative");
+      report(who() + ": offset is negative");
       good = false;
     } else if (p.offset % alignment != 0) {
-      report(who + ": offset is not a multiple of the alignment " + std::to_string(alignment));
+      report(who() + ": offset is not a multiple of the alignment " + std::to_string(alignment));
     }
     if (!good) continue;
     size[i] = (p.bytes + alignment - 1) / alignment * alignment;
@@ -437,23 +894,52 @@ std::vector<std::string> validate_arena(const ArenaPlan& plan, int64_t alignment
     ok.push_back(i);
   }
 
-  // Pairwise: sweep in first_use order with the set of earlier placements still live. Every pair whose
-  // lifetimes overlap is examined exactly once, when the later-starting one arrives: O(n log n + n k).
+  // Pairwise. Placements sorted by first_use; `end[i]` saturates so broken offsets cannot overflow.
   std::stable_sort(ok.begin(), ok.end(),
                    [&](size_t a, size_t b) { return ps[a].first_use < ps[b].first_use; });
-  std::set<std::pair<int32_t, size_t>> active;  // (last_use, index)
-  for (size_t i : ok) {
-    const BufferPlacement& p = ps[i];
-    while (!active.empty() && active.begin()->first < p.first_use) active.erase(active.begin());
-    for (const auto& [last, j] : active) {
-      const BufferPlacement& q = ps[j];
-      const bool disjoint = p.offset >= q.offset + size[j] || q.offset >= p.offset + size[i];
-      if (!disjoint) {
-        report(describe(q, size[j]) + " and " + describe(p, size[i]) +
-               " overlap in bytes while both are live");
+  std::vector<int64_t> end(ps.size(), 0);
+  for (size_t i : ok) end[i] = ps[i].offset > kMaxBytes - size[i] ? kMaxBytes : ps[i].offset + size[i];
+  // Fast path, O(n log n): sweep keeping the live placements by offset. While they are pairwise disjoint, a
+  // new one overlaps some live placement iff it overlaps its neighbour below or above. A valid plan (the
+  // usual case, even with k ~ n live at once) is done here; the first overlap falls through to the
+  // exhaustive sweep, which lists every pair.
+  bool disjoint_so_far = true;
+  {
+    std::map<int64_t, size_t> live;  // offset -> index, pairwise disjoint
+    using Expiry = std::pair<int32_t, size_t>;  // (last_use, index), min-heap
+    std::priority_queue<Expiry, std::vector<Expiry>, std::greater<>> expiry;
+    for (size_t i : ok) {
+      const BufferPlacement& p = ps[i];
+      for (; !expiry.empty() && expiry.top().first < p.first_use; expiry.pop()) {
+        live.erase(ps[expiry.top().second].offset);
       }
+      const auto above = live.lower_bound(p.offset);
+      if ((above != live.end() && above->first < end[i]) ||
+          (above != live.begin() && end[std::prev(above)->second] > p.offset)) {
+        disjoint_so_far = false;
+        break;
+      }
+      live.emplace(p.offset, i);
+      expiry.push({p.last_use, i});
     }
-    active.insert({p.last_use, i});
+  }
+  // Exhaustive: sweep in first_use order with the set of earlier placements still live. Every pair whose
+  // lifetimes overlap is examined exactly once, when the later-starting one arrives: O(n log n + n k).
+  if (!disjoint_so_far) {
+    std::set<std::pair<int32_t, size_t>> active;  // (last_use, index)
+    for (size_t i : ok) {
+      const BufferPlacement& p = ps[i];
+      while (!active.empty() && active.begin()->first < p.first_use) active.erase(active.begin());
+      for (const auto& [last, j] : active) {
+        const BufferPlacement& q = ps[j];
+        const bool disjoint = p.offset >= end[j] || q.offset >= end[i];
+        if (!disjoint) {
+          report(describe(q, size[j]) + " and " + describe(p, size[i]) +
+                 " overlap in bytes while both are live");
+        }
+      }
+      active.insert({p.last_use, i});
+    }
   }
   if (found > max_problems) {
     problems.push_back("... and " + std::to_string(found - max_problems) + " more problems");

@@ -25,18 +25,28 @@ struct BufferPlacement {
   int32_t first_use, last_use;
 };
 
-struct ArenaPlan {
-  std::vector<BufferPlacement> placements;  // same order as requests
-  int64_t arena_bytes = 0;      // max over placements of offset + aligned bytes (the plan's peak)
-  int64_t live_peak_bytes = 0;  // max over steps of the sum of aligned bytes live at that step (lower bound)
-  int64_t fragmentation_bytes() const { return arena_bytes - live_peak_bytes; }
-};
-
 enum class PlacementStrategy {
   // Simple free-list baseline: requests in first_use order, each at the lowest conflict-free offset.
   FirstFitInOrder,
   // Largest first, each into the smallest gap that fits (else on top of the conflicting buffers).
+  // O(n log n + n k log k), k = buffers whose lifetimes overlap the one being placed: slow when most
+  // buffers live long (forward activations kept for the backward pass make k ~ n / 2).
   BestFitLargestFirst,
+  // Requests in first_use order (ties: larger first, then id) over a coalescing free list: each goes into
+  // the smallest free gap that fits (ties: lowest offset), else the arena grows. O(n log n) whatever k.
+  BestFitInOrder,
+  // Runs both best-fit strategies and keeps the smaller arena when the lifetimes overlap little enough for
+  // BestFitLargestFirst to be cheap, else BestFitInOrder alone (the rule is in arena_allocator.cpp).
+  Auto,
+};
+
+struct ArenaPlan {
+  std::vector<BufferPlacement> placements;  // same order as requests
+  int64_t arena_bytes = 0;      // max over placements of offset + aligned bytes (the plan's peak)
+  int64_t live_peak_bytes = 0;  // max over steps of the sum of aligned bytes live at that step (lower bound)
+  // The strategy that produced the placements: the one asked for, or the one Auto picked (never Auto).
+  PlacementStrategy strategy = PlacementStrategy::FirstFitInOrder;
+  int64_t fragmentation_bytes() const { return arena_bytes - live_peak_bytes; }
 };
 
 const char* to_string(PlacementStrategy s);
@@ -47,7 +57,7 @@ int64_t align_up(int64_t bytes, int64_t alignment);
 // Places every request. Bad requests (bytes <= 0, last_use < first_use) and alignment <= 0 are internal
 // errors (SL_CHECK): the planner generates the requests.
 ArenaPlan plan_arena(const std::vector<BufferRequest>& reqs,
-                     PlacementStrategy s = PlacementStrategy::BestFitLargestFirst, int64_t alignment = 256);
+                     PlacementStrategy s = PlacementStrategy::Auto, int64_t alignment = 256);
 
 // Max over steps of the sum of aligned bytes live at that step: a lower bound on any arena.
 int64_t live_peak_bytes(const std::vector<BufferRequest>& reqs, int64_t alignment = 256);

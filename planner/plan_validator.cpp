@@ -257,19 +257,23 @@ class Validator {
   // Last step reading or accumulating each value; graph outputs stay live past the last step.
   void compute_last_use() {
     last_use_.assign(p_.values.size(), -1);
-    for (const PlanStep& s : p_.steps) {
+    for (size_t i = 0; i < p_.steps.size(); ++i) {  // by position: a bad step.id is reported, not trusted
+      const PlanStep& s = p_.steps[i];
+      const auto id = static_cast<StepId>(i);
       for (ValueId v : s.reads)
-        if (valid_value(v)) last_use_[v] = std::max(last_use_[v], s.id);
+        if (valid_value(v)) last_use_[v] = std::max(last_use_[v], id);
       for (ValueId v : s.accumulates)
-        if (valid_value(v)) last_use_[v] = std::max(last_use_[v], s.id);
+        if (valid_value(v)) last_use_[v] = std::max(last_use_[v], id);
     }
     const auto end = static_cast<StepId>(p_.steps.size());
     if (p_.graph) {
       const auto& outs = p_.graph->outputs();
-      for (const PlanValue& v : p_.values)
-        if (v.kind == ValueKind::Activation && v.version == 0 && valid_value(v.id) &&
+      for (size_t i = 0; i < p_.values.size(); ++i) {
+        const PlanValue& v = p_.values[i];
+        if (v.kind == ValueKind::Activation && v.version == 0 &&
             std::find(outs.begin(), outs.end(), v.source) != outs.end())
-          last_use_[v.id] = end;
+          last_use_[i] = end;
+      }
     }
     written_.assign(p_.values.size(), 0);
     read_reported_.assign(p_.values.size(), 0);

@@ -25,6 +25,7 @@
 #include "ir/diagnostic.h"
 #include "ir/format_util.h"
 #include "ir/op_registry.h"
+#include "planner/plan_validator.h"
 #include "planner/scheduler.h"
 #include "planner/split_points.h"
 
@@ -64,10 +65,12 @@ int64_t parse_size(const std::string& text, const std::string& flag) {
       {"TiB", 1099511627776.0}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}};
   for (const auto& [name, m] : units)
     if (unit == name) mult = m;
-  if (used == 0 || mult < 0 || v <= 0)
+  // At least one byte and within int64 (this also refuses nan and inf, which stod accepts).
+  const double bytes = v * mult;
+  if (used == 0 || mult < 0 || !(bytes >= 1 && bytes < 9.2e18))
     throw UserError(SourceSpan{SourceLoc{"<command line>", 0, 0, 1}, nullptr},
                     flag + " " + text + ": expected a positive size such as 6GiB, 512MiB, 1.5GB or 1000000");
-  return static_cast<int64_t>(v * mult);
+  return static_cast<int64_t>(bytes);
 }
 
 std::vector<ir::NodeId> split_candidates(const ir::Graph& g) {
@@ -260,6 +263,11 @@ Plan plan_model(std::shared_ptr<const ir::Graph> g, const PlanRequest& req) {
     }
   }
   plan.plan_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+#ifndef NDEBUG
+  // Debug builds prove every plan they hand out (tests do it explicitly in any build).
+  auto faults = validate_plan(plan);
+  SL_CHECK(faults.empty()) << "planner produced an invalid plan:\n" << format_faults(faults, plan);
+#endif
   return plan;
 }
 

@@ -24,8 +24,10 @@
 //   inplace; backward of those ops: an input gradient over the output gradient), this step is the last
 //   reader of the input's buffer, the sizes are equal, and the input is not a graph output. The two
 //   values then share one storage.
-// - Sharing: storages are placed by the static allocator (arena_allocator.h), best fit, largest first,
-//   256-byte aligned; without sharing every storage gets bytes of its own.
+// - Sharing: storages are placed by the static allocator (arena_allocator.h), PlacementStrategy::Auto
+//   (best fit, largest first or in order, whichever is smaller; in order alone when most storages live
+//   long, where largest first is quadratic), 256-byte aligned; without sharing every storage gets bytes
+//   of its own.
 #include "planner/scheduler.h"
 
 #include <algorithm>
@@ -225,8 +227,18 @@ class Builder {
       }
       std::sort(pass.begin(), pass.end());
       const int32_t d = std::max(base_depth + 1, prev_depth + 1);
+      // Only the copies this pass retains, and the transient ones feeding them, are computed: any other
+      // transient copy would be thrown away unread (the next, deeper pass starts from what this one
+      // retains).
+      std::unordered_map<ir::NodeId, char> needed;
+      for (auto it = pass.rbegin(); it != pass.rend(); ++it) {
+        if (m_[*it] > d && !needed.count(*it)) continue;
+        for (const auto& in : g_.node(*it).inputs) needed[in.node] = 1;
+        needed[*it] = 1;
+      }
       std::unordered_map<ir::NodeId, std::vector<ValueId>> transient;
       for (ir::NodeId u : pass) {
+        if (!needed.count(u)) continue;
         const ir::Node& n = g_.node(u);
         SL_CHECK(n.def->recomputable) << "node '" << n.name << "' is dropped but its op cannot be recomputed";
         std::vector<ValueId> ins;
@@ -365,7 +377,7 @@ void assign_storage(Plan& plan, const std::vector<std::vector<std::pair<ValueId,
     std::vector<BufferRequest> reqs;
     reqs.reserve(plan.storages.size());
     for (const auto& st : plan.storages) reqs.push_back({st.id, std::max<int64_t>(st.bytes, 1), st.first_step, st.last_step});
-    ArenaPlan ap = plan_arena(reqs, PlacementStrategy::BestFitLargestFirst, align);
+    ArenaPlan ap = plan_arena(reqs, PlacementStrategy::Auto, align);
     for (size_t i = 0; i < ap.placements.size(); ++i) plan.storages[i].offset = ap.placements[i].offset;
     plan.feature_map_peak_bytes = ap.arena_bytes;
   } else {

@@ -63,8 +63,11 @@ CutAnalysis analyse_cuts(const ir::Graph& g, int window) {
     if (!own_crosses) continue;
     const size_t lo = p >= static_cast<size_t>(window) ? p - window : 0;
     const size_t hi = std::min(n - 1, p + window);
+    // Positions nothing crosses (the loss, metrics: the end of the forward pass) are no cut to compare
+    // with; counting them would exclude every position within `window` of the end.
     bool minimal = true;
-    for (size_t q = lo; q <= hi && minimal; ++q) minimal = c.crossing_count[p] <= c.crossing_count[q];
+    for (size_t q = lo; q <= hi && minimal; ++q)
+      minimal = c.crossing_count[q] == 0 || c.crossing_count[p] <= c.crossing_count[q];
     c.candidate[p] = minimal;
   }
   return c;

@@ -61,6 +61,17 @@ model m(x: f32[N, 4]) -> (loss) {
   EXPECT_TRUE(one_error(r, 2, 20, "float literal 1e400 is out of range"));
 }
 
+TEST(Diagnostics, ParamNamedLikeAnOp) {
+  // A param is global and would hide the op everywhere, standard-library blocks included.
+  auto r = load_text(R"(snet 1;
+param dropout: float = 0.5;
+model m(x: f32[N, 4]) -> (loss) {
+  loss = mean(x);
+}
+)");
+  EXPECT_TRUE(one_error(r, 2, 7, "param 'dropout' has the name of an op"));
+}
+
 TEST(Diagnostics, MissingVersionHeader) {
   auto r = load_text(R"(model m(x: f32[N, 4]) -> (loss) {
   loss = mean(x);

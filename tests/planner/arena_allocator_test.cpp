@@ -1,5 +1,5 @@
 // The static arena allocator: hand-computed optima, the validator on hand-broken plans, random workloads
-// (fixed seeds) and the comparison between the two placement strategies.
+// (fixed seeds), the comparison between the placement strategies, Auto's choice and planning time at scale.
 #include "planner/arena_allocator.h"
 
 #include <gtest/gtest.h>
@@ -17,7 +17,9 @@ namespace {
 constexpr int64_t U = 256;  // one alignment unit
 constexpr PlacementStrategy kFirst = PlacementStrategy::FirstFitInOrder;
 constexpr PlacementStrategy kBest = PlacementStrategy::BestFitLargestFirst;
-const PlacementStrategy kBoth[] = {kFirst, kBest};
+constexpr PlacementStrategy kInOrder = PlacementStrategy::BestFitInOrder;
+constexpr PlacementStrategy kAuto = PlacementStrategy::Auto;
+const PlacementStrategy kAll[] = {kFirst, kBest, kInOrder, kAuto};
 
 // Deterministic on every standard library (std::uniform_int_distribution is not).
 struct SplitMix64 {
@@ -86,7 +88,7 @@ void expect_sound(const std::vector<BufferRequest>& reqs, const ArenaPlan& plan,
 // ---- hand-computed optima ------------------------------------------------------------------------------
 
 TEST(ArenaAllocator, EmptyRequestsGiveAnEmptyArena) {
-  for (auto s : kBoth) {
+  for (auto s : kAll) {
     const ArenaPlan p = plan_arena({}, s);
     EXPECT_TRUE(p.placements.empty());
     EXPECT_EQ(p.arena_bytes, 0);
@@ -98,7 +100,7 @@ TEST(ArenaAllocator, EmptyRequestsGiveAnEmptyArena) {
 TEST(ArenaAllocator, DisjointLifetimesReuseOneSlot) {
   const std::vector<BufferRequest> reqs = {
       {10, 4 * U, 0, 0}, {11, 12 * U, 1, 2}, {12, 8 * U, 3, 3}, {13, 1, 4, 9}};
-  for (auto s : kBoth) {
+  for (auto s : kAll) {
     SCOPED_TRACE(to_string(s));
     const ArenaPlan p = plan_arena(reqs, s);
     expect_sound(reqs, p);
@@ -110,7 +112,7 @@ TEST(ArenaAllocator, DisjointLifetimesReuseOneSlot) {
 
 TEST(ArenaAllocator, AllOverlappingNeedTheSum) {
   const std::vector<BufferRequest> reqs = {{1, 1 * U, 0, 5}, {2, 2 * U, 1, 5}, {3, 3 * U, 0, 3}, {4, 4 * U, 2, 2}};
-  for (auto s : kBoth) {
+  for (auto s : kAll) {
     SCOPED_TRACE(to_string(s));
     const ArenaPlan p = plan_arena(reqs, s);
     expect_sound(reqs, p);
@@ -127,7 +129,7 @@ TEST(ArenaAllocator, AllOverlappingNeedTheSum) {
 TEST(ArenaAllocator, ChainWhereEachLivesTwoStepsNeedsTwoSlots) {
   // a -> b -> c -> d: each is written at step i and read by the next op at step i + 1.
   const std::vector<BufferRequest> reqs = {{0, 4096, 0, 1}, {1, 4096, 1, 2}, {2, 4096, 2, 3}, {3, 4096, 3, 4}};
-  for (auto s : kBoth) {
+  for (auto s : kAll) {
     SCOPED_TRACE(to_string(s));
     const ArenaPlan p = plan_arena(reqs, s);
     expect_sound(reqs, p);
@@ -147,7 +149,7 @@ TEST(ArenaAllocator, SizesAreRoundedUpToTheAlignment) {
 
   const std::vector<BufferRequest> one = {{7, 100, 0, 0}};
   const std::vector<BufferRequest> two = {{7, 100, 0, 1}, {8, 100, 1, 2}};
-  for (auto s : kBoth) {
+  for (auto s : kAll) {
     SCOPED_TRACE(to_string(s));
     ArenaPlan p = plan_arena(one, s);
     expect_sound(one, p);
@@ -217,6 +219,167 @@ TEST(ArenaAllocator, BestFitTieBreaksAreDeterministic) {
   EXPECT_EQ(offsets(pb), (std::vector<int64_t>{2 * U, 1 * U, 0}));
 }
 
+// ---- BestFitInOrder by hand -----------------------------------------------------------------------------
+
+TEST(BestFitInOrder, ReusesTheSlotsOfDeadBuffers) {
+  // step:      0  1  2  3
+  //   A (4U)   x  x
+  //   K (1U)   x  x  x  x   keeps the arena end above A's slot
+  //   B (4U)         x      A is dead: B takes its slot
+  //   C (2U)            x   B is dead: C takes the low end of its slot
+  const std::vector<BufferRequest> reqs = {{0, 4 * U, 0, 1}, {1, 1 * U, 0, 3}, {2, 4 * U, 2, 2}, {3, 2 * U, 3, 3}};
+  const ArenaPlan p = plan_arena(reqs, kInOrder);
+  expect_sound(reqs, p);
+  EXPECT_EQ(p.strategy, kInOrder);
+  EXPECT_EQ(offsets(p), (std::vector<int64_t>{0, 4 * U, 0, 0}));
+  EXPECT_EQ(p.arena_bytes, 5 * U);
+  EXPECT_EQ(p.live_peak_bytes, 5 * U);
+}
+
+TEST(BestFitInOrder, ABufferWrittenAtTheLastReadOfAnotherCannotReuseIt) {
+  // A is read for the last time at step 3 where B is written: both are live at step 3 (rule 1), so B goes
+  // above A. C, written at step 4, may take A's slot: A's range is freed after step 3.
+  const std::vector<BufferRequest> reqs = {{0, 4 * U, 0, 3}, {1, 4 * U, 3, 5}, {2, 4 * U, 4, 4}};
+  const ArenaPlan p = plan_arena(reqs, kInOrder);
+  expect_sound(reqs, p);
+  EXPECT_EQ(offsets(p), (std::vector<int64_t>{0, 4 * U, 0}));
+  EXPECT_EQ(p.arena_bytes, 8 * U);
+  EXPECT_EQ(p.live_peak_bytes, 8 * U);
+  // Shift C to step 3 and it conflicts with both: it goes on top.
+  const std::vector<BufferRequest> late = {{0, 4 * U, 0, 3}, {1, 4 * U, 3, 5}, {2, 4 * U, 3, 3}};
+  const ArenaPlan q = plan_arena(late, kInOrder);
+  expect_sound(late, q);
+  EXPECT_EQ(offsets(q), (std::vector<int64_t>{0, 4 * U, 8 * U}));
+  EXPECT_EQ(q.arena_bytes, 12 * U);
+}
+
+TEST(BestFitInOrder, TakesTheSmallestFreeGapThatFitsLowestOnTies) {
+  // step 0: A (4U) -> [0, 4U), S1 (1U, lives on) -> [4U, 5U)
+  // step 1: B (2U) -> [5U, 7U), S2 (1U, lives on) -> [7U, 8U)
+  // step 2: D (2U) -> [8U, 10U), S3 (1U, lives on) -> [10U, 11U); the live peak, 11U
+  // step 3: A, B and D are dead: gaps [0, 4U), [5U, 7U), [8U, 10U). E (2U) takes the smallest that fits,
+  //   2U, and of the two 2U gaps the lower: 5U (first fit would take 0). F (1U) then takes the remaining
+  //   2U gap's low end, 8U, not the 4U gap.
+  const std::vector<BufferRequest> reqs = {
+      {0, 4 * U, 0, 2}, {1, 1 * U, 0, 9}, {2, 2 * U, 1, 2}, {3, 1 * U, 1, 9}, {4, 2 * U, 2, 2},
+      {5, 1 * U, 2, 9}, {6, 2 * U, 3, 4}, {7, 1 * U, 3, 4}};
+  const ArenaPlan p = plan_arena(reqs, kInOrder);
+  expect_sound(reqs, p);
+  EXPECT_EQ(offsets(p), (std::vector<int64_t>{0, 4 * U, 5 * U, 7 * U, 8 * U, 10 * U, 5 * U, 8 * U}));
+  EXPECT_EQ(p.arena_bytes, 11 * U);
+  // First fit, for contrast, fills the 4U hole: same arena here, but the big hole is split.
+  EXPECT_EQ(offsets(plan_arena(reqs, kFirst))[6], 0);
+}
+
+TEST(BestFitInOrder, CoalescesFreedNeighboursIntoOneGap) {
+  // step 0: A (2U) -> 0.  step 1: M (2U) -> 2U, B (2U) -> 4U, K (1U, lives on) -> 6U.
+  // After step 1 M dies: gap [2U, 4U) between A and B. After step 2 A and B die: with the gap between them
+  // they merge into one gap [0, 6U), whatever order they are freed in, and C (6U) fits at 0. Without
+  // coalescing C would go on top (13U); the arena is the live peak (step 1: 7U).
+  const std::vector<BufferRequest> reqs = {
+      {0, 2 * U, 0, 2}, {1, 2 * U, 1, 1}, {2, 2 * U, 1, 2}, {3, 1 * U, 1, 9}, {4, 6 * U, 3, 3}};
+  const ArenaPlan p = plan_arena(reqs, kInOrder);
+  expect_sound(reqs, p);
+  EXPECT_EQ(offsets(p), (std::vector<int64_t>{0, 2 * U, 4 * U, 6 * U, 0}));
+  EXPECT_EQ(p.arena_bytes, 7 * U);
+  EXPECT_EQ(p.live_peak_bytes, 7 * U);
+  // Two neighbours freed at different steps merge as well: after step 0 A dies, after step 1 B does.
+  const std::vector<BufferRequest> two = {{0, 2 * U, 0, 0}, {1, 2 * U, 0, 1}, {2, 1 * U, 0, 9}, {3, 4 * U, 2, 2}};
+  const ArenaPlan q = plan_arena(two, kInOrder);
+  expect_sound(two, q);
+  EXPECT_EQ(offsets(q), (std::vector<int64_t>{0, 2 * U, 4 * U, 0}));
+  EXPECT_EQ(q.arena_bytes, 5 * U);
+}
+
+TEST(BestFitInOrder, GrowsTheArenaFromTheTopmostGapOrTheEnd) {
+  // K (1U) -> 0; A (2U) -> [1U, 3U). After step 1 A dies: the gap [1U, 3U) touches the arena end, so B
+  // (3U, too big for it) starts at 1U and the arena grows to 4U, not 6U.
+  const std::vector<BufferRequest> top = {{0, 1 * U, 0, 5}, {1, 2 * U, 1, 1}, {2, 3 * U, 2, 2}};
+  const ArenaPlan p = plan_arena(top, kInOrder);
+  expect_sound(top, p);
+  EXPECT_EQ(offsets(p), (std::vector<int64_t>{0, 1 * U, 1 * U}));
+  EXPECT_EQ(p.arena_bytes, 4 * U);
+  // The same with T (1U) above A: A's gap no longer touches the end and B goes on top.
+  const std::vector<BufferRequest> covered = {{0, 1 * U, 0, 5}, {1, 2 * U, 1, 1}, {3, 1 * U, 1, 5}, {2, 3 * U, 2, 2}};
+  const ArenaPlan q = plan_arena(covered, kInOrder);
+  expect_sound(covered, q);
+  EXPECT_EQ(offsets(q), (std::vector<int64_t>{0, 1 * U, 3 * U, 4 * U}));
+  EXPECT_EQ(q.arena_bytes, 7 * U);
+  // The topmost buffer dying makes a gap at the end, which merges with a free gap below it.
+  const std::vector<BufferRequest> merged = {{0, 1 * U, 0, 5}, {1, 2 * U, 1, 1}, {3, 1 * U, 1, 1}, {2, 4 * U, 2, 2}};
+  const ArenaPlan r = plan_arena(merged, kInOrder);
+  expect_sound(merged, r);
+  EXPECT_EQ(offsets(r), (std::vector<int64_t>{0, 1 * U, 3 * U, 1 * U}));
+  EXPECT_EQ(r.arena_bytes, 5 * U);
+}
+
+TEST(BestFitInOrder, TiesPlaceLargerFirstThenSmallerId) {
+  // All written at step 0: 2U first, then the 1U ones by id, whatever the request order.
+  const std::vector<BufferRequest> a = {{5, U, 0, 1}, {3, 2 * U, 0, 1}, {4, U, 0, 1}};
+  const std::vector<BufferRequest> b = {{4, U, 0, 1}, {5, U, 0, 1}, {3, 2 * U, 0, 1}};
+  const ArenaPlan pa = plan_arena(a, kInOrder);
+  const ArenaPlan pb = plan_arena(b, kInOrder);
+  expect_sound(a, pa);
+  expect_sound(b, pb);
+  EXPECT_EQ(offsets(pa), (std::vector<int64_t>{3 * U, 0, 2 * U}));
+  EXPECT_EQ(offsets(pb), (std::vector<int64_t>{2 * U, 3 * U, 0}));
+  // Steps need not start at 0 nor be dense (the sorts fall back to comparisons).
+  const std::vector<BufferRequest> sparse = {
+      {0, 2 * U, -1000000, 0}, {1, U, 5, 2000000000}, {2, U, 1, 1}, {3, 2 * U, 2000000000, 2000000000}};
+  const ArenaPlan ps = plan_arena(sparse, kInOrder);
+  expect_sound(sparse, ps);
+  // 0 dies after its step 0, so 2 (step 1) and then 1 (step 5) reuse its slot; 3 shares step 2e9 with 1 and
+  // extends the topmost gap.
+  EXPECT_EQ(offsets(ps), (std::vector<int64_t>{0, 0, 0, 1 * U}));
+  EXPECT_EQ(ps.arena_bytes, 3 * U);
+}
+
+// ---- Auto ---------------------------------------------------------------------------------------------
+
+TEST(AutoStrategy, KeepsLargestFirstWhenItIsSmaller) {
+  // FirstFitFragmentsWhereBestFitLargestFirstIsOptimal's case: in order, A and B share step 0 and B sits
+  // above A's 1U hole, too small for C: 4U. Largest first: 3U.
+  const std::vector<BufferRequest> reqs = {{100, 1 * U, 0, 0}, {101, 1 * U, 0, 2}, {102, 2 * U, 1, 1}};
+  const ArenaPlan in_order = plan_arena(reqs, kInOrder);
+  const ArenaPlan largest = plan_arena(reqs, kBest);
+  const ArenaPlan chosen = plan_arena(reqs);  // Auto is the default
+  expect_sound(reqs, chosen);
+  EXPECT_EQ(in_order.arena_bytes, 4 * U);
+  EXPECT_EQ(largest.arena_bytes, 3 * U);
+  EXPECT_EQ(chosen.strategy, kBest);
+  EXPECT_EQ(chosen.arena_bytes, 3 * U);
+  EXPECT_EQ(offsets(chosen), offsets(largest));
+}
+
+TEST(AutoStrategy, KeepsInOrderWhenItIsSmaller) {
+  // Largest first puts the two 4U buffers at 0 (they do not overlap), X (1U, steps 0-2) above the first
+  // and Y (1U, steps 2-4) above both: 6U. In order, Y takes the low end of D's dead slot at step 2 and
+  // the freed X merges with the rest of it, where E (4U) fits at step 3: 5U, the live peak.
+  const std::vector<BufferRequest> reqs = {{0, 1 * U, 0, 2}, {1, 4 * U, 3, 3}, {2, 1 * U, 2, 4}, {3, 4 * U, 0, 1}};
+  const ArenaPlan in_order = plan_arena(reqs, kInOrder);
+  const ArenaPlan largest = plan_arena(reqs, kBest);
+  const ArenaPlan chosen = plan_arena(reqs, kAuto);
+  expect_sound(reqs, chosen);
+  EXPECT_EQ(offsets(largest), (std::vector<int64_t>{4 * U, 0, 5 * U, 0}));
+  EXPECT_EQ(largest.arena_bytes, 6 * U);
+  EXPECT_EQ(offsets(in_order), (std::vector<int64_t>{4 * U, 1 * U, 0, 0}));
+  EXPECT_EQ(in_order.arena_bytes, 5 * U);
+  EXPECT_EQ(in_order.live_peak_bytes, 5 * U);
+  EXPECT_EQ(chosen.strategy, kInOrder);
+  EXPECT_EQ(offsets(chosen), offsets(in_order));
+}
+
+TEST(AutoStrategy, TiesGoToLargestFirstAndStrategiesAreNamed) {
+  const std::vector<BufferRequest> reqs = {{0, 4096, 0, 1}, {1, 4096, 1, 2}, {2, 4096, 2, 3}};
+  EXPECT_EQ(plan_arena(reqs, kBest).arena_bytes, plan_arena(reqs, kInOrder).arena_bytes);
+  EXPECT_EQ(plan_arena(reqs, kAuto).strategy, kBest);
+  for (auto s : {kFirst, kBest, kInOrder}) EXPECT_EQ(plan_arena(reqs, s).strategy, s);
+  EXPECT_STREQ(to_string(kFirst), "first-fit-in-order");
+  EXPECT_STREQ(to_string(kBest), "best-fit-largest-first");
+  EXPECT_STREQ(to_string(kInOrder), "best-fit-in-order");
+  EXPECT_STREQ(to_string(kAuto), "auto");
+}
+
 TEST(ArenaAllocator, LivePeakIsExact) {
   // step:        0    1    2    3    4    5
   //   0 (1U)     x    x    x
@@ -229,7 +392,7 @@ TEST(ArenaAllocator, LivePeakIsExact) {
       {0, 1 * U, 0, 2}, {1, 2 * U, 1, 3}, {2, 4 * U, 2, 2}, {3, 1 * U, 4, 5}, {4, 1, 2, 3}};
   EXPECT_EQ(live_peak_bytes(reqs), 8 * U);
   EXPECT_EQ(live_peak_bytes(reqs, 1), 7 * U + 1);
-  for (auto s : kBoth) {
+  for (auto s : kAll) {
     const ArenaPlan p = plan_arena(reqs, s);
     expect_sound(reqs, p);
     EXPECT_EQ(p.live_peak_bytes, 8 * U);
@@ -436,18 +599,21 @@ TEST(ArenaAllocatorProperty, RandomWorkloadsAlwaysValidate) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     const int n = 1 + static_cast<int>(seed * 7 % 300);
     const auto reqs = random_workload(seed, n, 1 + static_cast<int>(seed % 60), 1 + static_cast<int>(seed % 40));
-    for (auto s : kBoth) {
+    for (auto s : kAll) {
       SCOPED_TRACE(to_string(s));
       const ArenaPlan p = plan_arena(reqs, s);
       expect_sound(reqs, p);
       if (HasFailure()) return;
     }
     // Unaligned placement (alignment 1) too.
-    const ArenaPlan p1 = plan_arena(reqs, kBest, 1);
-    expect_sound(reqs, p1, 1);
-    EXPECT_TRUE(brute_force_valid(p1, 1));
+    for (auto s : {kBest, kInOrder}) {
+      SCOPED_TRACE(std::string(to_string(s)) + ", alignment 1");
+      const ArenaPlan p1 = plan_arena(reqs, s, 1);
+      expect_sound(reqs, p1, 1);
+      EXPECT_TRUE(brute_force_valid(p1, 1));
+    }
     // The validator agrees with the pairwise check on valid plans and on plans with one buffer moved.
-    ArenaPlan p = plan_arena(reqs, seed % 2 ? kFirst : kBest);
+    ArenaPlan p = plan_arena(reqs, seed % 3 == 0 ? kFirst : seed % 3 == 1 ? kBest : kInOrder);
     EXPECT_TRUE(brute_force_valid(p, U));
     SplitMix64 rng{seed * 31};
     for (int trial = 0; trial < 5; ++trial) {
@@ -456,6 +622,93 @@ TEST(ArenaAllocatorProperty, RandomWorkloadsAlwaysValidate) {
       victim.offset = rng.uniform(0, broken.arena_bytes / U) * U + (trial == 4 ? 8 : 0);
       EXPECT_EQ(validate_arena(broken).empty(), brute_force_valid(broken, U)) << joined(validate_arena(broken));
     }
+    if (HasFailure()) return;
+  }
+}
+
+TEST(ArenaAllocatorProperty, AutoKeepsTheSmallerBestFit) {
+  for (uint64_t seed = 300; seed < 340; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const auto reqs = random_workload(seed, 1 + static_cast<int>(seed * 13 % 500), 1 + static_cast<int>(seed % 80), 30);
+    const ArenaPlan largest = plan_arena(reqs, kBest);
+    const ArenaPlan in_order = plan_arena(reqs, kInOrder);
+    const ArenaPlan chosen = plan_arena(reqs, kAuto);
+    expect_sound(reqs, chosen);
+    const bool largest_wins = largest.arena_bytes <= in_order.arena_bytes;
+    EXPECT_EQ(chosen.strategy, largest_wins ? kBest : kInOrder);
+    EXPECT_EQ(chosen.arena_bytes, std::min(largest.arena_bytes, in_order.arena_bytes));
+    EXPECT_EQ(offsets(chosen), offsets(largest_wins ? largest : in_order));
+  }
+}
+
+// BestFitInOrder restated naively: before each placement, recompute the free gaps of [0, arena end) from
+// scratch as the maximal ranges no live placed buffer covers, and apply the rule to them. O(n^2 log n).
+std::vector<int64_t> reference_best_fit_in_order(const std::vector<BufferRequest>& reqs, int64_t alignment) {
+  const size_t n = reqs.size();
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const auto& x = reqs[a];
+    const auto& y = reqs[b];
+    if (x.first_use != y.first_use) return x.first_use < y.first_use;
+    const int64_t sx = align_up(x.bytes, alignment), sy = align_up(y.bytes, alignment);
+    if (sx != sy) return sx > sy;
+    if (x.id != y.id) return x.id < y.id;
+    return a < b;
+  });
+  std::vector<int64_t> offset(n, -1);
+  std::vector<size_t> placed;
+  int64_t end = 0;
+  for (size_t i : order) {
+    const int64_t size = align_up(reqs[i].bytes, alignment);
+    std::vector<std::pair<int64_t, int64_t>> used;  // live byte ranges, sorted
+    for (size_t j : placed) {
+      if (reqs[j].last_use >= reqs[i].first_use) used.push_back({offset[j], offset[j] + align_up(reqs[j].bytes, alignment)});
+    }
+    std::sort(used.begin(), used.end());
+    std::vector<std::pair<int64_t, int64_t>> gaps;  // maximal free ranges below the end
+    int64_t cursor = 0;
+    for (const auto& [b, e] : used) {
+      if (b > cursor) gaps.push_back({cursor, b});
+      cursor = std::max(cursor, e);
+    }
+    if (cursor < end) gaps.push_back({cursor, end});
+    int64_t best = -1, best_size = 0;
+    for (const auto& [b, e] : gaps) {
+      if (e - b >= size && (best < 0 || e - b < best_size)) best = b, best_size = e - b;
+    }
+    if (best < 0) best = !gaps.empty() && gaps.back().second == end ? gaps.back().first : end;
+    offset[i] = best;
+    end = std::max(end, best + size);
+    placed.push_back(i);
+  }
+  return offset;
+}
+
+TEST(ArenaAllocatorProperty, BestFitInOrderMatchesANaiveRestatement) {
+  for (uint64_t seed = 500; seed < 800; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const int n = 1 + static_cast<int>(seed * 11 % 250);
+    auto reqs = random_workload(seed, n, 1 + static_cast<int>(seed % 50), 1 + static_cast<int>(seed % 30));
+    if (seed % 2 == 0) {
+      // Few distinct sizes: many equal gaps, the common case in real plans.
+      SplitMix64 rng{seed};
+      for (auto& r : reqs) r.bytes = rng.uniform(1, 4) * U - rng.uniform(0, 1) * 100;
+    }
+    const ArenaPlan p = plan_arena(reqs, kInOrder);
+    expect_sound(reqs, p);
+    EXPECT_EQ(offsets(p), reference_best_fit_in_order(reqs, U));
+    if (HasFailure()) return;
+  }
+  // Larger, with two sizes only and long lives: hundreds of equal gaps at once, freed in any order.
+  for (uint64_t seed = 900; seed < 910; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    auto reqs = random_workload(seed, 1500, 300, 200);
+    SplitMix64 rng{seed};
+    for (auto& r : reqs) r.bytes = rng.uniform(1, 2) * U;
+    const ArenaPlan p = plan_arena(reqs, kInOrder);
+    expect_sound(reqs, p);
+    EXPECT_EQ(offsets(p), reference_best_fit_in_order(reqs, U));
     if (HasFailure()) return;
   }
 }
@@ -539,7 +792,7 @@ TEST(ArenaAllocatorScale, LongChainPlansQuickly) {
     const auto bytes = static_cast<int64_t>(std::exp2(10.0 + 12.0 * rng.unit()));
     reqs.push_back({i, bytes, i, static_cast<int32_t>(i + 1 + rng.uniform(0, 1))});
   }
-  for (auto s : kBoth) {
+  for (auto s : kAll) {
     SCOPED_TRACE(to_string(s));
     const auto t0 = std::chrono::steady_clock::now();
     const ArenaPlan p = plan_arena(reqs, s);
@@ -549,6 +802,46 @@ TEST(ArenaAllocatorScale, LongChainPlansQuickly) {
     EXPECT_GE(p.arena_bytes, p.live_peak_bytes);
     EXPECT_LE(p.arena_bytes, 3 * p.live_peak_bytes);
   }
+}
+
+// An unrolled LSTM trained without checkpointing, `T` time steps: forward step i writes its activations,
+// all read again at the mirrored backward step 2T-1-i, and short-lived temporaries; backward step 2T-1-i
+// writes gradients read by the next backward step and a workspace. All the kept activations (a third of
+// the buffers) are live at the turn, so k reaches ~ n / 3: BestFitLargestFirst and FirstFitInOrder are
+// quadratic there.
+std::vector<BufferRequest> lstm_workload(int T) {
+  std::vector<BufferRequest> reqs;
+  reqs.reserve(static_cast<size_t>(6 * T));
+  const int64_t hidden[3] = {512, 1024, 768};  // three stacked layers, round robin
+  int64_t id = 0;
+  for (int i = 0; i < T; ++i) {
+    const int64_t h = 64 * hidden[i % 3] * 4;  // batch 64, fp32
+    const auto fwd = static_cast<int32_t>(i), bwd = static_cast<int32_t>(2 * T - 1 - i);
+    reqs.push_back({id++, 4 * h, fwd, bwd});        // gates, kept for the backward
+    reqs.push_back({id++, h, fwd, bwd});            // cell state, kept
+    reqs.push_back({id++, 2 * h + 1000, fwd, fwd});  // forward temporary
+    reqs.push_back({id++, h, bwd, bwd + 1});        // gradient, read by the next backward step
+    reqs.push_back({id++, 4 * h, bwd, bwd});        // backward workspace
+    reqs.push_back({id++, h / 2, fwd, fwd + 2});    // short-lived, over three forward steps
+  }
+  return reqs;
+}
+
+TEST(ArenaAllocatorScale, LstmTrainingPlansQuicklyWithAuto) {
+  // 300,000 buffers. BestFitLargestFirst took ~5 s on 28,000 buffers of this shape; Auto must not run it.
+  const auto reqs = lstm_workload(50000);
+  ASSERT_EQ(reqs.size(), 300000u);
+  const auto t0 = std::chrono::steady_clock::now();
+  const ArenaPlan p = plan_arena(reqs);
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("lstm %zu buffers: auto -> %s in %.3f s, arena / live peak %.5f\n", reqs.size(), to_string(p.strategy),
+              sec, static_cast<double>(p.arena_bytes) / static_cast<double>(p.live_peak_bytes));
+  EXPECT_LT(sec, 3.0);  // loose: catches quadratic behaviour, not a regression of a few percent
+  EXPECT_EQ(p.strategy, kInOrder);
+  ASSERT_EQ(p.placements.size(), reqs.size());
+  EXPECT_TRUE(validate_arena(p).empty()) << joined(validate_arena(p, U, 3));
+  EXPECT_GE(p.arena_bytes, p.live_peak_bytes);
+  EXPECT_LE(p.arena_bytes, p.live_peak_bytes + p.live_peak_bytes / 20);  // within 5% of the lower bound
 }
 
 }  // namespace

@@ -1,0 +1,32 @@
+#pragma once
+// What every model-reading subcommand shares: the model arguments (file, --set, --batch, --model), how
+// they load a checked graph, how user errors are printed, and writing an output file.
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/diagnostic.h"
+#include "ir/graph.h"
+
+namespace sublinear::cli {
+
+struct ModelArgs {
+  std::string file;
+  std::vector<std::string> sets;
+  int64_t batch = 1;
+  std::string model;
+};
+
+void add_model_args(CLI::App* cmd, ModelArgs& a);
+
+// Loads and verifies the model; user mistakes come out as UserError / UserErrors.
+ir::Graph load(const ModelArgs& a, SourceManager& sources);
+
+// Prints the diagnostics on stderr (coloured on a terminal); returns the exit code 1.
+int print_errors(const std::vector<Diagnostic>& diags, const SourceManager& sources);
+
+// Writes `text` to `path` ("" or "-": stdout); on failure says so on stderr and returns false.
+bool write_output(const std::string& path, const std::string& text);
+
+}  // namespace sublinear::cli
