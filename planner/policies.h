@@ -27,8 +27,8 @@ struct PlanRequest {
   PlanOptions options;
 };
 
-// Plans `g`. User errors (an annotation that cannot be honoured, a budget that cannot be met) are
-// UserError with the spans involved.
+// Plans `g`. User errors (annotations that cannot be honoured: UserErrors, one per annotation; a budget
+// that cannot be met: UserError) carry the spans involved.
 Plan plan_model(std::shared_ptr<const ir::Graph> g, const PlanRequest& req);
 
 // Values whose removal cuts the graph between the inputs and the loss (articulation points of the
