@@ -14,23 +14,15 @@
 
 #include "planner/arena_allocator.h"
 
+#include "tests/support/split_mix64.h"
+
 namespace {
 
 using sublinear::planner::ArenaPlan;
 using sublinear::planner::BufferRequest;
 using sublinear::planner::PlacementStrategy;
 
-struct SplitMix64 {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  int64_t uniform(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1)); }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-};
+using sublinear::testing::SplitMix64;
 
 // A long chain: buffer i is written at step i and lives 2-3 steps; sizes log-uniform 1 KiB .. 4 MiB.
 std::vector<BufferRequest> chain(int n, uint64_t seed) {

@@ -165,7 +165,8 @@ Value Expander::call_op(const ir::OpDef& def, const std::vector<NamedValue>& arg
       fail(call.loc, "input '" + def.input_names[inputs.size()] + "' of '" + def.name + "' is missing");
     inputs.push_back(*named_inputs[i]);
   }
-  if (def.params && inputs.empty() && def.min_inputs > 0 && !instance) return make_instance(Callable{Callable::Kind::Op, def.name, &def, nullptr, {}, nullptr}, attr_args, call);
+  if (def.params && inputs.empty() && def.min_inputs > 0 && !instance)
+    return make_instance(Callable{Callable::Kind::Op, def.name, &def, nullptr, {}, nullptr}, attr_args, call);
   const int n = static_cast<int>(inputs.size());
   if (n < def.min_inputs || (def.max_inputs >= 0 && n > def.max_inputs)) {
     std::string names;

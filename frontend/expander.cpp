@@ -60,7 +60,6 @@ ir::Graph Expander::run() {
 }
 
 void Expander::collect_declarations() {
-  const Program& main = programs_.back();
   for (const Program& p : programs_) {
     const bool is_stdlib = p.file == kStdlibFileName;
     SourceLoc start{p.file, 1, 1, 1};
@@ -84,9 +83,6 @@ void Expander::collect_declarations() {
       }
       // A user block may shadow a standard-library block of the same name.
       blocks_[b->name] = b;
-    }
-    if (&p != &main && !p.models.empty() && !is_stdlib) {
-      // Models of imported files are not candidates; only their blocks and params are.
     }
   }
 }

@@ -148,7 +148,6 @@ class Builder {
       for (const auto& in : n.inputs)
         if (needs_grad_[in.node][in.index]) has_grad[in.node][in.index] = 1;
     }
-    has_grad_ = std::move(has_grad);
   }
 
   void add_inplace_candidates(const ir::Node& n, const std::vector<ValueId>& ins, const std::vector<ValueId>& outs) {
@@ -315,7 +314,7 @@ class Builder {
   std::vector<std::vector<ValueId>> fwd_, avail_;
   std::vector<int32_t> depth_, copies_;
   std::vector<std::vector<ValueId>> grad_;
-  std::vector<std::vector<char>> needs_grad_, has_grad_;
+  std::vector<std::vector<char>> needs_grad_;
   std::vector<char> has_backward_;
   std::vector<int64_t> flops_;
 };

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/split_mix64.h"
+
 namespace sublinear::planner {
 namespace {
 
@@ -21,20 +23,7 @@ constexpr PlacementStrategy kInOrder = PlacementStrategy::BestFitInOrder;
 constexpr PlacementStrategy kAuto = PlacementStrategy::Auto;
 const PlacementStrategy kAll[] = {kFirst, kBest, kInOrder, kAuto};
 
-// Deterministic on every standard library (std::uniform_int_distribution is not).
-struct SplitMix64 {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  int64_t uniform(int64_t lo, int64_t hi) {  // inclusive
-    return lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-};
+using sublinear::testing::SplitMix64;
 
 std::vector<int64_t> offsets(const ArenaPlan& p) {
   std::vector<int64_t> out;
