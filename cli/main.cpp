@@ -9,6 +9,8 @@
 
 #include "cli/model_args.h"
 #include "cli/plan_command.h"
+#include "cli/train_command.h"
+#include "runtime/cpu/cpu_kernels.h"
 #include "ir/diagnostic.h"
 #include "ir/dot.h"
 #include "ir/format_util.h"
@@ -31,7 +33,10 @@ using sl::cli::print_errors;
 using sl::cli::write_output;
 
 std::string version_text() {
-  std::string out = std::string("sublinear ") + SUBLINEAR_VERSION + "\nbackends: cpu (planning only)";
+  std::string out = std::string("sublinear ") + SUBLINEAR_VERSION;
+  out += "\nbackends: cpu (oneDNN ";
+  out += sl::runtime::cpu::onednn_version();
+  out += ")";
 #ifdef SUBLINEAR_HAVE_CUDA
   auto st = sl::runtime::query_cuda_devices();
   out += ", cuda (runtime " + std::to_string(st.runtime_version / 1000) + "." +
@@ -79,6 +84,9 @@ int main(int argc, char** argv) {
   sl::cli::PlanArgs plan_args;
   auto* plan = sl::cli::add_plan_command(app, plan_args);
 
+  sl::cli::TrainArgs train_args;
+  auto* train = sl::cli::add_train_command(app, train_args);
+
   auto* ops = app.add_subcommand("ops", "list the built-in ops with their attributes");
 
   try {
@@ -109,6 +117,7 @@ int main(int argc, char** argv) {
       return write_output(graph_out, text) ? 0 : 1;
     }
     if (plan->parsed()) return sl::cli::run_plan_command(plan_args, sources);
+    if (train->parsed()) return sl::cli::run_train_command(train_args);
     if (ops->parsed()) {
       for (const auto* d : sl::ir::OpRegistry::global().all()) {
         if (d->is_source) continue;

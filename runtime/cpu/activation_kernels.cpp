@@ -1,0 +1,109 @@
+// relu, sigmoid, tanh and dropout: per-element OpenMP loops.
+// Rules: every element is read before it is written and depends on nothing else, so y may alias x and
+// dx may alias dy, and results do not depend on threads or addresses. relu, sigmoid and tanh
+// differentiate through y alone. dropout's mask is a pure function of (seed, iteration, node id,
+// element index) (runtime/counter_rng.h): Recompute and the backward replay exactly the Train mask;
+// Eval is the identity.
+#include <cmath>
+#include <cstring>
+
+#include "runtime/counter_rng.h"
+#include "runtime/cpu/cpu_kernels.h"
+#include "runtime/cpu/dnnl_util.h"
+
+namespace sublinear::runtime::cpu {
+
+namespace {
+
+template <typename F>
+void map_forward(const OpCall& c, F f) {
+  const float* x = c.in[0].f32();
+  float* y = c.out[0].f32();
+  const int64_t n = c.out[0].numel();
+#pragma omp parallel for schedule(static) if (n * 4 >= kParallelWork)
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+// dx = dy * g(y), written or accumulated.
+template <typename G>
+void map_backward(const OpCall& c, G g) {
+  if (!wants(c, 0)) return;
+  const bool acc = accumulates(c, 0);
+  if (!c.dy[0].present()) return store_zero(c.dx[0], acc);
+  const float* y = c.out[0].f32();
+  const float* dy = c.dy[0].f32();
+  float* dx = c.dx[0].f32();
+  const int64_t n = c.dx[0].numel();
+  if (acc) {
+#pragma omp parallel for schedule(static) if (n >= kParallelWork)
+    for (int64_t i = 0; i < n; ++i) dx[i] += g(y[i], dy[i]);
+  } else {
+#pragma omp parallel for schedule(static) if (n >= kParallelWork)
+    for (int64_t i = 0; i < n; ++i) dx[i] = g(y[i], dy[i]);
+  }
+}
+
+// NaN propagates (a NaN input is not silently turned into 0).
+float relu(float x) { return x < 0.0f ? 0.0f : x; }
+float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+float tanh_f(float x) { return std::tanh(x); }
+
+float relu_grad(float y, float dy) { return y > 0.0f ? dy : 0.0f; }
+float sigmoid_grad(float y, float dy) { return dy * (y * (1.0f - y)); }
+float tanh_grad(float y, float dy) { return dy * (1.0f - y * y); }
+
+struct DropoutMask {
+  uint64_t seed, iteration, node;
+  float rate, scale;
+  bool keep(int64_t i) const { return dropout_keep(seed, iteration, node, static_cast<uint64_t>(i), rate); }
+};
+
+DropoutMask dropout_mask(const OpCall& c) {
+  const double rate = c.node->attrs.get_float("rate");
+  return {c.seed, static_cast<uint64_t>(c.iteration), static_cast<uint64_t>(c.node->id),
+          static_cast<float>(rate), static_cast<float>(1.0 / (1.0 - rate))};
+}
+
+void dropout_forward(const OpCall& c) {
+  const float* x = c.in[0].f32();
+  float* y = c.out[0].f32();
+  const int64_t n = c.out[0].numel();
+  if (c.mode == Mode::Eval) {
+    if (y != x) std::memcpy(y, x, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
+  const DropoutMask m = dropout_mask(c);
+#pragma omp parallel for schedule(static) if (n * 16 >= kParallelWork)
+  for (int64_t i = 0; i < n; ++i) y[i] = m.keep(i) ? x[i] * m.scale : 0.0f;
+}
+
+void dropout_backward(const OpCall& c) {
+  if (!wants(c, 0)) return;
+  const bool acc = accumulates(c, 0);
+  if (!c.dy[0].present()) return store_zero(c.dx[0], acc);
+  const DropoutMask m = dropout_mask(c);
+  const float* dy = c.dy[0].f32();
+  float* dx = c.dx[0].f32();
+  const int64_t n = c.dx[0].numel();
+  if (acc) {
+#pragma omp parallel for schedule(static) if (n * 16 >= kParallelWork)
+    for (int64_t i = 0; i < n; ++i) dx[i] += m.keep(i) ? dy[i] * m.scale : 0.0f;
+  } else {
+#pragma omp parallel for schedule(static) if (n * 16 >= kParallelWork)
+    for (int64_t i = 0; i < n; ++i) dx[i] = m.keep(i) ? dy[i] * m.scale : 0.0f;
+  }
+}
+
+}  // namespace
+
+void register_activation_kernels(KernelTable& t) {
+  t.add("relu",
+        {[](const OpCall& c) { map_forward(c, relu); }, [](const OpCall& c) { map_backward(c, relu_grad); }});
+  t.add("sigmoid", {[](const OpCall& c) { map_forward(c, sigmoid); },
+                    [](const OpCall& c) { map_backward(c, sigmoid_grad); }});
+  t.add("tanh", {[](const OpCall& c) { map_forward(c, tanh_f); },
+                 [](const OpCall& c) { map_backward(c, tanh_grad); }});
+  t.add("dropout", {dropout_forward, dropout_backward});
+}
+
+}  // namespace sublinear::runtime::cpu

@@ -1,0 +1,149 @@
+// batch_norm over x [N, C, ...] with per-channel statistics, following cuDNN's outputs: y, the batch
+// mean and the inverse standard deviation 1/sqrt(var + eps) of the biased batch variance.
+// Rules: hand-written OpenMP loops, parallel over channels only; each channel's reductions run
+// sequentially in double in a fixed (n, spatial) order, so results do not depend on the thread count or
+// on buffer addresses. Train updates the running statistics (running_var with the unbiased variance,
+// as PyTorch); Recompute computes exactly what Train computes but leaves them alone; Eval normalises
+// with them.
+#include <cmath>
+
+#include "runtime/cpu/cpu_kernels.h"
+#include "runtime/cpu/dnnl_util.h"
+
+namespace sublinear::runtime::cpu {
+
+namespace {
+
+struct Layout {
+  int64_t n, c, s;  // x viewed as [n, c, s]
+  int64_t count() const { return n * s; }
+  int64_t at(int64_t i, int64_t ch) const { return (i * c + ch) * s; }  // start of one (n, c) row
+};
+
+Layout layout(const Tensor& x) {
+  Layout l{x.dim(0), x.dim(1), 1};
+  for (int d = 2; d < x.rank(); ++d) l.s *= x.dim(d);
+  return l;
+}
+
+void batch_norm_forward(const OpCall& call) {
+  const Layout l = layout(call.in[0]);
+  const float* x = call.in[0].f32();
+  const float* gamma = call.in[1].f32();
+  const float* beta = call.in[2].f32();
+  float* running_mean = call.in[3].f32();
+  float* running_var = call.in[4].f32();
+  float* y = call.out[0].f32();
+  float* save_mean = call.out.size() > 1 ? call.out[1].f32() : nullptr;
+  float* save_invstd = call.out.size() > 2 ? call.out[2].f32() : nullptr;
+  const double eps = call.node->attrs.get_float("eps");
+  const double momentum = call.node->attrs.get_float("momentum");
+  const bool batch_stats = call.mode != Mode::Eval;
+  const bool update = call.mode == Mode::Train;
+  const int64_t count = l.count();
+
+#pragma omp parallel for schedule(static) if (3 * l.n * l.c * l.s >= kParallelWork)
+  for (int64_t ch = 0; ch < l.c; ++ch) {
+    double mean, var;
+    if (batch_stats) {
+      double sum = 0;
+      for (int64_t i = 0; i < l.n; ++i) {
+        const float* row = x + l.at(i, ch);
+        for (int64_t j = 0; j < l.s; ++j) sum += row[j];
+      }
+      mean = count > 0 ? sum / static_cast<double>(count) : 0.0;
+      // Two passes: sum of squares minus squared mean cancels badly for inputs far from zero.
+      double sq = 0;
+      for (int64_t i = 0; i < l.n; ++i) {
+        const float* row = x + l.at(i, ch);
+        for (int64_t j = 0; j < l.s; ++j) {
+          const double d = row[j] - mean;
+          sq += d * d;
+        }
+      }
+      var = count > 0 ? sq / static_cast<double>(count) : 0.0;
+    } else {
+      mean = running_mean[ch];
+      var = running_var[ch];
+    }
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    if (save_mean) save_mean[ch] = static_cast<float>(mean);
+    if (save_invstd) save_invstd[ch] = static_cast<float>(invstd);
+    const float scale = static_cast<float>(gamma[ch] * invstd);
+    const float shift = static_cast<float>(beta[ch] - mean * gamma[ch] * invstd);
+    for (int64_t i = 0; i < l.n; ++i) {
+      const float* xr = x + l.at(i, ch);
+      float* yr = y + l.at(i, ch);
+      for (int64_t j = 0; j < l.s; ++j) yr[j] = xr[j] * scale + shift;
+    }
+    if (update) {
+      // A single value per channel has no unbiased variance; fall back to the biased one (0).
+      const double unbiased =
+          count > 1 ? var * static_cast<double>(count) / static_cast<double>(count - 1) : var;
+      running_mean[ch] = static_cast<float>((1.0 - momentum) * running_mean[ch] + momentum * mean);
+      running_var[ch] = static_cast<float>((1.0 - momentum) * running_var[ch] + momentum * unbiased);
+    }
+  }
+}
+
+// Gradients through the batch statistics (training-mode forward):
+//   xhat = (x - mean) * invstd, dbeta = sum dy, dgamma = sum dy * xhat,
+//   dx = gamma * invstd * (dy - dbeta / count - xhat * dgamma / count).
+void batch_norm_backward(const OpCall& call) {
+  const Layout l = layout(call.in[0]);
+  const bool want_x = wants(call, 0), want_g = wants(call, 1), want_b = wants(call, 2);
+  const bool acc_x = accumulates(call, 0), acc_g = accumulates(call, 1), acc_b = accumulates(call, 2);
+  if (!call.dy[0].present()) {
+    for (size_t i = 0; i < call.dx.size(); ++i) store_zero(call.dx[i], accumulates(call, i));
+    return;
+  }
+  const float* x = call.in[0].f32();
+  const float* gamma = call.in[1].f32();
+  const float* save_mean = call.out[1].f32();
+  const float* save_invstd = call.out[2].f32();
+  const float* dy = call.dy[0].f32();
+  float* dx = want_x ? call.dx[0].f32() : nullptr;
+  float* dgamma = want_g ? call.dx[1].f32() : nullptr;
+  float* dbeta = want_b ? call.dx[2].f32() : nullptr;
+  const double count = static_cast<double>(l.count());
+
+#pragma omp parallel for schedule(static) if (3 * l.n * l.c * l.s >= kParallelWork)
+  for (int64_t ch = 0; ch < l.c; ++ch) {
+    const double mean = save_mean[ch], invstd = save_invstd[ch];
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (int64_t i = 0; i < l.n; ++i) {
+      const float* xr = x + l.at(i, ch);
+      const float* dyr = dy + l.at(i, ch);
+      for (int64_t j = 0; j < l.s; ++j) {
+        sum_dy += dyr[j];
+        sum_dy_xhat += dyr[j] * ((xr[j] - mean) * invstd);
+      }
+    }
+    if (dgamma) dgamma[ch] = static_cast<float>(sum_dy_xhat + (acc_g ? dgamma[ch] : 0.0));
+    if (dbeta) dbeta[ch] = static_cast<float>(sum_dy + (acc_b ? dbeta[ch] : 0.0));
+    if (!dx) continue;
+    // dx = k * (dy - mean_dy - xhat * mean_dy_xhat) folded into a * dy + b * x + c per channel.
+    const double k = gamma[ch] * invstd;
+    const double mean_dy = count > 0 ? sum_dy / count : 0.0;
+    const double mean_dy_xhat = count > 0 ? sum_dy_xhat / count : 0.0;
+    const float a = static_cast<float>(k);
+    const float b = static_cast<float>(-k * mean_dy_xhat * invstd);
+    const float c = static_cast<float>(k * (mean_dy_xhat * invstd * mean - mean_dy));
+    for (int64_t i = 0; i < l.n; ++i) {
+      const float* xr = x + l.at(i, ch);
+      const float* dyr = dy + l.at(i, ch);
+      float* dxr = dx + l.at(i, ch);
+      if (acc_x) {
+        for (int64_t j = 0; j < l.s; ++j) dxr[j] += a * dyr[j] + b * xr[j] + c;
+      } else {
+        for (int64_t j = 0; j < l.s; ++j) dxr[j] = a * dyr[j] + b * xr[j] + c;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void register_norm_kernels(KernelTable& t) { t.add("batch_norm", {batch_norm_forward, batch_norm_backward}); }
+
+}  // namespace sublinear::runtime::cpu

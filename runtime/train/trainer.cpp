@@ -1,0 +1,286 @@
+#include "runtime/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "frontend/frontend.h"
+#include "ir/diagnostic.h"
+#include "ir/format_util.h"
+#include "planner/report.h"
+#include "runtime/cpu/cpu_kernels.h"
+#include "runtime/data/dataset.h"
+#include "runtime/train/checkpoint.h"
+#include "runtime/train/metrics.h"
+#include "runtime/train/peak_rss.h"
+#include "runtime/train/progress.h"
+
+namespace sublinear::runtime::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::unique_ptr<TrainingProgram> cpu_program(std::shared_ptr<const planner::Plan> plan, uint64_t seed) {
+  ExecutorOptions o;
+  o.seed = seed;
+  return std::make_unique<ExecutorProgram>(std::move(plan), cpu::cpu_kernels(), o);
+}
+
+std::string pct(double x) {
+  std::ostringstream s;
+  s.precision(1);
+  s << std::fixed << 100.0 * x << "%";
+  return s.str();
+}
+
+std::string ratio(double x) {
+  std::ostringstream s;
+  s.precision(2);
+  s << std::fixed << x << "x";
+  return s.str();
+}
+
+void print_plan_summary(std::ostream& out, const ExperimentConfig& cfg, const ir::Graph& g,
+                        const planner::Plan& plan, const planner::Plan* baseline) {
+  using ir::human_bytes;
+  int64_t params = 0;
+  for (ir::NodeId id : g.params()) params += ir::num_elements(g.node(id).outputs[0].shape);
+  out << "model " << g.model_name << " from " << cfg.model.file << ": " << g.size() << " nodes, "
+      << ir::with_commas(params) << " parameters, batch " << cfg.batch << "\n";
+  out << "memory plan (" << planner::strategy_label(plan) << ", " << plan.steps.size() << " steps, "
+      << plan.recomputed_nodes << " nodes recomputed, " << pct(plan.extra_forward_ratio()) << " extra forward)\n";
+  auto row = [&out](const char* what, int64_t bytes) {
+    std::string label = what;
+    label.resize(18, ' ');
+    out << "  " << label << human_bytes(bytes) << "\n";
+  };
+  row("inputs", plan.input_bytes);
+  row("parameters", plan.parameter_bytes);
+  row("parameter grads", plan.gradient_bytes);
+  row("optimizer state", plan.optimizer_state_bytes);
+  row("feature maps", plan.feature_map_peak_bytes);
+  row("workspace", plan.workspace_bytes);
+  row("total", plan.total_peak_bytes());
+  if (baseline != nullptr && baseline->feature_map_peak_bytes > 0) {
+    out << "  saved             feature maps " << human_bytes(baseline->feature_map_peak_bytes) << " -> "
+        << human_bytes(plan.feature_map_peak_bytes) << " ("
+        << ratio(static_cast<double>(baseline->feature_map_peak_bytes) /
+                 static_cast<double>(std::max<int64_t>(plan.feature_map_peak_bytes, 1)))
+        << " smaller than keeping every feature map), total " << human_bytes(baseline->total_peak_bytes())
+        << " -> " << human_bytes(plan.total_peak_bytes()) << "\n";
+  }
+}
+
+int find_output(const ir::Graph& g, const std::string& name) {
+  for (size_t i = 0; i < g.output_names().size(); ++i)
+    if (g.output_names()[i] == name) return static_cast<int>(i);
+  return -1;
+}
+
+struct OptimizerState {
+  std::vector<std::vector<float>> s0, s1;  // per param; empty when it has no state
+};
+
+TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory,
+                       SourceManager& sources) {
+  // --run-dir is the override run_dir=DIR: log.file and checkpoint.dir follow it unless set explicitly.
+  std::vector<std::string> overrides = req.overrides;
+  if (!req.run_dir.empty()) overrides.push_back("run_dir=" + req.run_dir);
+  ExperimentConfig cfg = load_experiment(req.experiment, overrides);
+  if (cfg.device.kind != DeviceKind::Cpu)
+    throw ConfigError(cfg.loc("device"), "device " + cfg.device.str() +
+                                             " needs the CUDA backend, which this build cannot run yet; use device: cpu");
+
+  frontend::LoadOptions lo;
+  lo.batch = cfg.batch;
+  lo.sets = cfg.model.params;
+  lo.model = cfg.model.name;
+  auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
+
+  const planner::PlanRequest preq = cfg.plan_request();
+  auto plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, preq));
+  if (!req.quiet) {
+    std::optional<planner::Plan> baseline;
+    if (plan->recomputed_nodes > 0) {
+      planner::PlanRequest keep = preq;
+      keep.policy = planner::Policy::None;
+      keep.memory_budget.reset();
+      baseline = planner::plan_model(graph, keep);
+    }
+    print_plan_summary(out, cfg, *graph, *plan, baseline ? &*baseline : nullptr);
+  }
+
+  auto specs = data::input_specs(*graph);
+  auto source = data::open_data_source(cfg.data, specs, cfg.seed);
+  const int64_t total = req.steps ? *req.steps : cfg.total_steps(source->epoch_size());
+  if (total <= 0) throw ConfigError(cfg.loc("steps"), "the run has no steps (" + std::to_string(total) + ")");
+
+  auto program = factory ? factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
+  auto& params = program->params();
+  OptimizerState opt;
+  const int slots = optimizer_state_slots(cfg.optimizer);
+  for (const auto& p : params) {
+    const bool updated = p.trainable && p.has_grad;
+    const size_t n = updated ? static_cast<size_t>(ir::num_elements(p.type.shape)) : 0;
+    opt.s0.emplace_back(slots >= 1 ? n : 0, 0.0f);
+    opt.s1.emplace_back(slots >= 2 ? n : 0, 0.0f);
+  }
+
+  const std::string run_dir = cfg.run_dir;
+  fs::create_directories(run_dir);
+  const std::string ckpt_dir = cfg.checkpoint.dir;
+  const std::string metrics_path = cfg.log.file;
+
+  int64_t start = 0;
+  if (req.resume) {
+    auto warn = [&err](const std::string& m) { err << "warning: " << m << "\n"; };
+    auto ck = load_latest_checkpoint(ckpt_dir, warn);
+    if (!ck) throw std::runtime_error("--resume: no checkpoint in " + ckpt_dir);
+    const auto& c = ck->contents;
+    if (c.config_hash != cfg.hash())
+      throw std::runtime_error("--resume: " + ck->path +
+                               " was written by a different experiment (model, batch, seed, data, optimizer or "
+                               "schedule changed); start a new run directory instead");
+    if (c.plan_fingerprint != program->plan_fingerprint() && !req.quiet)
+      out << "note: resuming under a different memory plan (" << c.plan_fingerprint << " -> "
+          << program->plan_fingerprint() << "); the numbers do not change\n";
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto& p = params[i];
+      c.copy_to("param/" + p.name, p.data, static_cast<size_t>(p.type.bytes()));
+      if (!opt.s0[i].empty()) c.copy_to("opt0/" + p.name, opt.s0[i].data(), opt.s0[i].size() * sizeof(float));
+      if (!opt.s1[i].empty()) c.copy_to("opt1/" + p.name, opt.s1[i].data(), opt.s1[i].size() * sizeof(float));
+    }
+    source->restore_state(c.data_state);
+    start = ck->step;
+    if (!req.quiet) out << "resumed from " << ck->path << " at step " << start << "\n";
+  } else {
+    program->init_params();
+    std::ofstream(run_dir + "/config.yaml") << cfg.to_yaml();
+  }
+  if (!req.quiet) out << "data: " << source->describe() << "\n";
+
+  MetricsWriter metrics(metrics_path, req.resume ? start : -1);
+  ProgressReporter progress(err, !req.quiet && ProgressReporter::stderr_is_tty(), cfg.log.every, start);
+  const int acc_output = find_output(*graph, "acc");
+
+  TrainResult result;
+  result.run_dir = run_dir;
+  result.planned_arena_bytes = plan->feature_map_peak_bytes;
+  using clock = std::chrono::steady_clock;
+  const auto t_begin = clock::now();
+  auto t_log = t_begin;
+  int64_t since_log = 0;
+  std::vector<ParamSlot> slot_list;
+  for (int64_t step = start; step < total; ++step) {
+    source->next(program->inputs());
+    program->run_step(step);
+    const float loss = program->loss();
+    if (!std::isfinite(loss))
+      throw std::runtime_error("the loss is " + std::string(std::isnan(loss) ? "nan" : "infinite") + " at step " +
+                               std::to_string(step + 1) + "; try a lower optimizer.lr or a warmup");
+    const double lr = learning_rate(cfg.schedule, cfg.optimizer.lr, step, total);
+    slot_list.clear();
+    for (size_t i = 0; i < params.size(); ++i) {
+      auto& p = params[i];
+      if (!p.trainable || !p.has_grad) continue;
+      ParamSlot s;
+      s.w = p.data;
+      s.g = p.grad;
+      s.state0 = opt.s0[i].empty() ? nullptr : opt.s0[i].data();
+      s.state1 = opt.s1[i].empty() ? nullptr : opt.s1[i].data();
+      s.n = ir::num_elements(p.type.shape);
+      slot_list.push_back(s);
+    }
+    optimizer_step(cfg.optimizer, lr, step, slot_list);
+    ++since_log;
+    const int64_t done = step + 1;
+    result.steps_done = done;
+    result.last_loss = loss;
+    if (done % cfg.log.every == 0 || done == total) {
+      const auto now = clock::now();
+      const double dt = std::chrono::duration<double>(now - t_log).count();
+      MetricsRecord m;
+      m.step = done;
+      m.loss = loss;
+      m.lr = lr;
+      m.samples_per_s = dt > 0 ? static_cast<double>(since_log * cfg.batch) / dt : 0.0;
+      m.arena_peak_bytes = program->arena_peak_bytes();
+      m.planned_arena_bytes = plan->feature_map_peak_bytes;
+      m.rss_peak_bytes = peak_rss_bytes();
+      m.elapsed_s = std::chrono::duration<double>(now - t_begin).count();
+      if (acc_output >= 0) {
+        Tensor a = program->output(static_cast<size_t>(acc_output));
+        if (a.type.dtype == ir::DType::F32 && a.numel() == 1) m.extras.push_back({"accuracy", *a.f32()});
+      }
+      metrics.write(m);
+      if (!req.quiet) {
+        ProgressUpdate u;
+        u.step = done;
+        u.total = total;
+        u.loss = loss;
+        u.lr = lr;
+        u.samples_per_s = m.samples_per_s;
+        u.arena_peak_bytes = m.arena_peak_bytes;
+        u.elapsed_s = m.elapsed_s;
+        progress.update(u);
+      }
+      t_log = now;
+      since_log = 0;
+    }
+    const bool ckpt_due = cfg.checkpoint.every > 0 && (done % cfg.checkpoint.every == 0 || done == total);
+    if (ckpt_due) {
+      CheckpointContents c;
+      c.config_hash = cfg.hash();
+      c.plan_fingerprint = program->plan_fingerprint();
+      c.rng_state = "seed=" + std::to_string(cfg.seed);
+      c.data_state = source->save_state();
+      for (size_t i = 0; i < params.size(); ++i) {
+        const auto& p = params[i];
+        c.add("param/" + p.name, p.data, static_cast<size_t>(p.type.bytes()));
+        if (!opt.s0[i].empty()) c.add("opt0/" + p.name, opt.s0[i].data(), opt.s0[i].size() * sizeof(float));
+        if (!opt.s1[i].empty()) c.add("opt1/" + p.name, opt.s1[i].data(), opt.s1[i].size() * sizeof(float));
+      }
+      const std::string path = write_checkpoint(ckpt_dir, done, c, cfg.checkpoint.keep);
+      if (!req.quiet) progress.message("checkpoint " + path);
+    }
+  }
+  progress.finish();
+  result.measured_arena_bytes = program->arena_peak_bytes();
+  result.rss_peak_bytes = peak_rss_bytes();
+  if (!req.quiet) {
+    out << "trained " << result.steps_done << " steps, loss " << result.last_loss << "; feature-map arena planned "
+        << ir::human_bytes(result.planned_arena_bytes) << ", measured " << ir::human_bytes(result.measured_arena_bytes)
+        << "; process peak RSS " << ir::human_bytes(result.rss_peak_bytes) << "\n";
+    out << "metrics: " << metrics.path() << "\n";
+  }
+  return result;
+}
+
+}  // namespace
+
+TrainResult train(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory) {
+  SourceManager sources;
+  return train_impl(req, out, err, factory, sources);
+}
+
+int run_train_cli(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory) {
+  SourceManager sources;
+  try {
+    train_impl(req, out, err, factory, sources);
+    return 0;
+  } catch (const ConfigError& e) {
+    err << e.what() << "\n";
+  } catch (const UserErrors& e) {
+    for (const auto& d : e.diagnostics()) err << format_diagnostic(d, sources);
+  } catch (const UserError& e) {
+    err << format_diagnostic(e.diagnostic(), sources);
+  } catch (const std::exception& e) {
+    err << "error: " << e.what() << "\n";
+  }
+  return 1;
+}
+
+}  // namespace sublinear::runtime::train

@@ -1,0 +1,152 @@
+// relu, sigmoid, tanh and dropout kernels: forward against std:: formulas, gradients against finite
+// differences, in-place equivalence (y over x, dx over dy), accumulation, determinism, and dropout's
+// mask: its rate, its scaling, replay across calls and modes with the same (seed, iteration, node) and
+// a different mask for another iteration or node.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "runtime/counter_rng.h"
+#include "runtime/cpu/cpu_kernels.h"
+#include "tests/kernels/nn_kernel_checks.h"
+
+namespace sublinear::testing {
+namespace {
+
+const runtime::KernelTable& kernels() {
+  static const runtime::KernelTable t = [] {
+    runtime::KernelTable k;
+    runtime::cpu::register_activation_kernels(k);
+    return k;
+  }();
+  return t;
+}
+
+OpCase unary(const std::string& op, ir::Shape s,
+             std::vector<std::pair<std::string, ir::AttrValue>> attrs = {}) {
+  return {op, std::move(attrs), {{ir::DType::F32, std::move(s)}}};
+}
+
+OpCase dropout(double rate, ir::Shape s = {4, 5, 6}) {
+  return unary("dropout", std::move(s), {{"rate", rate}});
+}
+
+TEST(ActivationKernels, ForwardMatchesFormulas) {
+  const std::vector<std::pair<std::string, double (*)(double)>> ops = {
+      {"relu", [](double x) { return x > 0 ? x : 0.0; }},
+      {"sigmoid", [](double x) { return 1.0 / (1.0 + std::exp(-x)); }},
+      {"tanh", [](double x) { return std::tanh(x); }},
+  };
+  for (const auto& [op, f] : ops) {
+    OpHarness h(kernels(), unary(op, {3, 7, 5}));
+    for (int i = 0; i < 4; ++i) h.input(0)[i] = static_cast<float>(std::vector<double>{-30, 30, 0, -0.5}[i]);
+    h.forward();
+    std::vector<double> want;
+    for (int i = 0; i < 105; ++i) want.push_back(f(h.input(0)[i]));
+    // Single float evaluations of bounded functions: a few ulps.
+    expect_close(h.output(0), want, 1e-6, 1e-6, op);
+  }
+}
+
+TEST(ActivationKernels, GradientsMatchFiniteDifferences) {
+  // relu's kink at 0 is more than 1e-3 away from the probed elements for this seed.
+  GradCheckOptions o;
+  o.h = 1e-3;
+  for (const char* op : {"relu", "sigmoid", "tanh"})
+    expect_gradients_match(kernels(), unary(op, {3, 4, 5}), o);
+  for (double rate : {0.0, 0.3, 0.5}) expect_gradients_match(kernels(), dropout(rate));
+}
+
+TEST(ActivationKernels, InplaceEquivalent) {
+  for (const char* op : {"relu", "sigmoid", "tanh"})
+    expect_inplace_equivalent(kernels(), unary(op, {3, 4, 5}));
+  expect_inplace_equivalent(kernels(), dropout(0.4));
+}
+
+TEST(ActivationKernels, Accumulates) {
+  for (const char* op : {"relu", "sigmoid", "tanh"}) expect_accumulates(kernels(), unary(op, {3, 4, 5}));
+  expect_accumulates(kernels(), dropout(0.4));
+}
+
+TEST(ActivationKernels, Deterministic) {
+  for (const char* op : {"relu", "sigmoid", "tanh"}) expect_deterministic(kernels(), unary(op, {5, 301}));
+  expect_deterministic(kernels(), dropout(0.4, {5, 301}));
+}
+
+TEST(ActivationKernels, AbsentDyGivesZeroGradients) {
+  for (const char* op : {"relu", "sigmoid", "tanh"}) {
+    OpHarness h(kernels(), unary(op, {3, 4}));
+    h.forward();
+    const auto dx = h.backward({});  // kept in a variable: a range-for over a temporary's element dangles
+    for (float v : dx[0]) ASSERT_EQ(v, 0.0f) << op;
+  }
+}
+
+TEST(ActivationKernels, DropoutKeepsAboutOneMinusRateScaled) {
+  constexpr double rate = 0.3;
+  constexpr int64_t n = 20000;
+  OpHarness h(kernels(), dropout(rate, {n}));
+  h.forward(runtime::Mode::Train, 5);
+  const float scale = static_cast<float>(1.0 / (1.0 - rate));
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = h.input(0)[i], y = h.output(0)[i];
+    // The counter RNG decides each element: kept elements are exactly x * scale, the rest exactly 0.
+    const bool keep = runtime::dropout_keep(1234, 5, static_cast<uint64_t>(h.node().id),
+                                            static_cast<uint64_t>(i), static_cast<float>(rate));
+    ASSERT_EQ(y, keep ? x * scale : 0.0f) << "element " << i;
+    kept += keep;
+  }
+  // Binomial(20000, 0.7): standard deviation of the kept fraction 0.0032; 0.015 is over 4.5 of them.
+  EXPECT_NEAR(static_cast<double>(kept) / n, 1.0 - rate, 0.015);
+}
+
+TEST(ActivationKernels, DropoutMaskReplaysAndVaries) {
+  const OpCase c = dropout(0.5, {1000});
+  OpHarness h(kernels(), c);
+  h.forward(runtime::Mode::Train, 7);
+  const auto train = h.output(0);
+  h.forward(runtime::Mode::Train, 7);
+  EXPECT_TRUE(bitwise_equal(h.output(0), train)) << "same iteration, different mask";
+  h.forward(runtime::Mode::Recompute, 7);
+  EXPECT_TRUE(bitwise_equal(h.output(0), train)) << "Recompute does not replay the Train mask";
+  h.forward(runtime::Mode::Train, 8);
+  EXPECT_FALSE(bitwise_equal(h.output(0), train)) << "next iteration reuses the mask";
+
+  // Another node id (same seed and iteration) draws another mask.
+  ir::Node other = h.node();
+  other.id = h.node().id + 1;
+  std::vector<float> y(1001, 0.0f);
+  runtime::OpCall call;
+  call.node = &other;
+  call.in.push_back(h.view(h.input(0), c.data_inputs[0]));
+  call.out.push_back(h.view(y, other.outputs[0]));
+  call.seed = 1234;
+  call.iteration = 7;
+  kernels().get("dropout").forward(call);
+  EXPECT_FALSE(bitwise_equal(y, train)) << "another node reuses the mask";
+}
+
+TEST(ActivationKernels, DropoutBackwardRegeneratesTheForwardMask) {
+  OpHarness h(kernels(), dropout(0.5, {500}));
+  h.forward(runtime::Mode::Train, 9);
+  std::vector<std::vector<float>> dy{std::vector<float>(501, 1.0f)};
+  const auto dx = h.backward(dy, nullptr, 9);
+  for (int i = 0; i < 500; ++i) {
+    // With dy = 1, dx is the mask times the scale: zero exactly where y is zero (x is never 0 here).
+    ASSERT_EQ(dx[0][i] == 0.0f, h.output(0)[i] == 0.0f) << "element " << i;
+    if (dx[0][i] != 0.0f) {
+      ASSERT_EQ(dx[0][i], 2.0f);
+    }
+  }
+}
+
+TEST(ActivationKernels, DropoutEvalIsIdentity) {
+  OpHarness h(kernels(), dropout(0.5, {300}));
+  h.forward(runtime::Mode::Eval, 3);
+  EXPECT_TRUE(bitwise_equal(std::vector<float>(h.output(0).begin(), h.output(0).end() - 1),
+                            std::vector<float>(h.input(0).begin(), h.input(0).end() - 1)));
+}
+
+}  // namespace
+}  // namespace sublinear::testing

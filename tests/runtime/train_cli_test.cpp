@@ -1,0 +1,238 @@
+// `sublinear train` end to end, through the real binary: the plan summary, metrics.jsonl, --set
+// overrides (a memory policy changes the arena, never the losses), user errors with locations, and a
+// run killed with SIGKILL and resumed with --resume that ends bitwise where an uninterrupted run ends.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "runtime/train/checkpoint.h"
+
+extern char** environ;
+
+namespace sublinear::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CommandResult {
+  int code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult run(const std::string& args) {
+  CommandResult r;
+  std::string cmd = std::string(SUBLINEAR_CLI) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("sublinear_train_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string mlp_yaml(int steps, int ckpt_every) {
+  std::ostringstream y;
+  y << "model:\n"
+    << "  file: " << SUBLINEAR_SOURCE_DIR << "/examples/mlp.snet\n"
+    << "  params: {features: 16, hidden: 32, classes: 4, dropout_rate: 0.3}\n"
+    << "batch: 16\n"
+    << "device: cpu\n"
+    << "seed: 11\n"
+    << "data:\n  kind: synthetic\n"
+    << "memory:\n  policy: none\n"
+    << "optimizer:\n  kind: sgd\n  lr: 0.05\n  momentum: 0.9\n"
+    << "steps: " << steps << "\n"
+    << "log:\n  every: 1\n"
+    << "checkpoint:\n  every: " << ckpt_every << "\n  keep: 2\n";
+  return y.str();
+}
+
+fs::path write(const fs::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+  return p;
+}
+
+std::vector<nlohmann::json> read_metrics(const fs::path& p) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(p);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// The loss exactly as written (round-trip text), per step.
+std::vector<std::string> losses(const fs::path& metrics) {
+  std::vector<std::string> out;
+  std::ifstream in(metrics);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto k = line.find("\"loss\":");
+    if (k == std::string::npos) continue;
+    auto e = line.find_first_of(",}", k);
+    out.push_back(line.substr(k + 7, e - k - 7));
+  }
+  return out;
+}
+
+TEST(TrainCli, TrainsAndWritesMetrics) {
+  auto d = temp_dir("metrics");
+  auto y = write(d / "exp.yaml", mlp_yaml(12, 0));
+  auto r = run("train " + y.string() + " --run-dir " + (d / "run").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("memory plan"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("feature maps"), std::string::npos) << r.output;
+  auto m = read_metrics(d / "run" / "metrics.jsonl");
+  ASSERT_EQ(m.size(), 12u);
+  for (const char* key : {"step", "loss", "samples_per_s", "arena_peak_bytes", "planned_arena_bytes"})
+    EXPECT_TRUE(m[0].contains(key)) << key;
+  EXPECT_EQ(m.back()["step"], 12);
+  EXPECT_EQ(m.back()["arena_peak_bytes"], m.back()["planned_arena_bytes"]);
+  EXPECT_GT(m.back()["planned_arena_bytes"].get<int64_t>(), 0);
+  EXPECT_TRUE(fs::exists(d / "run" / "config.yaml"));
+}
+
+TEST(TrainCli, PoliciesChangeMemoryNotLosses) {
+  auto d = temp_dir("policies");
+  auto y = write(d / "exp.yaml", mlp_yaml(6, 0));
+  std::vector<std::vector<std::string>> runs;
+  std::vector<int64_t> arenas;
+  for (const char* policy : {"none", "sqrt", "log"}) {
+    const fs::path rd = d / policy;
+    auto r = run("train " + y.string() + " --quiet --set memory.policy=" + policy + " --run-dir " + rd.string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    runs.push_back(losses(rd / "metrics.jsonl"));
+    arenas.push_back(read_metrics(rd / "metrics.jsonl").back()["planned_arena_bytes"].get<int64_t>());
+  }
+  ASSERT_EQ(runs[0].size(), 6u);
+  EXPECT_EQ(runs[1], runs[0]);
+  EXPECT_EQ(runs[2], runs[0]);
+  EXPECT_LT(arenas[2], arenas[0]);
+}
+
+TEST(TrainCli, StepsOverrideAndModelParamOverride) {
+  auto d = temp_dir("overrides");
+  auto y = write(d / "exp.yaml", mlp_yaml(50, 0));
+  auto r = run("train " + y.string() + " --quiet --steps 3 --set model.params.hidden=8 --set optimizer.lr=0.01"
+               " --run-dir " + (d / "run").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(read_metrics(d / "run" / "metrics.jsonl").size(), 3u);
+}
+
+TEST(TrainCli, UnknownKeyNamesFileLineAndKey) {
+  auto d = temp_dir("badkey");
+  std::string text = mlp_yaml(3, 0);
+  text.replace(text.find("  lr: 0.05"), 10, "  lrr: 0.05");
+  auto y = write(d / "exp.yaml", text);
+  auto r = run("train " + y.string() + " --run-dir " + (d / "run").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("exp.yaml:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("lrr"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("lr"), std::string::npos) << r.output;
+}
+
+TEST(TrainCli, ModelErrorsPointIntoTheDsl) {
+  auto d = temp_dir("badmodel");
+  auto model = write(d / "bad.snet", "snet 1;\nmodel m(x: f32[N, 4], labels: i32[N]) -> (loss) {\n"
+                                     "  loss = softmax_cross_entropy(linear(x, units=3), labelz);\n}\n");
+  std::string text = mlp_yaml(3, 0);
+  text.replace(text.find("  file: "), text.find("\n", text.find("  file: ")) - text.find("  file: "),
+               "  file: bad.snet");
+  text.replace(text.find("  params:"), text.find("\n", text.find("  params:")) - text.find("  params:"),
+               "  params: {}");
+  auto y = write(d / "exp.yaml", text);
+  auto r = run("train " + y.string() + " --run-dir " + (d / "run").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("bad.snet:3:"), std::string::npos) << r.output;
+}
+
+TEST(TrainCli, MissingImagenetRootSaysHowToRunWithout) {
+  auto d = temp_dir("noroot");
+  std::ostringstream y;
+  y << "model:\n  file: " << SUBLINEAR_SOURCE_DIR << "/examples/resnet.snet\n"
+    << "  params: {depth: 20, image_size: 32, classes: 5}\n"
+    << "batch: 2\ndata:\n  kind: imagenet\n  root: /nonexistent/imagenet/train\n"
+    << "optimizer: {kind: sgd, lr: 0.1}\nsteps: 1\n";
+  auto p = write(d / "exp.yaml", y.str());
+  auto r = run("train " + p.string() + " --quiet --run-dir " + (d / "run").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("data.root"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("data.kind=synthetic"), std::string::npos) << r.output;
+  // The documented way out works.
+  auto ok = run("train " + p.string() + " --quiet --set data.kind=synthetic --run-dir " + (d / "run").string());
+  EXPECT_EQ(ok.code, 0) << ok.output;
+}
+
+TEST(TrainCli, KilledRunResumesBitwise) {
+  auto d = temp_dir("resume");
+  // Long enough that the kill lands mid-run: checkpoints every 20 steps, about a second in all.
+  const int kSteps = 2000;
+  auto y = write(d / "exp.yaml", mlp_yaml(kSteps, 20));
+  // The uninterrupted run.
+  auto full = run("train " + y.string() + " --quiet --run-dir " + (d / "full").string());
+  ASSERT_EQ(full.code, 0) << full.output;
+
+  // The same run, killed with SIGKILL once a checkpoint exists.
+  const fs::path part = d / "part";
+  std::vector<std::string> args = {SUBLINEAR_CLI, "train", y.string(), "--quiet", "--run-dir", part.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, SUBLINEAR_CLI, nullptr, nullptr, argv.data(), environ), 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool killed = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!runtime::train::list_checkpoints((part / "checkpoints").string()).empty()) {
+      kill(pid, SIGKILL);
+      killed = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(killed) << "no checkpoint appeared";
+  if (WIFEXITED(status)) GTEST_SKIP() << "the run finished before it could be killed";
+  auto latest = runtime::train::latest_checkpoint((part / "checkpoints").string());
+  ASSERT_TRUE(latest.has_value());
+  auto resumed = run("train " + y.string() + " --quiet --resume --run-dir " + part.string());
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+
+  EXPECT_EQ(losses(part / "metrics.jsonl"), losses(d / "full" / "metrics.jsonl"));
+  auto a = runtime::train::read_checkpoint(*runtime::train::latest_checkpoint((d / "full" / "checkpoints").string()));
+  auto b = runtime::train::read_checkpoint(*runtime::train::latest_checkpoint((part / "checkpoints").string()));
+  EXPECT_EQ(a.step, kSteps);
+  EXPECT_EQ(b.step, kSteps);
+  ASSERT_EQ(a.contents.blobs.size(), b.contents.blobs.size());
+  for (size_t i = 0; i < a.contents.blobs.size(); ++i) {
+    const auto& x = a.contents.blobs[i];
+    const auto* y2 = b.contents.find(x.name);
+    ASSERT_NE(y2, nullptr) << x.name;
+    ASSERT_EQ(x.size, y2->size) << x.name;
+    EXPECT_EQ(0, std::memcmp(x.data, y2->data, x.size)) << x.name << " differs after resume";
+  }
+  EXPECT_EQ(a.contents.data_state, b.contents.data_state);
+}
+
+}  // namespace
+}  // namespace sublinear::testing
