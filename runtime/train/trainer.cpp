@@ -74,15 +74,14 @@ void print_plan_summary(std::ostream& out, const ExperimentConfig& cfg, const ir
   }
 }
 
+// A scalar f32 graph output by name (the examples' accuracy), or -1.
 int find_output(const ir::Graph& g, const std::string& name) {
   for (size_t i = 0; i < g.output_names().size(); ++i)
-    if (g.output_names()[i] == name) return static_cast<int>(i);
+    if (g.output_names()[i] == name && g.type(g.outputs()[i]).dtype == ir::DType::F32 &&
+        g.type(g.outputs()[i]).shape.empty())
+      return static_cast<int>(i);
   return -1;
 }
-
-struct OptimizerState {
-  std::vector<std::vector<float>> s0, s1;  // per param; empty when it has no state
-};
 
 TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory,
                        SourceManager& sources) {
@@ -119,16 +118,6 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   if (total <= 0) throw ConfigError(cfg.loc("steps"), "the run has no steps (" + std::to_string(total) + ")");
 
   auto program = factory ? factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
-  auto& params = program->params();
-  OptimizerState opt;
-  const int slots = optimizer_state_slots(cfg.optimizer);
-  for (const auto& p : params) {
-    const bool updated = p.trainable && p.has_grad;
-    const size_t n = updated ? static_cast<size_t>(ir::num_elements(p.type.shape)) : 0;
-    opt.s0.emplace_back(slots >= 1 ? n : 0, 0.0f);
-    opt.s1.emplace_back(slots >= 2 ? n : 0, 0.0f);
-  }
-
   const std::string run_dir = cfg.run_dir;
   fs::create_directories(run_dir);
   const std::string ckpt_dir = cfg.checkpoint.dir;
@@ -147,12 +136,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     if (c.plan_fingerprint != program->plan_fingerprint() && !req.quiet)
       out << "note: resuming under a different memory plan (" << c.plan_fingerprint << " -> "
           << program->plan_fingerprint() << "); the numbers do not change\n";
-    for (size_t i = 0; i < params.size(); ++i) {
-      const auto& p = params[i];
-      c.copy_to("param/" + p.name, p.data, static_cast<size_t>(p.type.bytes()));
-      if (!opt.s0[i].empty()) c.copy_to("opt0/" + p.name, opt.s0[i].data(), opt.s0[i].size() * sizeof(float));
-      if (!opt.s1[i].empty()) c.copy_to("opt1/" + p.name, opt.s1[i].data(), opt.s1[i].size() * sizeof(float));
-    }
+    program->load_state(c);
     source->restore_state(c.data_state);
     start = ck->step;
     if (!req.quiet) out << "resumed from " << ck->path << " at step " << start << "\n";
@@ -173,7 +157,6 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   const auto t_begin = clock::now();
   auto t_log = t_begin;
   int64_t since_log = 0;
-  std::vector<ParamSlot> slot_list;
   for (int64_t step = start; step < total; ++step) {
     source->next(program->inputs());
     program->run_step(step);
@@ -182,19 +165,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       throw std::runtime_error("the loss is " + std::string(std::isnan(loss) ? "nan" : "infinite") + " at step " +
                                std::to_string(step + 1) + "; try a lower optimizer.lr or a warmup");
     const double lr = learning_rate(cfg.schedule, cfg.optimizer.lr, step, total);
-    slot_list.clear();
-    for (size_t i = 0; i < params.size(); ++i) {
-      auto& p = params[i];
-      if (!p.trainable || !p.has_grad) continue;
-      ParamSlot s;
-      s.w = p.data;
-      s.g = p.grad;
-      s.state0 = opt.s0[i].empty() ? nullptr : opt.s0[i].data();
-      s.state1 = opt.s1[i].empty() ? nullptr : opt.s1[i].data();
-      s.n = ir::num_elements(p.type.shape);
-      slot_list.push_back(s);
-    }
-    optimizer_step(cfg.optimizer, lr, step, slot_list);
+    program->apply_optimizer(cfg.optimizer, lr, step);
     ++since_log;
     const int64_t done = step + 1;
     result.steps_done = done;
@@ -211,10 +182,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       m.planned_arena_bytes = plan->feature_map_peak_bytes;
       m.rss_peak_bytes = peak_rss_bytes();
       m.elapsed_s = std::chrono::duration<double>(now - t_begin).count();
-      if (acc_output >= 0) {
-        Tensor a = program->output(static_cast<size_t>(acc_output));
-        if (a.type.dtype == ir::DType::F32 && a.numel() == 1) m.extras.push_back({"accuracy", *a.f32()});
-      }
+      if (acc_output >= 0) m.extras.push_back({"accuracy", program->output_scalar(static_cast<size_t>(acc_output))});
       metrics.write(m);
       if (!req.quiet) {
         ProgressUpdate u;
@@ -237,12 +205,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       c.plan_fingerprint = program->plan_fingerprint();
       c.rng_state = "seed=" + std::to_string(cfg.seed);
       c.data_state = source->save_state();
-      for (size_t i = 0; i < params.size(); ++i) {
-        const auto& p = params[i];
-        c.add("param/" + p.name, p.data, static_cast<size_t>(p.type.bytes()));
-        if (!opt.s0[i].empty()) c.add("opt0/" + p.name, opt.s0[i].data(), opt.s0[i].size() * sizeof(float));
-        if (!opt.s1[i].empty()) c.add("opt1/" + p.name, opt.s1[i].data(), opt.s1[i].size() * sizeof(float));
-      }
+      program->save_state(c);
       const std::string path = write_checkpoint(ckpt_dir, done, c, cfg.checkpoint.keep);
       if (!req.quiet) progress.message("checkpoint " + path);
     }

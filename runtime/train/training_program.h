@@ -1,12 +1,21 @@
 #pragma once
-// What the training loop drives: one compiled training step over persistent buffers. The executor
-// (runtime/executor.h) interprets a plan; a generated trainer (codegen) runs the same schedule as
-// straight-line code. The loop (trainer.h) only needs this much of either.
+// What the training loop drives: one compiled training step over persistent buffers, with its
+// optimizer update and checkpointable state. The executor (runtime/executor.h) interprets a plan on the
+// CPU; a generated trainer (codegen/) runs the same schedule as straight-line code; the CUDA backend
+// keeps everything on the device. The loop (trainer.h) needs only this much of any of them.
+//
+// Rules: inputs() are host buffers the data source fills before run_step (a device program uploads
+// them); loss() and output() are host values after run_step; save_state() adds every parameter
+// (running statistics included) as "param/<name>" and every optimizer slot as "opt0/<name>",
+// "opt1/<name>", with memory that stays valid until the next run_step; load_state() restores them.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/executor.h"
+#include "runtime/train/checkpoint.h"
+#include "runtime/train/optimizer.h"
 
 namespace sublinear::runtime::train {
 
@@ -15,32 +24,53 @@ class TrainingProgram {
   virtual ~TrainingProgram() = default;
   virtual const planner::Plan& plan() const = 0;
   virtual std::vector<Tensor>& inputs() = 0;
-  virtual std::vector<ParamBuffer>& params() = 0;
   virtual void init_params() = 0;
   virtual void run_step(int64_t iteration) = 0;
+  virtual void apply_optimizer(const OptimizerConfig& c, double lr, int64_t step) = 0;
   virtual float loss() const = 0;
-  virtual Tensor output(size_t index) const = 0;
-  virtual int64_t arena_peak_bytes() const = 0;  // measured
+  virtual float output_scalar(size_t index) const = 0;  // a scalar f32 graph output (accuracy)
+  virtual int64_t arena_peak_bytes() const = 0;          // measured
   virtual std::string plan_fingerprint() const = 0;
+  virtual void save_state(CheckpointContents& c) = 0;
+  virtual void load_state(const CheckpointContents& c) = 0;
 };
 
-// The interpreter over a plan.
+// Optimizer state and checkpointing over host parameter buffers: shared by every CPU program.
+class HostOptimizerState {
+ public:
+  void apply(std::vector<ParamBuffer>& params, const OptimizerConfig& c, double lr, int64_t step);
+  void save(const std::vector<ParamBuffer>& params, CheckpointContents& c) const;
+  void load(std::vector<ParamBuffer>& params, const CheckpointContents& c);
+
+ private:
+  void ensure(const std::vector<ParamBuffer>& params, int slots);
+  std::vector<std::vector<float>> s0_, s1_;  // per param; empty without state
+  int slots_ = -1;
+};
+
+// The interpreter over a plan, on the CPU kernels.
 class ExecutorProgram : public TrainingProgram {
  public:
   ExecutorProgram(std::shared_ptr<const planner::Plan> plan, const KernelTable& kernels, ExecutorOptions o)
       : ex_(std::move(plan), kernels, o) {}
   const planner::Plan& plan() const override { return ex_.plan(); }
   std::vector<Tensor>& inputs() override { return ex_.inputs(); }
-  std::vector<ParamBuffer>& params() override { return ex_.params(); }
   void init_params() override { ex_.init_params(); }
   void run_step(int64_t iteration) override { ex_.run_step(iteration); }
+  void apply_optimizer(const OptimizerConfig& c, double lr, int64_t step) override {
+    opt_.apply(ex_.params(), c, lr, step);
+  }
   float loss() const override { return ex_.loss(); }
-  Tensor output(size_t index) const override { return ex_.output(index); }
+  float output_scalar(size_t index) const override;
   int64_t arena_peak_bytes() const override { return ex_.arena_peak_bytes(); }
   std::string plan_fingerprint() const override { return ex_.plan_fingerprint(); }
+  void save_state(CheckpointContents& c) override { opt_.save(ex_.params(), c); }
+  void load_state(const CheckpointContents& c) override { opt_.load(ex_.params(), c); }
+  Executor& executor() { return ex_; }
 
  private:
   Executor ex_;
+  HostOptimizerState opt_;
 };
 
 }  // namespace sublinear::runtime::train
