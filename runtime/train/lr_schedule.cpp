@@ -23,7 +23,10 @@ double learning_rate(const ScheduleConfig& s, double base_lr, int64_t step, int6
     if (s.step_size > 0) lr = base_lr * std::pow(s.gamma, static_cast<double>(step / s.step_size));
   } else if (s.kind == ScheduleKind::Cosine) {
     const int64_t span = total_steps - s.warmup_steps;
-    double p = span > 0 ? static_cast<double>(step - s.warmup_steps) / static_cast<double>(span) : 1.0;
+    // A run no longer than its warm-up never starts decaying: during warm-up p is 0 whatever the span.
+    double p = step < s.warmup_steps ? 0.0
+               : span > 0            ? static_cast<double>(step - s.warmup_steps) / static_cast<double>(span)
+                                     : 1.0;
     p = std::clamp(p, 0.0, 1.0);
     lr = s.min_lr + (base_lr - s.min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * p));
   }

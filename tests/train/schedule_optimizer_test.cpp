@@ -57,6 +57,9 @@ TEST(LrSchedule, CosineToMinLr) {
   EXPECT_DOUBLE_EQ(learning_rate(s, 1.0, 4, 110), 0.5);
   EXPECT_DOUBLE_EQ(learning_rate(s, 1.0, 10, 110), 1.0);
   EXPECT_NEAR(learning_rate(s, 1.0, 60, 110), 0.5, 1e-15);
+  // A run shorter than its warm-up (--steps 2 on a long experiment) warms up and never decays.
+  EXPECT_DOUBLE_EQ(learning_rate(s, 1.0, 0, 2), 0.1);
+  EXPECT_DOUBLE_EQ(learning_rate(s, 1.0, 1, 2), 0.2);
 }
 
 const float kW0[2] = {1.0f, -2.0f};
