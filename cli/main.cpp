@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "cli/compile_command.h"
 #include "cli/model_args.h"
 #include "cli/plan_command.h"
 #include "cli/train_command.h"
@@ -19,6 +20,7 @@
 #include "ir/summary.h"
 #include "ir/verify.h"
 #ifdef SUBLINEAR_HAVE_CUDA
+#include "runtime/cuda/cuda_program.h"
 #include "runtime/cuda/device_info.h"
 #endif
 
@@ -58,6 +60,9 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef SUBLINEAR_HAVE_CUDA
+  sl::runtime::train::register_cuda_program_factory(sl::runtime::cuda::cuda_program_factory);
+#endif
   CLI::App app{"sublinear: train deep nets in sublinear memory"};
   app.require_subcommand(0, 1);
   bool show_version = false;
@@ -86,6 +91,9 @@ int main(int argc, char** argv) {
 
   sl::cli::TrainArgs train_args;
   auto* train = sl::cli::add_train_command(app, train_args);
+
+  sl::cli::CompileArgs compile_args;
+  auto* compile = sl::cli::add_compile_command(app, compile_args);
 
   auto* ops = app.add_subcommand("ops", "list the built-in ops with their attributes");
 
@@ -118,6 +126,7 @@ int main(int argc, char** argv) {
     }
     if (plan->parsed()) return sl::cli::run_plan_command(plan_args, sources);
     if (train->parsed()) return sl::cli::run_train_command(train_args);
+    if (compile->parsed()) return sl::cli::run_compile_command(compile_args, sources);
     if (ops->parsed()) {
       for (const auto* d : sl::ir::OpRegistry::global().all()) {
         if (d->is_source) continue;

@@ -23,6 +23,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+DeviceFactoryMaker& cuda_factory_maker() {
+  static DeviceFactoryMaker maker;
+  return maker;
+}
+
 std::unique_ptr<TrainingProgram> cpu_program(std::shared_ptr<const planner::Plan> plan, uint64_t seed) {
   ExecutorOptions o;
   o.seed = seed;
@@ -89,9 +94,13 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   std::vector<std::string> overrides = req.overrides;
   if (!req.run_dir.empty()) overrides.push_back("run_dir=" + req.run_dir);
   ExperimentConfig cfg = load_experiment(req.experiment, overrides);
-  if (cfg.device.kind != DeviceKind::Cpu)
-    throw ConfigError(cfg.loc("device"), "device " + cfg.device.str() +
-                                             " needs the CUDA backend, which this build cannot run yet; use device: cpu");
+  ProgramFactory device_factory = factory;
+  if (cfg.device.kind == DeviceKind::Cuda && !device_factory) {
+    if (!cuda_factory_maker())
+      throw ConfigError(cfg.loc("device"), "device " + cfg.device.str() +
+                                               " needs the CUDA backend, which this build does not have; use device: cpu");
+    device_factory = cuda_factory_maker()(cfg.device.index, cfg.deterministic);
+  }
 
   frontend::LoadOptions lo;
   lo.batch = cfg.batch;
@@ -117,7 +126,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   const int64_t total = req.steps ? *req.steps : cfg.total_steps(source->epoch_size());
   if (total <= 0) throw ConfigError(cfg.loc("steps"), "the run has no steps (" + std::to_string(total) + ")");
 
-  auto program = factory ? factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
+  auto program = device_factory ? device_factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
   const std::string run_dir = cfg.run_dir;
   fs::create_directories(run_dir);
   const std::string ckpt_dir = cfg.checkpoint.dir;
@@ -223,6 +232,8 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
 }
 
 }  // namespace
+
+void register_cuda_program_factory(DeviceFactoryMaker maker) { cuda_factory_maker() = std::move(maker); }
 
 TrainResult train(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory) {
   SourceManager sources;

@@ -46,6 +46,11 @@ struct TrainResult {
 using ProgramFactory =
     std::function<std::unique_ptr<TrainingProgram>(std::shared_ptr<const planner::Plan>, uint64_t seed)>;
 
+// The CUDA backend lives in its own library (runtime/cuda), above this one: a binary built with it
+// registers how to make a device program, and `device: cuda:N` uses it. Without one, cuda is refused.
+using DeviceFactoryMaker = std::function<ProgramFactory(int device, bool deterministic)>;
+void register_cuda_program_factory(DeviceFactoryMaker maker);
+
 // Runs the request. Throws ConfigError, UserError(s) (model) and std::runtime_error (I/O, data); the
 // CLI turns them into messages and exit codes (run_train_cli).
 TrainResult train(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory = {});

@@ -1,0 +1,122 @@
+// relu, sigmoid, tanh and dropout on the GPU: one thread per element.
+// Rules (those of runtime/cpu/activation_kernels.cpp): every element is read before it is written and
+// depends on nothing else, so y may alias x and dx may alias dy. relu, sigmoid and tanh differentiate
+// through y alone, with the CPU's rounding order (explicit _rn intrinsics keep nvcc from contracting
+// a*b+c into an FMA the CPU does not do). dropout draws its mask from runtime/counter_rng.h with the
+// CPU's key (seed, iteration, node id, element index), so the masks are the CPU's bit for bit and a
+// recomputation or the backward replays the forward's; Eval is the identity.
+#include "runtime/counter_rng.h"
+#include "runtime/cuda/cuda_device.cuh"
+#include "runtime/cuda/cuda_kernels.h"
+#include "runtime/cuda/cuda_util.h"
+
+namespace sublinear::runtime::cuda {
+
+namespace {
+
+enum class Act { Relu, Sigmoid, Tanh };
+
+template <Act A>
+__device__ __forceinline__ float act(float x) {
+  if constexpr (A == Act::Relu) return x < 0.0f ? 0.0f : x;  // NaN propagates
+  else if constexpr (A == Act::Sigmoid) return __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-x)));
+  else return tanhf(x);
+}
+
+template <Act A>
+__device__ __forceinline__ float act_grad(float y, float dy) {
+  if constexpr (A == Act::Relu) return y > 0.0f ? dy : 0.0f;
+  else if constexpr (A == Act::Sigmoid) return __fmul_rn(dy, __fmul_rn(y, __fsub_rn(1.0f, y)));
+  else return __fmul_rn(dy, __fsub_rn(1.0f, __fmul_rn(y, y)));
+}
+
+template <Act A>
+__global__ void act_kernel(const float* x, float* y, int64_t n) {
+  for (int64_t i = global_thread(); i < n; i += global_stride()) y[i] = act<A>(x[i]);
+}
+
+template <Act A>
+__global__ void act_grad_kernel(const float* y, const float* dy, float* dx, int64_t n, bool acc) {
+  for (int64_t i = global_thread(); i < n; i += global_stride()) {
+    const float g = act_grad<A>(y[i], dy[i]);
+    dx[i] = acc ? __fadd_rn(dx[i], g) : g;
+  }
+}
+
+// y = keep ? x * scale : 0, the CPU's product; the same kernel scales dy in the backward.
+__global__ void dropout_kernel(const float* x, float* y, int64_t n, uint64_t seed, uint64_t iteration, uint64_t node,
+                               float rate, float scale, bool acc) {
+  for (int64_t i = global_thread(); i < n; i += global_stride()) {
+    const float v = dropout_keep(seed, iteration, node, static_cast<uint64_t>(i), rate) ? __fmul_rn(x[i], scale) : 0.0f;
+    y[i] = acc ? __fadd_rn(y[i], v) : v;
+  }
+}
+
+template <Act A>
+void act_forward(CudaContext& ctx, const OpCall& c) {
+  const int64_t n = c.out[0].numel();
+  if (n == 0) return;
+  act_kernel<A><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.in[0].f32(), c.out[0].f32(), n);
+  SL_CUDA_LAUNCH_CHECK();
+}
+
+template <Act A>
+void act_backward(CudaContext& ctx, const OpCall& c) {
+  if (!wants(c, 0)) return;
+  const bool acc = accumulates(c, 0);
+  if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
+  const int64_t n = c.dx[0].numel();
+  if (n == 0) return;
+  act_grad_kernel<A><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.out[0].f32(), c.dy[0].f32(), c.dx[0].f32(), n,
+                                                                    acc);
+  SL_CUDA_LAUNCH_CHECK();
+}
+
+struct DropoutKey {
+  uint64_t seed, iteration, node;
+  float rate, scale;
+};
+
+DropoutKey dropout_key(const OpCall& c) {
+  const double rate = c.node->attrs.get_float("rate");
+  return {c.seed, static_cast<uint64_t>(c.iteration), static_cast<uint64_t>(c.node->id), static_cast<float>(rate),
+          static_cast<float>(1.0 / (1.0 - rate))};
+}
+
+void dropout_forward(CudaContext& ctx, const OpCall& c) {
+  const int64_t n = c.out[0].numel();
+  if (n == 0) return;
+  if (c.mode == Mode::Eval) {
+    if (c.out[0].data != c.in[0].data)
+      SL_CUDA_CHECK(cudaMemcpyAsync(c.out[0].data, c.in[0].data, static_cast<size_t>(c.out[0].bytes()),
+                                    cudaMemcpyDeviceToDevice, ctx.stream()));
+    return;
+  }
+  const DropoutKey k = dropout_key(c);
+  dropout_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.in[0].f32(), c.out[0].f32(), n, k.seed, k.iteration,
+                                                                k.node, k.rate, k.scale, false);
+  SL_CUDA_LAUNCH_CHECK();
+}
+
+void dropout_backward(CudaContext& ctx, const OpCall& c) {
+  if (!wants(c, 0)) return;
+  const bool acc = accumulates(c, 0);
+  if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
+  const int64_t n = c.dx[0].numel();
+  if (n == 0) return;
+  const DropoutKey k = dropout_key(c);
+  dropout_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.dy[0].f32(), c.dx[0].f32(), n, k.seed, k.iteration,
+                                                                k.node, k.rate, k.scale, acc);
+  SL_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+void register_activation_kernels(KernelTable& t, CudaContext* ctx) {
+  add_kernels(t, ctx, "relu", act_forward<Act::Relu>, act_backward<Act::Relu>);
+  add_kernels(t, ctx, "sigmoid", act_forward<Act::Sigmoid>, act_backward<Act::Sigmoid>);
+  add_kernels(t, ctx, "tanh", act_forward<Act::Tanh>, act_backward<Act::Tanh>);
+  add_kernels(t, ctx, "dropout", dropout_forward, dropout_backward);
+}
+
+}  // namespace sublinear::runtime::cuda

@@ -1,0 +1,243 @@
+// reshape, flatten, transpose, concat, stack, split, slice and select on the GPU: pure data movement,
+// the block structure of runtime/cpu/shape_kernels.cpp.
+// Rules: forwards move elements of any dtype as bit patterns; gradients are f32. reshape and flatten may
+// run in place (then nothing moves). Joining and cutting ops copy blocks between a [outer, axis, inner]
+// view of the big tensor and [outer, part, inner] views of the pieces, gradient blocks in input order on
+// the one stream, so two dx that are one buffer (concat(x, x)) get the first written, the second added.
+#include "runtime/cuda/cuda_device.cuh"
+#include "runtime/cuda/cuda_kernels.h"
+#include "runtime/cuda/cuda_util.h"
+
+namespace sublinear::runtime::cuda {
+
+namespace {
+
+int64_t product(const ir::Shape& s, size_t begin, size_t end) {
+  int64_t p = 1;
+  for (size_t k = begin; k < end && k < s.size(); ++k) p *= s[k];
+  return p;
+}
+
+int resolve_axis(int64_t axis, int extent) { return static_cast<int>(axis < 0 ? axis + extent : axis); }
+
+const float* maybe_f32(const Tensor& t) { return t.present() ? t.f32() : nullptr; }
+
+void expect_f32_gradient(const OpCall& c, size_t i) {
+  SL_CHECK(c.dx[i].type.dtype == ir::DType::F32)
+      << c.node->op << ": gradient of a " << c.dx[i].type.str() << " input requested";
+}
+
+// --- reshape, flatten ----------------------------------------------------------------------------------
+
+void view_forward(CudaContext& ctx, const OpCall& c) {
+  if (c.out[0].data == c.in[0].data || c.in[0].bytes() == 0) return;
+  SL_CUDA_CHECK(cudaMemcpyAsync(c.out[0].data, c.in[0].data, static_cast<size_t>(c.in[0].bytes()),
+                                cudaMemcpyDeviceToDevice, ctx.stream()));
+}
+
+void view_backward(CudaContext& ctx, const OpCall& c) {
+  if (!wants(c, 0)) return;
+  expect_f32_gradient(c, 0);
+  const int64_t n = c.dx[0].numel();
+  grad_rows(ctx, c.dx[0].f32(), n, maybe_f32(c.dy[0]), n, 1, n, accumulates(c, 0));
+}
+
+// --- transpose -----------------------------------------------------------------------------------------
+
+template <typename T>
+__global__ void transpose_kernel(const T* x, T* y, IndexMap m, int64_t n) {
+  for (int64_t i = global_thread(); i < n; i += global_stride()) {
+    int64_t ix, unused;
+    map_offsets(m, i, &ix, &unused);
+    y[i] = x[ix];
+  }
+}
+
+// dx is dy moved back: every dx element is written by exactly one thread.
+__global__ void transpose_grad_kernel(const float* dy, float* dx, IndexMap m, int64_t n, bool acc) {
+  for (int64_t i = global_thread(); i < n; i += global_stride()) {
+    int64_t ix, unused;
+    map_offsets(m, i, &ix, &unused);
+    dx[ix] = acc ? __fadd_rn(dx[ix], dy[i]) : dy[i];
+  }
+}
+
+void transpose_forward(CudaContext& ctx, const OpCall& c) {
+  const int64_t n = c.out[0].numel();
+  if (n == 0) return;
+  const IndexMap m = transpose_map(c.in[0].type.shape, c.node->attrs.get_int_list("perm"));
+  switch (ir::dtype_size(c.in[0].type.dtype)) {
+    case 2:
+      transpose_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(static_cast<const uint16_t*>(c.in[0].data),
+                                                                      static_cast<uint16_t*>(c.out[0].data), m, n);
+      break;
+    case 4:
+      transpose_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(static_cast<const uint32_t*>(c.in[0].data),
+                                                                      static_cast<uint32_t*>(c.out[0].data), m, n);
+      break;
+    default: SL_CHECK(false) << "transpose: unsupported element type " << c.in[0].type.str();
+  }
+  SL_CUDA_LAUNCH_CHECK();
+}
+
+void transpose_backward(CudaContext& ctx, const OpCall& c) {
+  if (!wants(c, 0)) return;
+  expect_f32_gradient(c, 0);
+  const bool acc = accumulates(c, 0);
+  if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
+  const int64_t n = c.dy[0].numel();
+  if (n == 0) return;
+  const IndexMap m = transpose_map(c.dx[0].type.shape, c.node->attrs.get_int_list("perm"));
+  transpose_grad_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.dy[0].f32(), c.dx[0].f32(), m, n, acc);
+  SL_CUDA_LAUNCH_CHECK();
+}
+
+// --- concat, stack, split ----------------------------------------------------------------------------
+
+struct Pieces {
+  int64_t outer = 1, inner = 1, total = 0;
+  std::vector<int64_t> extent, start;
+};
+
+Pieces pieces(int64_t outer, int64_t inner, const std::vector<int64_t>& extent) {
+  Pieces p;
+  p.outer = outer;
+  p.inner = inner;
+  p.extent = extent;
+  for (int64_t e : extent) {
+    p.start.push_back(p.total);
+    p.total += e;
+  }
+  return p;
+}
+
+Pieces join_pieces(const OpCall& c, const std::vector<Tensor>& parts) {
+  const ir::Shape& s0 = parts[0].type.shape;
+  if (c.node->op == "stack") {
+    const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s0.size()) + 1);
+    return pieces(product(s0, 0, static_cast<size_t>(axis)), product(s0, static_cast<size_t>(axis), s0.size()),
+                  std::vector<int64_t>(parts.size(), 1));
+  }
+  const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s0.size()));
+  std::vector<int64_t> extent;
+  for (const auto& t : parts) extent.push_back(t.type.shape[static_cast<size_t>(axis)]);
+  return pieces(product(s0, 0, static_cast<size_t>(axis)), product(s0, static_cast<size_t>(axis) + 1, s0.size()),
+                extent);
+}
+
+Pieces split_pieces(const OpCall& c) {
+  const ir::Shape& s = c.in[0].type.shape;
+  const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s.size()));
+  const int64_t parts = c.node->attrs.get_int("parts");
+  return pieces(product(s, 0, static_cast<size_t>(axis)), product(s, static_cast<size_t>(axis) + 1, s.size()),
+                std::vector<int64_t>(static_cast<size_t>(parts), s[static_cast<size_t>(axis)] / parts));
+}
+
+// Piece i <-> its block of the big tensor; `to_big` chooses the direction.
+void move_piece(CudaContext& ctx, const Pieces& p, size_t i, char* big, char* piece, int elem, bool to_big) {
+  const int64_t row = p.extent[i] * p.inner, big_row = p.total * p.inner;
+  char* b = big + p.start[i] * p.inner * elem;
+  if (to_big) copy_rows(ctx, b, big_row, piece, row, p.outer, row, elem);
+  else copy_rows(ctx, piece, row, b, big_row, p.outer, row, elem);
+}
+
+void join_forward(CudaContext& ctx, const OpCall& c) {
+  const Pieces p = join_pieces(c, c.in);
+  const int elem = static_cast<int>(ir::dtype_size(c.out[0].type.dtype));
+  for (size_t i = 0; i < c.in.size(); ++i)
+    move_piece(ctx, p, i, static_cast<char*>(c.out[0].data), static_cast<char*>(c.in[i].data), elem, true);
+}
+
+void join_backward(CudaContext& ctx, const OpCall& c) {
+  const Pieces p = join_pieces(c, c.dx);
+  const float* g = maybe_f32(c.dy[0]);
+  for (size_t i = 0; i < c.dx.size(); ++i) {
+    if (!wants(c, i)) continue;
+    expect_f32_gradient(c, i);
+    const int64_t row = p.extent[i] * p.inner;
+    grad_rows(ctx, c.dx[i].f32(), row, g == nullptr ? nullptr : g + p.start[i] * p.inner, p.total * p.inner, p.outer,
+              row, accumulates(c, i));
+  }
+}
+
+void split_forward(CudaContext& ctx, const OpCall& c) {
+  const Pieces p = split_pieces(c);
+  const int elem = static_cast<int>(ir::dtype_size(c.in[0].type.dtype));
+  for (size_t i = 0; i < c.out.size(); ++i)
+    move_piece(ctx, p, i, static_cast<char*>(c.in[0].data), static_cast<char*>(c.out[i].data), elem, false);
+}
+
+void split_backward(CudaContext& ctx, const OpCall& c) {
+  if (!wants(c, 0)) return;
+  expect_f32_gradient(c, 0);
+  const Pieces p = split_pieces(c);
+  const bool acc = accumulates(c, 0);
+  float* dx = c.dx[0].f32();
+  // The pieces tile dx, so each block is written once; an absent dy[i] is a block of zeros.
+  for (size_t i = 0; i < c.dy.size(); ++i) {
+    const int64_t row = p.extent[i] * p.inner;
+    grad_rows(ctx, dx + p.start[i] * p.inner, p.total * p.inner, maybe_f32(c.dy[i]), row, p.outer, row, acc);
+  }
+}
+
+// --- slice, select -----------------------------------------------------------------------------------
+
+struct Range {
+  int64_t outer, dim, inner, begin, end;
+};
+
+Range taken_range(const OpCall& c) {
+  const ir::Shape& s = c.in[0].type.shape;
+  const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s.size()));
+  const size_t a = static_cast<size_t>(axis);
+  Range r{product(s, 0, a), s[a], product(s, a + 1, s.size()), 0, 0};
+  auto resolve = [&](int64_t v) { return v < 0 ? v + r.dim : v; };
+  if (c.node->op == "select") {
+    r.begin = resolve(c.node->attrs.get_int("index"));
+    r.end = r.begin + 1;
+  } else {
+    r.begin = resolve(c.node->attrs.get_int("start"));
+    r.end = resolve(c.node->attrs.get_int("end"));
+  }
+  SL_CHECK(0 <= r.begin && r.begin < r.end && r.end <= r.dim)
+      << c.node->op << ": range [" << r.begin << ", " << r.end << ") outside axis of " << r.dim;
+  return r;
+}
+
+void take_forward(CudaContext& ctx, const OpCall& c) {
+  const Range r = taken_range(c);
+  const int elem = static_cast<int>(ir::dtype_size(c.in[0].type.dtype));
+  const int64_t row = (r.end - r.begin) * r.inner;
+  copy_rows(ctx, c.out[0].data, row, static_cast<const char*>(c.in[0].data) + r.begin * r.inner * elem,
+            r.dim * r.inner, r.outer, row, elem);
+}
+
+void take_backward(CudaContext& ctx, const OpCall& c) {
+  if (!wants(c, 0)) return;
+  expect_f32_gradient(c, 0);
+  const Range r = taken_range(c);
+  const bool acc = accumulates(c, 0);
+  float* dx = c.dx[0].f32();
+  const int64_t stride = r.dim * r.inner, row = (r.end - r.begin) * r.inner;
+  if (!acc) {
+    // Outside the range the gradient is zero.
+    grad_rows(ctx, dx, stride, nullptr, 0, r.outer, r.begin * r.inner, false);
+    grad_rows(ctx, dx + r.end * r.inner, stride, nullptr, 0, r.outer, (r.dim - r.end) * r.inner, false);
+  }
+  grad_rows(ctx, dx + r.begin * r.inner, stride, maybe_f32(c.dy[0]), row, r.outer, row, acc);
+}
+
+}  // namespace
+
+void register_shape_kernels(KernelTable& t, CudaContext* ctx) {
+  add_kernels(t, ctx, "reshape", view_forward, view_backward);
+  add_kernels(t, ctx, "flatten", view_forward, view_backward);
+  add_kernels(t, ctx, "transpose", transpose_forward, transpose_backward);
+  add_kernels(t, ctx, "concat", join_forward, join_backward);
+  add_kernels(t, ctx, "stack", join_forward, join_backward);
+  add_kernels(t, ctx, "split", split_forward, split_backward);
+  add_kernels(t, ctx, "slice", take_forward, take_backward);
+  add_kernels(t, ctx, "select", take_forward, take_backward);
+}
+
+}  // namespace sublinear::runtime::cuda
