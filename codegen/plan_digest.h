@@ -3,7 +3,7 @@
 // writes these numbers into the source; the trainer's support code (program_support.cpp) computes them
 // again from the plan it is handed, with the same inline code.
 // Rules:
-// - executor_fingerprint() is, formula for formula, Executor::plan_fingerprint(): checkpoints written by
+// - executor_fingerprint() is Executor::plan_fingerprint() (runtime::plan_fingerprint): checkpoints written by
 //   a generated trainer and by `sublinear train` carry the same fingerprint (tests/codegen checks the two
 //   agree).
 // - plan_digest() covers everything the generated code bakes in as constants: every node (op, name,
@@ -20,6 +20,7 @@
 #include <variant>
 
 #include "planner/plan.h"
+#include "runtime/executor.h"
 
 namespace sublinear::codegen {
 
@@ -55,19 +56,8 @@ inline int64_t storage_offset(const planner::Plan& p, planner::ValueId v) {
   return s >= 0 ? p.storages[static_cast<size_t>(s)].offset : -1;
 }
 
-// Executor::plan_fingerprint() of an executor running `p`.
-inline std::string executor_fingerprint(const planner::Plan& p) {
-  Fnv64 h;
-  h.mix(static_cast<int64_t>(p.graph->size()));
-  for (const auto& s : p.steps) {
-    h.mix(static_cast<int64_t>(s.kind));
-    h.mix(static_cast<int64_t>(s.node));
-    for (planner::ValueId v : s.writes) h.mix(storage_offset(p, v));
-  }
-  std::ostringstream out;
-  out << p.policy << ":" << std::hex << h.value();
-  return out.str();
-}
+// Executor::plan_fingerprint() of an executor running `p`: the one shared formula.
+inline std::string executor_fingerprint(const planner::Plan& p) { return runtime::plan_fingerprint(p); }
 
 inline uint64_t plan_digest(const planner::Plan& p) {
   Fnv64 h;

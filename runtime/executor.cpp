@@ -251,7 +251,7 @@ float Executor::loss() const {
   return *t.f32();
 }
 
-std::string Executor::plan_fingerprint() const {
+std::string plan_fingerprint(const planner::Plan& p) {
   // FNV-1a over the schedule and the placement: equal fingerprints mean the same kernels run on the
   // same offsets.
   uint64_t h = 1469598103934665603ULL;
@@ -261,7 +261,6 @@ std::string Executor::plan_fingerprint() const {
       h *= 1099511628211ULL;
     }
   };
-  const planner::Plan& p = *plan_;
   mix(static_cast<int64_t>(p.graph->size()));
   for (const auto& s : p.steps) {
     mix(static_cast<int64_t>(s.kind));

@@ -36,6 +36,11 @@ struct ExecutorOptions {
   bool measure_canary = true;  // fill the arena with a pattern and find the highest byte changed
 };
 
+// A stable fingerprint of what a plan runs (graph size, step kinds and nodes, arena offsets written), for
+// checkpoints: every backend and generated trainer reports this one, so a checkpoint moves between them
+// without a "different plan" note; resuming under a different plan is allowed but reported.
+std::string plan_fingerprint(const planner::Plan& plan);
+
 class Executor {
  public:
   Executor(std::shared_ptr<const planner::Plan> plan, const KernelTable& kernels, ExecutorOptions opts = {});
@@ -66,9 +71,7 @@ class Executor {
   int64_t arena_peak_bytes() const { return arena_peak_; }        // highest byte handed to a kernel
   int64_t arena_canary_peak_bytes() const { return canary_peak_; } // highest byte changed (first step)
   int64_t persistent_bytes() const { return persistent_bytes_; }
-  // A stable fingerprint of what the executor runs (graph size, plan steps and offsets), for
-  // checkpoints: resuming under a different plan is allowed but reported.
-  std::string plan_fingerprint() const;
+  std::string plan_fingerprint() const { return runtime::plan_fingerprint(*plan_); }
 
  private:
   void* value_ptr(planner::ValueId v) const;

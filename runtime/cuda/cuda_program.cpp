@@ -601,27 +601,7 @@ void CudaProgram::apply_optimizer(const train::OptimizerConfig& c, double lr, in
   launch_optimizer(*ctx_, m.opt_slots, m.opt_chunks, m.opt_count, m.opt_total_chunks, optimizer_scalars(c, lr, step));
 }
 
-std::string CudaProgram::plan_fingerprint() const {
-  // Executor::plan_fingerprint's hash: the same plan gives the same fingerprint on either backend, so a
-  // checkpoint moves between them without a "different plan" note.
-  uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](int64_t x) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= static_cast<uint64_t>(x >> (8 * i)) & 0xff;
-      h *= 1099511628211ULL;
-    }
-  };
-  const planner::Plan& p = *plan_;
-  mix(static_cast<int64_t>(p.graph->size()));
-  for (const auto& s : p.steps) {
-    mix(static_cast<int64_t>(s.kind));
-    mix(s.node);
-    for (ValueId v : s.writes) mix(p.values[v].storage >= 0 ? p.storages[p.values[v].storage].offset : -1);
-  }
-  std::ostringstream out;
-  out << p.policy << ":" << std::hex << h;
-  return out.str();
-}
+std::string CudaProgram::plan_fingerprint() const { return runtime::plan_fingerprint(*plan_); }
 
 void CudaProgram::save_state(train::CheckpointContents& c) {
   ctx_->activate();
