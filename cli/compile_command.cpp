@@ -75,7 +75,7 @@ void refuse_plan_flags(const CompileArgs& a) {
 
 struct Compiled {
   std::shared_ptr<const planner::Plan> plan;
-  std::string backend;
+  codegen::Backend backend = codegen::Backend::Cpu;
   std::string from;  // the command, for the source's header comment
 };
 
@@ -88,7 +88,11 @@ Compiled plan_experiment(const CompileArgs& a, SourceManager& sources) {
   lo.model = cfg.model.name;
   auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
   Compiled c;
-  c.backend = a.backend.empty() ? (cfg.device.kind == runtime::train::DeviceKind::Cuda ? "cuda" : "cpu") : a.backend;
+  if (a.backend.empty()) {
+    c.backend = cfg.device.kind == runtime::train::DeviceKind::Cuda ? codegen::Backend::Cuda : codegen::Backend::Cpu;
+  } else {
+    c.backend = a.backend == "cuda" ? codegen::Backend::Cuda : codegen::Backend::Cpu;
+  }
   c.plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, cfg.plan_request()));
   c.from = cat("sublinear compile ", a.input);
   for (const auto& s : a.sets) c.from += cat(" --set ", s);
@@ -105,7 +109,7 @@ Compiled plan_snet(const CompileArgs& a, SourceManager& sources) {
   m.model = a.model;
   auto graph = std::make_shared<const ir::Graph>(load(m, sources));
   Compiled c;
-  c.backend = a.backend.empty() ? "cpu" : a.backend;
+  c.backend = a.backend == "cuda" ? codegen::Backend::Cuda : codegen::Backend::Cpu;
   c.plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, req));
   c.from = cat("sublinear compile ", a.input, " --batch ", std::to_string(a.batch));
   for (const auto& s : a.sets) c.from += cat(" --set ", s);
@@ -121,15 +125,15 @@ Compiled plan_snet(const CompileArgs& a, SourceManager& sources) {
 int run(const CompileArgs& a, SourceManager& sources) {
   if (!a.backend.empty() && a.backend != "cpu" && a.backend != "cuda")
     throw UsageError(cat("--backend ", a.backend, ": expected cpu or cuda"));
-  // The CUDA backend is another program class over device buffers; this is where it will plug in.
-  if (a.backend == "cuda")
-    throw UsageError("the CUDA backend cannot be compiled into a trainer yet; use --backend cpu");
   const Compiled c = is_experiment(a.input) ? plan_experiment(a, sources) : plan_snet(a, sources);
-  if (c.backend == "cuda")
-    throw UsageError("the experiment runs on a CUDA device, and the CUDA backend cannot be compiled into a trainer "
-                     "yet; use --backend cpu (and device: cpu to run it)");
+  if (!a.emit_source_only && !codegen::backend_available(c.backend))
+    throw UsageError(cat(a.backend.empty() ? "the experiment runs on a CUDA device, and " : "--backend cuda: ",
+                         "this sublinear was built without the CUDA backend (no CUDA toolkit was found), so it cannot "
+                         "build a CUDA trainer; write the source only (--emit-source-only) or compile for the CPU "
+                         "(--backend cpu, and device: cpu to run it)"));
 
   codegen::EmitOptions eo;
+  eo.backend = c.backend;
   eo.compiled_from = c.from;
   eo.chunk_steps = a.chunk_steps;
   const codegen::EmittedSource src = codegen::emit_cpp(*c.plan, eo);
@@ -139,13 +143,14 @@ int run(const CompileArgs& a, SourceManager& sources) {
     if (!out || !(out << src.text) || !out.flush()) throw std::runtime_error(cat("cannot write '", source_path, "'"));
   }
   const planner::Plan& p = *c.plan;
-  std::cout << "plan: " << codegen::describe_plan(p) << ", " << ir::with_commas(static_cast<int64_t>(p.steps.size()))
+  std::cout << "plan: " << codegen::describe_plan(p) << ", " << codegen::backend_name(c.backend) << " backend, "
+            << ir::with_commas(static_cast<int64_t>(p.steps.size()))
             << " steps, feature-map arena " << ir::human_bytes(p.feature_map_peak_bytes) << "\n";
   std::cout << "wrote " << source_path << " (" << ir::with_commas(src.lines) << " lines, " << src.chunks
             << " step function" << (src.chunks == 1 ? "" : "s") << ")\n";
   if (a.emit_source_only) return 0;
 
-  const codegen::BuildResult b = codegen::build_trainer(source_path, a.output);
+  const codegen::BuildResult b = codegen::build_trainer(source_path, a.output, c.backend);
   if (!b.ok) {
     std::cerr << "sublinear: error: building the trainer failed";
     if (b.exit_code >= 0) std::cerr << " (the compiler exited with " << b.exit_code << ")";
@@ -157,14 +162,16 @@ int run(const CompileArgs& a, SourceManager& sources) {
   if (!b.output.empty()) std::cerr << b.output;
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.1f", b.seconds);
-  std::cout << "built " << a.output << " in " << secs << " s\n";
+  std::cout << "built " << a.output << " in " << secs << " s against the libraries in "
+            << codegen::trainer_library_dir() << "\n";
   return 0;
 }
 
 }  // namespace
 
 CLI::App* add_compile_command(CLI::App& app, CompileArgs& a) {
-  auto* c = app.add_subcommand("compile", "compile a model's training plan into a standalone trainer (C++)");
+  auto* c = app.add_subcommand("compile",
+                               "compile a model's training plan into a standalone trainer (C++, CPU or CUDA)");
   c->add_option("input", a.input, "the .snet model, or an experiment file (.yaml)")->required();
   c->add_option("--set", a.sets,
                 "a .snet model: set a param (depth=50); an experiment: override a key (memory.policy=sqrt)")

@@ -34,6 +34,39 @@ std::vector<std::string> split(std::string_view list) {
   return out;
 }
 
+// An installed CLI (P/bin/sublinear) builds against P/include/sublinear and P/lib/sublinear when both are
+// there; otherwise against the tree it was built in.
+struct Layout {
+  std::string include_root = SUBLINEAR_TRAINER_SOURCE_DIR;
+  std::string lib_dir;  // empty: the build tree's own paths
+};
+
+Layout find_layout() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  Layout l;
+  if (ec) return l;
+  const fs::path prefix = exe.parent_path().parent_path();
+  if (fs::exists(prefix / "lib" / "sublinear" / "libsublinear_runtime.a", ec) &&
+      fs::exists(prefix / "include" / "sublinear" / "codegen" / "program_support.h", ec)) {
+    l.include_root = (prefix / "include" / "sublinear").string();
+    l.lib_dir = (prefix / "lib" / "sublinear").string();
+  }
+  return l;
+}
+
+const Layout& layout() {
+  static const Layout l = find_layout();
+  return l;
+}
+
+// A static library of this build where the layout keeps it.
+std::string static_lib(const std::string& built) {
+  if (layout().lib_dir.empty()) return built;
+  return (std::filesystem::path(layout().lib_dir) / std::filesystem::path(built).filename()).string();
+}
+
 bool system_lib_dir(const std::string& dir) {
   for (const char* d :
        {"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu"})
@@ -43,7 +76,16 @@ bool system_lib_dir(const std::string& dir) {
 
 }  // namespace
 
-std::vector<std::string> trainer_build_command(const std::string& source, const std::string& output) {
+bool backend_available(Backend backend) { return backend == Backend::Cpu || SUBLINEAR_TRAINER_HAVE_CUDA; }
+
+std::string trainer_library_dir() {
+  if (!layout().lib_dir.empty()) return layout().lib_dir;
+  return std::filesystem::path(split(SUBLINEAR_TRAINER_STATIC_LIBS).front()).parent_path().string();
+}
+
+std::vector<std::string> trainer_build_command(const std::string& source, const std::string& output,
+                                               Backend backend) {
+  const bool cuda = backend == Backend::Cuda;
   std::vector<std::string> argv{SUBLINEAR_TRAINER_CXX};
   for (auto& f : split(SUBLINEAR_TRAINER_FLAGS)) argv.push_back(f);
   argv.push_back("-Wall");
@@ -51,7 +93,8 @@ std::vector<std::string> trainer_build_command(const std::string& source, const 
   const auto implicit_list = split(SUBLINEAR_TRAINER_IMPLICIT_INCLUDES);
   const std::set<std::string> implicit(implicit_list.begin(), implicit_list.end());
   std::set<std::string> seen;
-  for (auto& dir : split(SUBLINEAR_TRAINER_INCLUDES)) {
+  for (auto dir : split(SUBLINEAR_TRAINER_INCLUDES)) {
+    if (dir == SUBLINEAR_TRAINER_SOURCE_DIR) dir = layout().include_root;
     if (implicit.count(dir) || !seen.insert(dir).second) continue;
     argv.push_back(cat("-I", dir));
   }
@@ -59,10 +102,15 @@ std::vector<std::string> trainer_build_command(const std::string& source, const 
   argv.push_back(output);
   argv.push_back(source);
   argv.push_back("-Wl,--start-group");
-  for (auto& lib : split(SUBLINEAR_TRAINER_STATIC_LIBS)) argv.push_back(lib);
+  if (cuda)
+    for (auto& lib : split(SUBLINEAR_TRAINER_CUDA_STATIC_LIBS)) argv.push_back(static_lib(lib));
+  for (auto& lib : split(SUBLINEAR_TRAINER_STATIC_LIBS)) argv.push_back(static_lib(lib));
   argv.push_back("-Wl,--end-group");
+  std::vector<std::string> shared = split(SUBLINEAR_TRAINER_SHARED_LIBS);
+  if (cuda)
+    for (auto& lib : split(SUBLINEAR_TRAINER_CUDA_SHARED_LIBS)) shared.push_back(lib);
   std::set<std::string> rpaths;
-  for (auto& lib : split(SUBLINEAR_TRAINER_SHARED_LIBS)) {
+  for (auto& lib : shared) {
     argv.push_back(lib);
     if (lib.empty() || lib[0] != '/') continue;
     const std::string dir = std::filesystem::path(lib).parent_path().string();
@@ -92,9 +140,9 @@ std::string shell_command(const std::vector<std::string>& argv) {
   return out;
 }
 
-BuildResult build_trainer(const std::string& source, const std::string& output) {
+BuildResult build_trainer(const std::string& source, const std::string& output, Backend backend) {
   BuildResult r;
-  const std::vector<std::string> argv = trainer_build_command(source, output);
+  const std::vector<std::string> argv = trainer_build_command(source, output, backend);
   r.command = shell_command(argv);
   const auto t0 = std::chrono::steady_clock::now();
 

@@ -12,7 +12,7 @@ namespace sublinear::codegen {
 
 namespace {
 
-constexpr const char* kClass = "GeneratedProgram";
+constexpr const char* kClass = "GeneratedSchedule";
 
 void emit_header(CodeWriter& w, const planner::Plan& plan, const EmitOptions& o) {
   int64_t forward = 0, recompute = 0, backward = 0;
@@ -35,11 +35,20 @@ void emit_header(CodeWriter& w, const planner::Plan& plan, const EmitOptions& o)
   w.line("// memory strategy); any other is refused:");
   w.line("//   ./trainer experiment.yaml [--set key=value]... [--resume] [--steps N] [--run-dir DIR] [--quiet]");
   w.line("//");
-  w.line("// run_step() is the plan's schedule, one kernel call per step. Views: fm(arena + offset, type) is a");
+  if (o.backend == Backend::Cuda) {
+    w.line("// The experiment must run on a CUDA device (device: cuda:N); the buffers, the optimizer and");
+    w.line("// checkpoints are the CUDA program's (runtime/cuda/cuda_program.h), as for `sublinear train`.");
+  } else {
+    w.line("// The experiment must run on the CPU (device: cpu); the buffers, the optimizer and checkpoints are");
+    w.line("// the executor's (runtime/executor.h), as for `sublinear train`.");
+  }
+  w.line("//");
+  w.line(cat("// run_steps() is the plan's schedule, one ", backend_name(o.backend),
+             " kernel call per step. Views: fm(arena + offset, type) is a"));
   w.line("// feature map at its planned arena offset; input(k), param(i) and grad(i) are persistent buffers by");
   w.line("// their position in the graph's inputs and parameters (kParams); absent(type) is a tensor the call");
   w.line("// does not pass; loss_seed(type) is d loss / d loss = 1. compute() and gradient() build the OpCall as");
-  w.line("// the executor does (codegen/program_support.h).");
+  w.line("// runtime/step_calls.h does (codegen/program_support.h).");
   w.line("#include <cstdint>");
   w.line("#include <iostream>");
   w.line("#include <memory>");
@@ -49,43 +58,59 @@ void emit_header(CodeWriter& w, const planner::Plan& plan, const EmitOptions& o)
   w.line();
   w.line("#include \"codegen/program_support.h\"");
   w.line("#include \"codegen/trainer_main.h\"");
+  if (o.backend == Backend::Cuda) w.line("#include \"runtime/cuda/cuda_program.h\"");
   w.line("#include \"runtime/train/trainer.h\"");
   w.line();
 }
 
-void emit_class(CodeWriter& w, const planner::Plan& plan, int chunks) {
-  w.open(cat("class ", kClass, " final : public ProgramBase {"));
+void emit_class(CodeWriter& w, const planner::Plan& plan, Backend backend, int chunks) {
+  w.open(cat("class ", kClass, " final : public ScheduleBase {"));
   w.access("public:");
-  w.line(cat(kClass, "(std::shared_ptr<const sl::planner::Plan> plan, uint64_t seed)"));
-  w.line("    : ProgramBase(std::move(plan), kTables, make_types(), seed) {}");
-  w.line();
-  w.open("void run_step(int64_t iteration) override {");
-  for (int c = 0; c < chunks; ++c) w.line(cat("run_steps_", std::to_string(c), "(iteration);"));
-  w.close("}");
-  w.line();
-  w.line("std::string plan_fingerprint() const override { return kCompiledFor.fingerprint; }");
+  w.line(cat(kClass, "(const sl::planner::Plan& plan, const sl::runtime::KernelTable& kernels, uint64_t seed)"));
+  w.line("    : ScheduleBase(plan, kernels, kTables, make_types(), seed) {}");
   w.line();
   w.access("private:");
+  w.open("void run_steps(int64_t iteration) override {");
+  for (int c = 0; c < chunks; ++c) w.line(cat("run_steps_", std::to_string(c), "(iteration);"));
+  w.close("}");
   for (int c = 0; c < chunks; ++c) w.line(cat("void run_steps_", std::to_string(c), "(int64_t iteration);"));
   w.line();
-  w.line("// Kernels of the CPU backend, looked up once (with a backward where the plan differentiates the op).");
+  w.line(cat("// Kernels of the ", backend == Backend::Cuda ? "CUDA" : "CPU",
+             " backend, looked up once (with a backward where the plan differentiates the op)."));
   for (const auto& [op, backward] : scheduled_ops(plan))
     w.line(cat("const Kernel ", kernel_member(op), " = kernel(", cpp_string(op), ", ",
                backward ? "true" : "false", ");"));
   w.close("};");
+  w.line();
+  w.line("std::unique_ptr<sl::runtime::CompiledSchedule> make_schedule(const sl::planner::Plan& plan,");
+  w.line("                                                             const sl::runtime::KernelTable& kernels,");
+  w.open("                                                             uint64_t seed) {");
+  w.line(cat("return std::make_unique<", kClass, ">(plan, kernels, seed);"));
+  w.close("}");
 }
 
-void emit_main(CodeWriter& w) {
+void emit_main(CodeWriter& w, Backend backend) {
   w.open("int main(int argc, char** argv) {");
   w.line("sl::runtime::train::TrainRequest req;  // `sublinear train`'s arguments");
   w.line("const std::string about = std::string(\"a sublinear trainer for \") + kCompiledFor.description;");
-  w.line("if (auto exit_code = parse_trainer_args(argc, argv, about, req)) return *exit_code;");
-  w.line("auto factory = [](std::shared_ptr<const sl::planner::Plan> plan, uint64_t seed)");
-  w.open("    -> std::unique_ptr<sl::runtime::train::TrainingProgram> {");
-  w.line("check_plan(*plan, kCompiledFor);  // a user error, reported like the trainer's others");
-  w.line(cat("return std::make_unique<", kClass, ">(std::move(plan), seed);"));
-  w.close("};");
-  w.line("return sl::runtime::train::run_train_cli(req, std::cout, std::cerr, factory);");
+  const char* b = backend == Backend::Cuda ? "sl::codegen::Backend::Cuda" : "sl::codegen::Backend::Cpu";
+  w.line(cat("if (auto exit_code = parse_trainer_args(argc, argv, about, ", b, ", req)) return *exit_code;"));
+  if (backend == Backend::Cuda) {
+    w.line("// The device and `deterministic` come from the experiment (device: cuda:N), as in `sublinear train`.");
+    w.open("sl::runtime::train::register_cuda_program_factory([](int device, bool deterministic) {");
+    w.open("return [device, deterministic](std::shared_ptr<const sl::planner::Plan> plan, uint64_t seed) {");
+    w.line("check_plan(*plan, kCompiledFor);  // a user error, reported like the trainer's others");
+    w.line("return sl::runtime::cuda::make_cuda_program(std::move(plan), seed, device, deterministic, make_schedule);");
+    w.close("};");
+    w.close("});");
+    w.line("return sl::runtime::train::run_train_cli(req, std::cout, std::cerr);");
+  } else {
+    w.line("auto factory = [](std::shared_ptr<const sl::planner::Plan> plan, uint64_t seed) {");
+    w.line("  check_plan(*plan, kCompiledFor);  // a user error, reported like the trainer's others");
+    w.line("  return sl::codegen::support::cpu_program(std::move(plan), seed, make_schedule);");
+    w.line("};");
+    w.line("return sl::runtime::train::run_train_cli(req, std::cout, std::cerr, factory);");
+  }
   w.close("}");
 }
 
@@ -120,27 +145,25 @@ EmittedSource emit_cpp(const planner::Plan& plan, const EmitOptions& o) {
   w.line("using sl::codegen::support::Kernel;");
   w.line("using sl::codegen::support::loss_seed;");
   w.line("using sl::codegen::support::NodeRow;");
-  w.line("using sl::codegen::support::OutputRow;");
   w.line("using sl::codegen::support::param;");
   w.line("using sl::codegen::support::ParamRow;");
   w.line("using sl::codegen::support::parse_trainer_args;");
-  w.line("using sl::codegen::support::Place;");
-  w.line("using sl::codegen::support::ProgramBase;");
   w.line("using sl::codegen::support::ProgramTables;");
   w.line("using sl::codegen::support::Ref;");
+  w.line("using sl::codegen::support::ScheduleBase;");
   w.line("using sl::runtime::Mode;");
   w.line();
   emit_type_table(w, types);
   w.line();
   emit_program_tables(w, plan, types);
   w.line();
-  emit_class(w, plan, chunks);
+  emit_class(w, plan, o.backend, chunks);
   w.line();
   emit_schedule(w, plan, types, kClass, o.chunk_steps);
   w.line();
   w.line("}  // namespace");
   w.line();
-  emit_main(w);
+  emit_main(w, o.backend);
 
   EmittedSource out;
   out.text = w.str();

@@ -1,11 +1,14 @@
 #pragma once
-// The C++ source of a trainer for one plan (the CPU backend): constant tables for the graph, a
-// TrainingProgram whose run_step is the plan's schedule as straight-line kernel calls, and a main that
-// takes `sublinear train`'s arguments and runs runtime::train::run_train_cli with that program. Rules:
+// The C++ source of a trainer for one plan and one backend: constant tables for the graph, a compiled
+// schedule (runtime/compiled_schedule.h) that is the plan's steps as straight-line kernel calls, and a
+// main that takes `sublinear train`'s arguments and runs runtime::train::run_train_cli with the backend's
+// program (the executor on the CPU, the CUDA program on a device) running that schedule. Rules:
 // - The source is self-describing: a header comment says what it was compiled from and for, every call
 //   says which DSL expression it runs.
 // - It includes only the runtime's headers and codegen/program_support.h and trainer_main.h, and links
-//   the static libraries `sublinear` was built with (codegen/build_trainer.h).
+//   the static libraries `sublinear` was built with (codegen/build_trainer.h). A CUDA trainer is plain
+//   C++ too: its kernels are the CUDA backend's, compiled once into sublinear_cuda, so the generated file
+//   holds no device code and needs no CUDA headers.
 // - Results are bitwise those of `sublinear train` on the same experiment: the same kernels are called
 //   on the same offsets with the same OpCalls (codegen/emit_schedule.h), and the same parameter
 //   initialisation, optimizer and checkpoint code runs.
@@ -14,11 +17,13 @@
 #include <cstdint>
 #include <string>
 
+#include "codegen/backend.h"
 #include "planner/plan.h"
 
 namespace sublinear::codegen {
 
 struct EmitOptions {
+  Backend backend = Backend::Cpu;
   std::string compiled_from;  // the command that made the plan, quoted in the header comment
   int chunk_steps = 100;      // steps per run_steps_<k> function (g++ slows down superlinearly past a few hundred)
 };

@@ -122,7 +122,6 @@ void emit_type_table(CodeWriter& w, const TypeTable& types) {
 
 void emit_program_tables(CodeWriter& w, const planner::Plan& plan, const TypeTable& types) {
   const ir::Graph& g = *plan.graph;
-  const GraphIndex index = index_graph(g);
 
   TableText nodes, inputs, outputs, attrs, ints;
   for (const ir::Node& n : g.nodes()) {
@@ -200,36 +199,6 @@ void emit_program_tables(CodeWriter& w, const planner::Plan& plan, const TypeTab
   if (params.empty()) w.line("// (none)");
   w.line();
 
-  // Executor: a graph output is the first plan value of it that the forward pass computes or holds.
-  TableText outputs_at;
-  for (const auto& out : g.outputs()) {
-    const planner::PlanValue* found = nullptr;
-    for (const auto& v : plan.values)
-      if (v.source == out && v.version == 0 &&
-          (v.kind == ValueKind::Activation || v.kind == ValueKind::Input || v.kind == ValueKind::Param)) {
-        found = &v;
-        break;
-      }
-    SL_CHECK(found != nullptr) << "graph output " << g.node(out.node).name << " has no plan value";
-    std::string place;
-    int64_t at = 0;
-    if (found->kind == ValueKind::Activation) {
-      place = "Place::Arena";
-      at = storage_offset(plan, found->id);
-    } else if (found->kind == ValueKind::Input) {
-      place = "Place::Input";
-      at = index.input[static_cast<size_t>(out.node)];
-    } else {
-      place = "Place::Param";
-      at = index.param[static_cast<size_t>(out.node)];
-    }
-    outputs_at.lines.push_back(cat("{", place, ", ", std::to_string(at), ", ", types.name_of(found->type), "},  // ",
-                                   comment_text(found->name)));
-  }
-  w.line("// Where each graph output's value is after a step.");
-  emit_array(w, "constexpr OutputRow kOutputs[]", outputs_at);
-  w.line();
-
   w.open("constexpr ProgramTables kTables = {");
   w.line(cpp_string(g.model_name) + ",  // model");
   w.line(std::to_string(g.batch) + ",  // batch");
@@ -237,8 +206,7 @@ void emit_program_tables(CodeWriter& w, const planner::Plan& plan, const TypeTab
   w.line(cat(span_or_empty("kNodes", nodes), ", ", span_or_empty("kNodeInputs", inputs), ", ",
              span_or_empty("kNodeOutputs", outputs), ", ", span_or_empty("kAttrs", attrs), ", ",
              span_or_empty("kInts", ints), ","));
-  w.line(cat(span_or_empty("kGraphOutputs", graph_outputs), ", ", span_or_empty("kParams", params), ", ",
-             span_or_empty("kOutputs", outputs_at), ","));
+  w.line(cat(span_or_empty("kGraphOutputs", graph_outputs), ", ", span_or_empty("kParams", params), ","));
   w.line(std::to_string(plan.feature_map_peak_bytes) + ",  // arena bytes");
   w.line(std::to_string(plan.options.alignment) + ",  // alignment of the measured arena peak");
   w.line(std::to_string(max_workspace_bytes(plan)) + ",  // workspace bytes");
@@ -247,7 +215,7 @@ void emit_program_tables(CodeWriter& w, const planner::Plan& plan, const TypeTab
   w.line("// The plan this trainer runs; any other is refused before a step runs.");
   w.open("constexpr CompiledFor kCompiledFor = {");
   w.line(cpp_string(describe_plan(plan)) + ",");
-  w.line(cpp_string(executor_fingerprint(plan)) + ",  // Executor::plan_fingerprint()");
+  w.line(cpp_string(executor_fingerprint(plan)) + ",  // runtime::plan_fingerprint()");
   char digest[32];
   std::snprintf(digest, sizeof digest, "0x%016llxULL", static_cast<unsigned long long>(plan_digest(plan)));
   w.line(std::string(digest) + ",  // plan_digest()");

@@ -1,7 +1,7 @@
 #pragma once
 // The constant tables of a generated trainer: tensor types (named enumerators such as f32_16x32), every
 // graph node (op, name, path, DSL location, inputs, output types, attributes with their exact types),
-// the graph outputs, the parameters and where each output's value lives after a step. Rules:
+// the graph outputs and the parameters. Rules:
 // - Nodes are written in id order, all of them, so ir::Graph::add_node gives each the id it had (the
 //   dropout RNG key) and resolves its OpDef from the registry by name.
 // - Attribute values keep their variant type: an int stays an int64 even where the op reads it as a
@@ -50,7 +50,7 @@ int64_t max_workspace_bytes(const planner::Plan& plan);
 // `enum TypeId` and make_types().
 void emit_type_table(CodeWriter& w, const TypeTable& types);
 
-// kNodes, kNodeInputs, kNodeOutputs, kAttrs, kInts, kGraphOutputs, kParams, kOutputs, kTables and
+// kNodes, kNodeInputs, kNodeOutputs, kAttrs, kInts, kGraphOutputs, kParams, kTables and
 // kCompiledFor.
 void emit_program_tables(CodeWriter& w, const planner::Plan& plan, const TypeTable& types);
 

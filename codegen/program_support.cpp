@@ -1,26 +1,20 @@
 #include "codegen/program_support.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
 
 #include "codegen/cpp_text.h"
 #include "codegen/plan_digest.h"
+#include "ir/check.h"
 #include "ir/op_registry.h"
 #include "planner/arena_allocator.h"
 #include "runtime/cpu/cpu_kernels.h"
-#include "runtime/param_init.h"
 
 namespace sublinear::codegen::support {
 
 namespace {
-
-std::vector<float> zeroed_floats(const ir::TensorType& t) {
-  // Sized in floats so every buffer is float-aligned whatever its dtype (as the executor's).
-  return std::vector<float>(static_cast<size_t>((t.bytes() + 3) / 4), 0.0f);
-}
 
 // The rebuilt graph must be the planned one node for node: check_plan compares the handed plan with
 // the compiled one, this compares the tables with the handed plan, so a table the emitter got wrong
@@ -106,81 +100,58 @@ void check_plan(const planner::Plan& plan, const CompiledFor& c) {
   throw std::runtime_error(m);
 }
 
-ProgramBase::ProgramBase(std::shared_ptr<const planner::Plan> plan, const ProgramTables& tables,
-                         std::vector<ir::TensorType> types, uint64_t seed)
-    : plan_(std::move(plan)), tables_(tables), types_(std::move(types)), graph_(rebuild_graph(tables, types_)),
+ScheduleBase::ScheduleBase(const planner::Plan& plan, const runtime::KernelTable& kernels,
+                           const ProgramTables& tables, std::vector<ir::TensorType> types, uint64_t seed)
+    : kernels_(kernels), tables_(tables), types_(std::move(types)), graph_(rebuild_graph(tables, types_)),
       seed_(seed) {
-  check_rebuilt(graph_, *plan_->graph);
-  if (tables.arena_bytes > 0) {
-    constexpr int64_t kPage = 4096;
-    const size_t alloc = static_cast<size_t>(planner::align_up(tables.arena_bytes, kPage));
-    arena_ = static_cast<char*>(std::aligned_alloc(kPage, alloc));
-    if (arena_ == nullptr)
-      throw std::runtime_error(
-          cat("cannot allocate the ", std::to_string(tables.arena_bytes), "-byte feature-map arena"));
+  check_rebuilt(graph_, *plan.graph);
+  auto fail = [](const std::string& what) {
+    return std::logic_error(cat("the trainer's tables do not match the plan (", what, "): a sublinear compile bug"));
+  };
+  if (tables.arena_bytes != plan.feature_map_peak_bytes) throw fail("arena size");
+  const std::vector<ir::NodeId> params = graph_.params();
+  if (params.size() != tables.params.size()) throw fail("parameter count");
+  std::vector<char> has_grad(graph_.size(), 0);
+  for (const auto& v : plan.values)
+    if (v.kind == planner::ValueKind::ParamGrad) has_grad[static_cast<size_t>(v.source.node)] = 1;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const bool grad = has_grad[static_cast<size_t>(params[i])] != 0;
+    if (tables.params[i].node != params[i] || tables.params[i].has_grad != grad)
+      throw fail(cat("parameter ", std::to_string(i)));
   }
-  workspace_.resize(static_cast<size_t>(tables.workspace_bytes));
-  for (ir::NodeId id : graph_.inputs()) input_storage_.push_back(zeroed_floats(graph_.node(id).outputs[0]));
-  for (size_t i = 0; i < input_storage_.size(); ++i)
-    inputs_.push_back(runtime::Tensor{input_storage_[i].data(), graph_.node(graph_.inputs()[i]).outputs[0]});
-  const std::vector<ir::NodeId> ids = graph_.params();
-  if (ids.size() != tables.params.size()) throw std::runtime_error("the trainer's parameter table is inconsistent");
-  param_storage_.resize(ids.size());
-  grad_storage_.resize(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const ir::Node& n = graph_.node(ids[i]);
-    param_storage_[i] = zeroed_floats(n.outputs[0]);
-    runtime::ParamBuffer b;
-    b.node = n.id;
-    b.name = n.name;
-    b.type = n.outputs[0];
-    b.trainable = n.attrs.get_bool("trainable") && n.outputs[0].dtype == ir::DType::F32;
-    b.has_grad = tables.params[i].has_grad;
-    b.data = param_storage_[i].data();
-    if (b.trainable) {
-      grad_storage_[i] = zeroed_floats(n.outputs[0]);
-      b.grad = grad_storage_[i].data();
-    }
-    params_.push_back(std::move(b));
-  }
+  for (ir::NodeId id : graph_.inputs()) input_types_.push_back(graph_.node(id).outputs[0]);
 }
 
-ProgramBase::~ProgramBase() { std::free(arena_); }
-
-void ProgramBase::init_params() {
-  for (size_t i = 0; i < params_.size(); ++i)
-    runtime::init_param(graph_.node(params_[i].node), seed_, static_cast<int64_t>(i), params_[i].data);
+void ScheduleBase::run(const runtime::ProgramBuffers& buffers, int64_t iteration) {
+  SL_CHECK(buffers.arena_bytes == tables_.arena_bytes && buffers.workspace_bytes >= tables_.workspace_bytes &&
+           buffers.inputs.size() == input_types_.size() && buffers.params.size() == tables_.params.size())
+      << "a compiled schedule handed buffers of another plan";
+  buffers_ = &buffers;
+  run_steps(iteration);
+  buffers_ = nullptr;
 }
-
-void ProgramBase::apply_optimizer(const runtime::train::OptimizerConfig& c, double lr, int64_t step) {
-  opt_.apply(params_, c, lr, step);
-}
-
-void ProgramBase::save_state(runtime::train::CheckpointContents& c) { opt_.save(params_, c); }
-
-void ProgramBase::load_state(const runtime::train::CheckpointContents& c) { opt_.load(params_, c); }
 
 void Kernel::forward(const runtime::OpCall& call) const { k_->forward(call); }
 
 void Kernel::backward(const runtime::OpCall& call) const { k_->backward(call); }
 
-Kernel ProgramBase::kernel(const char* op, bool backward) {
-  const runtime::OpKernels& k = runtime::cpu::cpu_kernels().get(op);
+Kernel ScheduleBase::kernel(const char* op, bool backward) const {
+  const runtime::OpKernels& k = kernels_.get(op);
   if (backward && !k.backward) throw std::runtime_error(cat("op '", op, "' has no backward kernel"));
   return Kernel(k);
 }
 
-const runtime::OpCall& ProgramBase::compute(ir::NodeId node, runtime::Mode mode, int64_t iteration,
-                                            std::span<const Ref> in, std::span<const Ref> out) {
+const runtime::OpCall& ScheduleBase::compute(ir::NodeId node, runtime::Mode mode, int64_t iteration,
+                                             std::span<const Ref> in, std::span<const Ref> out) {
   begin(node, mode, iteration);
   fill(call_.in, in);
   fill(call_.out, out);
   return call_;
 }
 
-const runtime::OpCall& ProgramBase::gradient(ir::NodeId node, int64_t iteration, std::span<const Ref> in,
-                                             std::span<const Ref> out, std::span<const Ref> dy,
-                                             std::span<const Ref> dx, std::span<const bool> dx_accumulate) {
+const runtime::OpCall& ScheduleBase::gradient(ir::NodeId node, int64_t iteration, std::span<const Ref> in,
+                                              std::span<const Ref> out, std::span<const Ref> dy,
+                                              std::span<const Ref> dx, std::span<const bool> dx_accumulate) {
   begin(node, runtime::Mode::Train, iteration);
   fill(call_.in, in);
   fill(call_.out, out);
@@ -190,7 +161,7 @@ const runtime::OpCall& ProgramBase::gradient(ir::NodeId node, int64_t iteration,
   return call_;
 }
 
-void ProgramBase::begin(ir::NodeId node, runtime::Mode mode, int64_t iteration) {
+void ScheduleBase::begin(ir::NodeId node, runtime::Mode mode, int64_t iteration) {
   call_.node = &graph_.node(node);
   call_.dy.clear();
   call_.dx.clear();
@@ -198,12 +169,13 @@ void ProgramBase::begin(ir::NodeId node, runtime::Mode mode, int64_t iteration) 
   call_.mode = mode;
   call_.seed = seed_;
   call_.iteration = iteration;
-  call_.workspace = workspace_.empty() ? nullptr : workspace_.data();
-  call_.workspace_bytes = static_cast<int64_t>(workspace_.size());
+  call_.workspace = buffers_->workspace;
+  call_.workspace_bytes = buffers_->workspace_bytes;
 }
 
-void ProgramBase::fill(std::vector<runtime::Tensor>& dst, std::span<const Ref> refs) {
+void ScheduleBase::fill(std::vector<runtime::Tensor>& dst, std::span<const Ref> refs) {
   // Element-wise copies, so the call's shape vectors keep their capacity from step to step.
+  const runtime::ProgramBuffers& b = *buffers_;
   dst.resize(refs.size());
   size_t i = 0;
   for (const Ref& r : refs) {
@@ -212,54 +184,41 @@ void ProgramBase::fill(std::vector<runtime::Tensor>& dst, std::span<const Ref> r
     switch (r.kind) {
       case RefKind::Arena: {
         const ir::TensorType& type = types_[static_cast<size_t>(r.type)];
-        t.data = arena_ + r.at;
+        t.data = b.arena + r.at;
         t.type = type;
         arena_peak_ = std::max(arena_peak_, planner::align_up(r.at + type.bytes(), tables_.alignment));
         break;
       }
       case RefKind::Input:
-        t.data = input_storage_[at].data();
-        t.type = inputs_[at].type;
+        t.data = b.inputs[at];
+        t.type = input_types_[at];
         break;
       case RefKind::Param:
-        t.data = params_[at].data;
-        t.type = params_[at].type;
+        t.data = b.params[at].data;
+        t.type = b.params[at].type;
         break;
       case RefKind::Grad:
-        t.data = params_[at].grad;
-        t.type = params_[at].type;
+        t.data = b.params[at].grad;
+        t.type = b.params[at].type;
         break;
       case RefKind::Absent:
         t.data = nullptr;
         t.type = types_[static_cast<size_t>(r.type)];
         break;
       case RefKind::LossSeed:
-        t.data = &loss_seed_;
+        t.data = b.loss_seed;
         t.type = types_[static_cast<size_t>(r.type)];
         break;
     }
   }
 }
 
-runtime::Tensor ProgramBase::output(size_t index) const {
-  if (index >= tables_.outputs.size())
-    throw std::out_of_range(cat("output ", std::to_string(index), " of ", std::to_string(tables_.outputs.size())));
-  const OutputRow& o = tables_.outputs[index];
-  const ir::TensorType& type = types_[static_cast<size_t>(o.type)];
-  const auto at = static_cast<size_t>(o.at);
-  switch (o.place) {
-    case Place::Arena: return runtime::Tensor{arena_ + o.at, type};
-    case Place::Input: return runtime::Tensor{const_cast<float*>(input_storage_[at].data()), type};
-    case Place::Param: return runtime::Tensor{params_[at].data, type};
-  }
-  return {};
-}
-
-float ProgramBase::scalar(size_t index) const {
-  const runtime::Tensor t = output(index);
-  if (t.type.dtype != ir::DType::F32 || t.numel() != 1)
-    throw std::runtime_error(cat("output ", std::to_string(index), " is ", t.type.str(), ", not an f32 scalar"));
-  return *t.f32();
+std::unique_ptr<runtime::train::TrainingProgram> cpu_program(std::shared_ptr<const planner::Plan> plan, uint64_t seed,
+                                                             const runtime::ScheduleMaker& schedule) {
+  runtime::ExecutorOptions o;
+  o.seed = seed;
+  o.schedule = schedule;
+  return std::make_unique<runtime::train::ExecutorProgram>(std::move(plan), runtime::cpu::cpu_kernels(), o);
 }
 
 }  // namespace sublinear::codegen::support

@@ -3,17 +3,16 @@
 // plan (its tables and its straight-line schedule). Compiled once into sublinear_codegen, which every
 // trainer links with the runtime libraries: a trainer's own compile stays a few seconds.
 //
-// Rules (the executor's, runtime/executor.h, so a generated trainer is bitwise an interpreted run):
+// A generated trainer is a compiled schedule (runtime/compiled_schedule.h) run by the very program
+// `sublinear train` uses for its backend: the executor on the CPU, the CUDA program on a device. The
+// program owns the buffers, parameter init, the optimizer and checkpoints, so a generated trainer is
+// bitwise an interpreted run and its checkpoints are interchangeable with `sublinear train`'s. Rules:
 // - The graph is rebuilt from constant tables with ir::Graph::add_node in id order, so node ids (the
 //   dropout keys), op definitions, attributes and types are those of the graph that was compiled; the
-//   program checks it equals the handed plan's graph node for node before anything runs.
-// - Feature maps live in one arena of the plan's size, allocated once (4 KiB aligned); persistent buffers
-//   (inputs, parameters, parameter gradients) are zeroed float vectors sized like the executor's.
-// - compute() and gradient() build an OpCall exactly as Executor::run_compute and run_backward do, from
-//   the tensors the generated code names in node order (Ref); every arena view handed out raises the
-//   measured arena peak to its aligned end, as Executor::note_view does.
-// - Parameters are initialised by init_param in Graph::params() order; the optimizer and checkpoints go
-//   through HostOptimizerState, so checkpoint blobs are those of `sublinear train`.
+//   schedule checks it equals the handed plan's graph node for node before anything runs.
+// - compute() and gradient() build an OpCall exactly as runtime/step_calls.h does, from the tensors the
+//   generated code names in node order (Ref), resolved against the buffers run() is handed; every arena
+//   view handed out raises the measured arena peak to its aligned end.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -22,6 +21,7 @@
 
 #include "ir/graph.h"
 #include "planner/plan.h"
+#include "runtime/compiled_schedule.h"
 #include "runtime/kernel.h"
 #include "runtime/train/training_program.h"
 
@@ -77,15 +77,6 @@ struct ParamRow {
   bool has_grad;  // the plan computes its gradient (an unused weight gets none)
 };
 
-// Where a graph output's forward value lives after a step.
-enum class Place : uint8_t { Arena, Input, Param };
-
-struct OutputRow {
-  Place place;
-  int64_t at;    // arena offset, input index or parameter index
-  int32_t type;
-};
-
 struct ProgramTables {
   const char* model_name;
   int64_t batch;
@@ -97,7 +88,6 @@ struct ProgramTables {
   std::span<const int64_t> ints;
   std::span<const GraphOutputRow> graph_outputs;
   std::span<const ParamRow> params;
-  std::span<const OutputRow> outputs;
   int64_t arena_bytes;
   int64_t alignment;
   int64_t workspace_bytes;
@@ -106,7 +96,7 @@ struct ProgramTables {
 // What a trainer was compiled for, to refuse any other plan.
 struct CompiledFor {
   const char* description;  // describe_plan()
-  const char* fingerprint;  // executor_fingerprint()
+  const char* fingerprint;  // runtime::plan_fingerprint()
   uint64_t digest;          // plan_digest()
 };
 
@@ -157,35 +147,33 @@ class Kernel {
   const runtime::OpKernels* k_;
 };
 
-class ProgramBase : public runtime::train::TrainingProgram {
+// The base of a generated schedule (the generated class adds the kernels it calls and run_steps()).
+class ScheduleBase : public runtime::CompiledSchedule {
  public:
-  ProgramBase(std::shared_ptr<const planner::Plan> plan, const ProgramTables& tables,
-              std::vector<ir::TensorType> types, uint64_t seed);
-  ~ProgramBase() override;
-  ProgramBase(const ProgramBase&) = delete;
-  ProgramBase& operator=(const ProgramBase&) = delete;
+  // Throws std::logic_error when the tables do not rebuild `plan`'s graph (a sublinear compile bug;
+  // check_plan has already refused a plan other than the compiled one).
+  ScheduleBase(const planner::Plan& plan, const runtime::KernelTable& kernels, const ProgramTables& tables,
+               std::vector<ir::TensorType> types, uint64_t seed);
+  ScheduleBase(const ScheduleBase&) = delete;
+  ScheduleBase& operator=(const ScheduleBase&) = delete;
 
-  const planner::Plan& plan() const override { return *plan_; }
-  std::vector<runtime::Tensor>& inputs() override { return inputs_; }
-  void init_params() override;
-  void apply_optimizer(const runtime::train::OptimizerConfig& c, double lr, int64_t step) override;
-  float loss() const override { return scalar(0); }
-  float output_scalar(size_t index) const override { return scalar(index); }
-  int64_t arena_peak_bytes() const override { return arena_peak_; }
-  void save_state(runtime::train::CheckpointContents& c) override;
-  void load_state(const runtime::train::CheckpointContents& c) override;
+  void run(const runtime::ProgramBuffers& buffers, int64_t iteration) final;
+  int64_t arena_peak_bytes() const final { return arena_peak_; }
 
  protected:
-  // The CPU kernels of `op`, looked up once; an op the plan differentiates must have a backward.
-  static Kernel kernel(const char* op, bool backward);
+  // One training step: the plan's schedule, one kernel call per step.
+  virtual void run_steps(int64_t iteration) = 0;
 
-  // Executor::run_compute: inputs and outputs in node order.
+  // The backend's kernels of `op`, looked up once; an op the plan differentiates must have a backward.
+  Kernel kernel(const char* op, bool backward) const;
+
+  // A forward or recompute step: inputs and outputs in node order.
   const runtime::OpCall& compute(ir::NodeId node, runtime::Mode mode, int64_t iteration, std::span<const Ref> in,
                                  std::span<const Ref> out);
 
-  // Executor::run_backward: the forward values the backward reads (absent ones null), the output
-  // gradients (absent: none reaches that output; the loss: the constant 1), the input gradients and
-  // whether each is accumulated.
+  // A backward step: the forward values the backward reads (absent ones null), the output gradients
+  // (absent: none reaches that output; the loss: the constant 1), the input gradients and whether each
+  // is accumulated.
   const runtime::OpCall& gradient(ir::NodeId node, int64_t iteration, std::span<const Ref> in,
                                   std::span<const Ref> out, std::span<const Ref> dy,
                                   std::span<const Ref> dx, std::span<const bool> dx_accumulate);
@@ -193,24 +181,21 @@ class ProgramBase : public runtime::train::TrainingProgram {
  private:
   void begin(ir::NodeId node, runtime::Mode mode, int64_t iteration);
   void fill(std::vector<runtime::Tensor>& dst, std::span<const Ref> refs);
-  runtime::Tensor output(size_t index) const;
-  float scalar(size_t index) const;
 
-  std::shared_ptr<const planner::Plan> plan_;
+  const runtime::KernelTable& kernels_;
   ProgramTables tables_;
   std::vector<ir::TensorType> types_;
   ir::Graph graph_;
+  std::vector<ir::TensorType> input_types_;  // by input position
   uint64_t seed_ = 0;
-
-  char* arena_ = nullptr;
+  const runtime::ProgramBuffers* buffers_ = nullptr;  // during run()
   int64_t arena_peak_ = 0;
-  std::vector<char> workspace_;
-  std::vector<std::vector<float>> input_storage_, param_storage_, grad_storage_;
-  std::vector<runtime::Tensor> inputs_;
-  std::vector<runtime::ParamBuffer> params_;
-  runtime::train::HostOptimizerState opt_;
   runtime::OpCall call_;
-  float loss_seed_ = 1.0f;  // d loss / d loss, outside the arena as in the executor
 };
+
+// The program of a CPU trainer: `sublinear train`'s executor over the CPU kernels, its training steps
+// made by the compiled schedule.
+std::unique_ptr<runtime::train::TrainingProgram> cpu_program(std::shared_ptr<const planner::Plan> plan, uint64_t seed,
+                                                             const runtime::ScheduleMaker& schedule);
 
 }  // namespace sublinear::codegen::support

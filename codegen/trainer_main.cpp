@@ -9,7 +9,7 @@
 
 namespace sublinear::codegen::support {
 
-std::optional<int> parse_trainer_args(int argc, char** argv, const std::string& description,
+std::optional<int> parse_trainer_args(int argc, char** argv, const std::string& description, Backend backend,
                                       runtime::train::TrainRequest& req) {
   // The options and their help text are `sublinear train`'s (cli/train_command.cpp).
   CLI::App app{description};
@@ -33,11 +33,15 @@ std::optional<int> parse_trainer_args(int argc, char** argv, const std::string& 
   } catch (const std::exception&) {
     return std::nullopt;  // run_train_cli reads it again and reports the mistake with its location
   }
-  if (cfg.device.kind != runtime::train::DeviceKind::Cpu) {
+  const bool cuda = cfg.device.kind == runtime::train::DeviceKind::Cuda;
+  if (cuda != (backend == Backend::Cuda)) {
+    const char* fix = backend == Backend::Cuda ? "use device: cuda:N (--set device=cuda:0)"
+                                               : "use device: cpu (--set device=cpu)";
     const runtime::ConfigError e(cfg.loc("device"),
-                                 cat("device ", cfg.device.str(),
-                                     ": this trainer was compiled for the CPU backend; use device: cpu "
-                                     "(--set device=cpu) or `sublinear train`"));
+                                 cat("the experiment runs on ", cfg.device.str(),
+                                     ", and this trainer was compiled for the ",
+                                     backend == Backend::Cuda ? "CUDA" : "CPU", " backend; ", fix,
+                                     ", or compile a trainer for this device, or use `sublinear train`"));
     std::cerr << e.what() << "\n";
     return 1;
   }

@@ -8,6 +8,9 @@
 //   it and accumulated by later ones, as the plan says, so gradients are never zeroed between steps.
 // - Forward steps run in Mode::Train, recompute steps in Mode::Recompute (same results, no running-
 //   statistics update), so a recomputed value is bitwise the value it replaces.
+// - The calls are built once (step_calls.h: how plan steps become OpCalls), since views never move; a
+//   schedule compiled by `sublinear compile` (compiled_schedule.h) may make them instead, over the same
+//   buffers.
 // - The arena's measured peak is the highest byte any kernel was handed a view of, checked once against
 //   a canary fill (the highest byte actually changed): both must equal the plan's arena size when the
 //   topmost buffer is written.
@@ -17,23 +20,17 @@
 #include <vector>
 
 #include "planner/plan.h"
+#include "runtime/compiled_schedule.h"
 #include "runtime/kernel.h"
+#include "runtime/program_buffers.h"
+#include "runtime/step_calls.h"
 
 namespace sublinear::runtime {
-
-struct ParamBuffer {
-  ir::NodeId node = -1;
-  std::string name;
-  ir::TensorType type;
-  bool trainable = false;
-  bool has_grad = false;  // the plan computes a gradient for it (an unused weight gets none)
-  float* data = nullptr;
-  float* grad = nullptr;  // trainable only
-};
 
 struct ExecutorOptions {
   uint64_t seed = 0;        // parameter init and dropout masks
   bool measure_canary = true;  // fill the arena with a pattern and find the highest byte changed
+  ScheduleMaker schedule;      // a compiled schedule to run the training steps with (else the plan's calls)
 };
 
 // A stable fingerprint of what a plan runs (graph size, step kinds and nodes, arena offsets written), for
@@ -52,8 +49,8 @@ class Executor {
 
   // Host views of the model inputs, in declaration order: the data source fills these.
   std::vector<Tensor>& inputs() { return inputs_; }
-  std::vector<ParamBuffer>& params() { return params_; }
-  const std::vector<ParamBuffer>& params() const { return params_; }
+  std::vector<ParamBuffer>& params() { return buffers_.params; }
+  const std::vector<ParamBuffer>& params() const { return buffers_.params; }
 
   // Initialises every parameter from the seed (param_init.h).
   void init_params();
@@ -74,14 +71,7 @@ class Executor {
   std::string plan_fingerprint() const { return runtime::plan_fingerprint(*plan_); }
 
  private:
-  void* value_ptr(planner::ValueId v) const;
-  void run_compute(const planner::PlanStep& s, Mode mode, int64_t iteration);
-  void run_backward(const planner::PlanStep& s, int64_t iteration);
-  Tensor view(planner::ValueId v) const;
-  void note_view(planner::ValueId v);
-
   std::shared_ptr<const planner::Plan> plan_;
-  const KernelTable& kernels_;
   ExecutorOptions opts_;
 
   char* arena_ = nullptr;
@@ -94,10 +84,12 @@ class Executor {
 
   std::vector<std::vector<float>> input_storage_, param_storage_, grad_storage_;
   std::vector<Tensor> inputs_;
-  std::vector<ParamBuffer> params_;
-  std::vector<void*> value_ptr_;          // per plan value; arena values resolved once
+  ProgramBuffers buffers_;
+  std::vector<void*> value_ptr_;                 // per plan value
   std::vector<planner::ValueId> output_values_;  // the forward values of the graph outputs
-  float loss_seed_ = 1.0f;                       // d loss / d loss, the loss node's output gradient
+  StepCalls calls_;
+  std::unique_ptr<CompiledSchedule> schedule_;
+  float loss_seed_ = 1.0f;  // d loss / d loss, the loss node's output gradient
 };
 
 }  // namespace sublinear::runtime

@@ -20,6 +20,7 @@
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/cuda_optimizer.h"
 #include "runtime/param_init.h"
+#include "runtime/step_calls.h"
 
 namespace sublinear::runtime::cuda {
 
@@ -60,12 +61,6 @@ std::string suggestion(const planner::Plan& p, int64_t usable) {
 }  // namespace
 
 struct CudaProgram::Impl {
-  struct Step {
-    const KernelFn* fn = nullptr;
-    OpCall call;
-    bool forward = false;  // a forward (not recompute, not backward) step: what an Eval pass runs
-  };
-
   KernelTable kernels;
   cudaStream_t copy_stream = nullptr;
   cudaEvent_t uploaded = nullptr, inputs_free = nullptr, outputs_ready = nullptr;
@@ -94,14 +89,17 @@ struct CudaProgram::Impl {
   float* host_scalars = nullptr;  // pinned
   int scalar_count = 0;
 
-  std::vector<Step> steps;
+  ProgramBuffers buffers;   // device pointers, as the calls and a compiled schedule see them
+  StepCalls calls;
+  std::unique_ptr<CompiledSchedule> schedule;
   std::vector<std::vector<float>> staging;  // save_state copies, valid until the next step
   bool stepped = false;
 };
 
 bool cuda_device_usable(std::string* why, int device) { return probe_cuda_device(device, why); }
 
-CudaProgram::CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t seed, int device, bool deterministic)
+CudaProgram::CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t seed, int device, bool deterministic,
+                         const ScheduleMaker& schedule)
     : plan_(std::move(plan)), seed_(seed) {
   SL_CHECK(plan_ && plan_->graph) << "CUDA program given no plan";
   std::string why;
@@ -228,17 +226,9 @@ CudaProgram::CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t see
   SL_CUDA_CHECK(cudaEventCreateWithFlags(&m.outputs_ready, cudaEventDisableTiming));
 
   // Graph outputs, and pinned slots for the scalar ones.
-  for (const auto& out : g.outputs()) {
-    ValueId found = -1;
-    for (const PlanValue& v : p.values)
-      if (v.source == out && v.version == 0 &&
-          (v.kind == ValueKind::Activation || v.kind == ValueKind::Input || v.kind == ValueKind::Param)) {
-        found = v.id;
-        break;
-      }
-    SL_CHECK(found >= 0) << "graph output " << g.node(out.node).name << " has no plan value";
-    m.output_values.push_back(found);
-    const ir::TensorType& t = p.values[found].type;
+  m.output_values = graph_output_values(p);
+  for (ValueId v : m.output_values) {
+    const ir::TensorType& t = p.values[v].type;
     const bool scalar = ir::num_elements(t.shape) == 1 && ir::dtype_size(t.dtype) == 4;
     m.scalar_slot.push_back(scalar ? m.scalar_count++ : -1);
   }
@@ -246,7 +236,16 @@ CudaProgram::CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t see
                                sizeof(float) * static_cast<size_t>(std::max(m.scalar_count, 1))));
   std::fill(m.host_scalars, m.host_scalars + std::max(m.scalar_count, 1), 0.0f);
 
-  build_calls();
+  m.buffers.arena = m.arena;
+  m.buffers.arena_bytes = m.arena_bytes;
+  m.buffers.inputs.assign(m.input_dev.begin(), m.input_dev.end());
+  m.buffers.params = params_;
+  m.buffers.loss_seed = m.loss_seed;
+  m.buffers.workspace = ctx_->scratch_data();
+  m.buffers.workspace_bytes = ctx_->scratch_bytes();
+  m.value_ptr = resolve_value_pointers(p, m.buffers);
+  m.calls = build_step_calls(p, m.kernels, m.buffers, m.value_ptr, seed_);
+  if (schedule) m.schedule = schedule(p, m.kernels, seed_);
   SL_CUDA_CHECK(cudaStreamSynchronize(st));
   ctx_->lock_scratch();
 }
@@ -269,105 +268,6 @@ CudaProgram::~CudaProgram() {
   if (m.inputs_free) cudaEventDestroy(m.inputs_free);
   if (m.outputs_ready) cudaEventDestroy(m.outputs_ready);
   if (m.copy_stream) cudaStreamDestroy(m.copy_stream);
-}
-
-void CudaProgram::build_calls() {
-  Impl& m = *impl_;
-  const ir::Graph& g = *plan_->graph;
-  const planner::Plan& p = *plan_;
-  std::vector<int> input_index(g.size(), -1), param_index(g.size(), -1);
-  for (size_t i = 0; i < g.inputs().size(); ++i) input_index[g.inputs()[i]] = static_cast<int>(i);
-  for (size_t i = 0; i < params_.size(); ++i) param_index[params_[i].node] = static_cast<int>(i);
-
-  m.value_ptr.assign(p.values.size(), nullptr);
-  for (const PlanValue& v : p.values) {
-    switch (v.kind) {
-      case ValueKind::Input: m.value_ptr[v.id] = m.input_dev[input_index[v.source.node]]; break;
-      case ValueKind::Param: m.value_ptr[v.id] = params_[param_index[v.source.node]].data; break;
-      case ValueKind::ParamGrad: {
-        const int pi = param_index[v.source.node];
-        SL_CHECK(pi >= 0 && params_[pi].grad) << "gradient of '" << v.name << "' has no buffer";
-        m.value_ptr[v.id] = params_[pi].grad;
-        break;
-      }
-      case ValueKind::Activation:
-      case ValueKind::Gradient: {
-        SL_CHECK(v.storage >= 0) << "arena value '" << v.name << "' has no storage";
-        const planner::Storage& st = p.storages[v.storage];
-        SL_CHECK(st.offset >= 0 && st.offset + v.bytes <= m.arena_bytes)
-            << "value '" << v.name << "' at " << st.offset << "+" << v.bytes << " lies outside the " << m.arena_bytes
-            << "-byte arena";
-        m.value_ptr[v.id] = m.arena + st.offset;
-        break;
-      }
-    }
-  }
-
-  auto view = [&](ValueId v) { return Tensor{m.value_ptr[v], p.values[v].type}; };
-  auto note = [&](ValueId v) {
-    const PlanValue& pv = p.values[v];
-    if (pv.kind != ValueKind::Activation && pv.kind != ValueKind::Gradient) return;
-    const int64_t end = static_cast<char*>(m.value_ptr[v]) - m.arena + pv.bytes;
-    views_peak_ = std::max(views_peak_, planner::align_up(end, p.options.alignment));
-  };
-
-  // The executor's OpCalls (runtime/executor.cpp: run_compute, run_backward), built once.
-  const ir::ValueRef loss = g.loss();
-  for (const PlanStep& s : p.steps) {
-    const ir::Node& n = g.node(s.node);
-    Impl::Step step;
-    step.fn = s.kind == StepKind::Backward ? &m.kernels.get(n.op).backward : &m.kernels.get(n.op).forward;
-    step.forward = s.kind == StepKind::Forward;
-    OpCall& call = step.call;
-    call.node = &n;
-    call.seed = seed_;
-    if (s.kind != StepKind::Backward) {
-      SL_CHECK(s.reads.size() == n.inputs.size() && s.writes.size() == n.outputs.size())
-          << "step " << s.id << " of '" << n.name << "' does not match the node's arity";
-      for (ValueId v : s.reads) call.in.push_back(view(v)), note(v);
-      for (ValueId v : s.writes) call.out.push_back(view(v)), note(v);
-      call.mode = s.kind == StepKind::Forward ? Mode::Train : Mode::Recompute;
-    } else {
-      const auto& deps = n.def->backward;
-      for (size_t i = 0; i < n.inputs.size(); ++i) call.in.push_back(Tensor{nullptr, g.type(n.inputs[i])});
-      for (const auto& t : n.outputs) call.out.push_back(Tensor{nullptr, t});
-      for (const auto& t : n.outputs) call.dy.push_back(Tensor{nullptr, t});
-      size_t r = 0;
-      for (int i : deps.inputs) call.in[static_cast<size_t>(i)] = view(s.reads[r]), note(s.reads[r]), ++r;
-      for (int k : deps.outputs) call.out[static_cast<size_t>(k)] = view(s.reads[r]), note(s.reads[r]), ++r;
-      for (; r < s.reads.size(); ++r) {
-        const PlanValue& dy = p.values[s.reads[r]];
-        SL_CHECK(dy.source.node == n.id) << "backward step " << s.id << " reads '" << dy.name << "' as a dy";
-        call.dy[static_cast<size_t>(dy.source.index)] = view(s.reads[r]);
-        note(s.reads[r]);
-      }
-      if (n.id == loss.node) {
-        SL_CHECK(!call.dy[static_cast<size_t>(loss.index)].present())
-            << "the loss '" << n.name << "' also receives a gradient from another op";
-        call.dy[static_cast<size_t>(loss.index)] = Tensor{m.loss_seed, n.outputs[static_cast<size_t>(loss.index)]};
-      }
-      std::vector<char> seen(s.writes.size(), 0);
-      for (size_t i = 0; i < n.inputs.size(); ++i) {
-        call.dx.push_back(Tensor{nullptr, g.type(n.inputs[i])});
-        call.dx_accumulate.push_back(0);
-        for (size_t w = 0; w < s.writes.size(); ++w) {
-          if (!(p.values[s.writes[w]].source == n.inputs[i])) continue;
-          call.dx[i] = view(s.writes[w]);
-          call.dx_accumulate[i] = seen[w];
-          seen[w] = 1;
-          note(s.writes[w]);
-        }
-        for (ValueId a : s.accumulates) {
-          if (!(p.values[a].source == n.inputs[i])) continue;
-          call.dx[i] = view(a);
-          call.dx_accumulate[i] = 1;
-          note(a);
-        }
-      }
-      call.mode = Mode::Train;
-    }
-    m.steps.push_back(std::move(step));
-  }
 }
 
 std::vector<Tensor>& CudaProgram::inputs() {
@@ -407,11 +307,18 @@ void CudaProgram::run_step(int64_t iteration) {
   SL_CUDA_CHECK(cudaEventRecord(m.uploaded, m.copy_stream));
   SL_CUDA_CHECK(cudaStreamWaitEvent(st, m.uploaded, 0));
 
-  for (Impl::Step& s : m.steps) {
-    s.call.iteration = iteration;
-    s.call.workspace = ctx_->scratch_data();
-    s.call.workspace_bytes = ctx_->scratch_bytes();
-    (*s.fn)(s.call);
+  // The scratch only moves if a kernel outgrew it (scratch_growths_during_steps reports that).
+  m.buffers.workspace = ctx_->scratch_data();
+  m.buffers.workspace_bytes = ctx_->scratch_bytes();
+  if (m.schedule) {
+    m.schedule->run(m.buffers, iteration);
+  } else {
+    for (StepCall& s : m.calls.steps) {
+      s.call.iteration = iteration;
+      s.call.workspace = m.buffers.workspace;
+      s.call.workspace_bytes = m.buffers.workspace_bytes;
+      (*s.fn)(s.call);
+    }
   }
   SL_CUDA_CHECK(cudaEventRecord(m.inputs_free, st));
 
@@ -423,7 +330,7 @@ void CudaProgram::run_step(int64_t iteration) {
   ctx_->enqueue_error_copy();
   SL_CUDA_CHECK(cudaEventRecord(m.outputs_ready, st));
   m.stepped = true;
-  arena_peak_ = views_peak_;
+  arena_peak_ = m.schedule ? m.schedule->arena_peak_bytes() : m.calls.arena_peak;
   m.staging.clear();
 }
 
@@ -440,14 +347,14 @@ void CudaProgram::run_forward_eval() {
   }
   SL_CUDA_CHECK(cudaEventRecord(m.uploaded, m.copy_stream));
   SL_CUDA_CHECK(cudaStreamWaitEvent(st, m.uploaded, 0));
-  for (Impl::Step& s : m.steps) {
-    if (!s.forward) continue;
-    OpCall call = s.call;
-    call.mode = Mode::Eval;
-    call.iteration = 0;
-    call.workspace = ctx_->scratch_data();
-    call.workspace_bytes = ctx_->scratch_bytes();
-    (*s.fn)(call);
+  for (StepCall& s : m.calls.steps) {
+    if (s.kind != StepKind::Forward) continue;
+    s.call.mode = Mode::Eval;
+    s.call.iteration = 0;
+    s.call.workspace = ctx_->scratch_data();
+    s.call.workspace_bytes = ctx_->scratch_bytes();
+    (*s.fn)(s.call);
+    s.call.mode = Mode::Train;
   }
   SL_CUDA_CHECK(cudaEventRecord(m.inputs_free, st));
   for (size_t k = 0; k < m.output_values.size(); ++k) {
@@ -534,8 +441,12 @@ void CudaProgram::ensure_state(int slots) {
     for (size_t i = 0; i < params_.size(); ++i) {
       const auto& b = params_[i];
       if (!b.trainable || !b.has_grad) continue;
-      if (slots >= 1 && m.state0[i] == nullptr) m.state0[i] = reinterpret_cast<float*>(at), at += aligned(b.type.bytes());
-      if (slots >= 2 && m.state1[i] == nullptr) m.state1[i] = reinterpret_cast<float*>(at), at += aligned(b.type.bytes());
+      for (int k = 0; k < slots && k < 2; ++k) {
+        float*& state = k == 0 ? m.state0[i] : m.state1[i];
+        if (state != nullptr) continue;
+        state = reinterpret_cast<float*>(at);
+        at += aligned(b.type.bytes());
+      }
     }
   }
   // The slot table of the one-launch update.
@@ -560,7 +471,8 @@ void CudaProgram::ensure_state(int slots) {
   cudaFree(m.opt_chunks);
   m.opt_slots = nullptr;
   m.opt_chunks = nullptr;
-  SL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&m.opt_slots), sizeof(DeviceParamSlot) * std::max<size_t>(table.size(), 1)));
+  SL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&m.opt_slots),
+                           sizeof(DeviceParamSlot) * std::max<size_t>(table.size(), 1)));
   SL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&m.opt_chunks), sizeof(int64_t) * chunks.size()));
   if (!table.empty())
     SL_CUDA_CHECK(cudaMemcpyAsync(m.opt_slots, table.data(), sizeof(DeviceParamSlot) * table.size(),
@@ -666,8 +578,9 @@ void CudaProgram::load_state(const train::CheckpointContents& c) {
 }
 
 std::unique_ptr<train::TrainingProgram> make_cuda_program(std::shared_ptr<const planner::Plan> plan, uint64_t seed,
-                                                          int device, bool deterministic) {
-  return std::make_unique<CudaProgram>(std::move(plan), seed, device, deterministic);
+                                                          int device, bool deterministic,
+                                                          const ScheduleMaker& schedule) {
+  return std::make_unique<CudaProgram>(std::move(plan), seed, device, deterministic, schedule);
 }
 
 train::ProgramFactory cuda_program_factory(int device, bool deterministic) {

@@ -10,8 +10,9 @@
 // - inputs() are pinned host buffers. run_step uploads them on a copy stream that waits only until the
 //   previous step's kernels stopped reading the device inputs, so the upload overlaps the previous
 //   optimizer update; compute waits for the upload. inputs() waits for an upload still reading them.
-// - Steps run exactly as Executor::run_step builds them (same OpCalls: reads, writes, accumulates, the
-//   loss seed, Train/Recompute modes); the calls are built once and reused, since views never move.
+// - Steps run the calls runtime/step_calls.h builds (the executor's), built once and reused since views
+//   never move; or, for a trainer made by `sublinear compile --backend cuda`, the compiled schedule it
+//   hands in (compiled_schedule.h), over the same device buffers.
 // - Scalar graph outputs and the device error slot are copied to pinned memory at the end of each step;
 //   loss() and output_scalar() wait for that copy only (not for the optimizer that follows), then throw
 //   the data error a kernel recorded, if any.
@@ -24,13 +25,14 @@
 #include <string>
 #include <vector>
 
-#include "runtime/cuda/cuda_optimizer.h"
+#include "runtime/compiled_schedule.h"
 #include "runtime/train/trainer.h"
 #include "runtime/train/training_program.h"
 
 namespace sublinear::runtime::cuda {
 
 class CudaContext;
+struct OptimizerScalars;  // cuda_optimizer.h: kept out of this header, which must not need the CUDA headers
 
 // Whether CUDA device `device` exists and runs this build's kernels; `why` says what is missing if not.
 bool cuda_device_usable(std::string* why, int device = 0);
@@ -45,7 +47,8 @@ struct CudaMemoryNeed {
 class CudaProgram final : public train::TrainingProgram {
  public:
   // Throws std::runtime_error when the device is unusable or the plan does not fit in its free memory.
-  CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t seed, int device, bool deterministic);
+  CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t seed, int device, bool deterministic,
+              const ScheduleMaker& schedule = {});
   ~CudaProgram() override;
   CudaProgram(const CudaProgram&) = delete;
   CudaProgram& operator=(const CudaProgram&) = delete;
@@ -76,7 +79,6 @@ class CudaProgram final : public train::TrainingProgram {
  private:
   struct Impl;
   void ensure_state(int slots);
-  void build_calls();
   void sync() const;
 
   std::shared_ptr<const planner::Plan> plan_;
@@ -87,7 +89,6 @@ class CudaProgram final : public train::TrainingProgram {
   std::vector<ParamBuffer> params_;  // device pointers
   CudaMemoryNeed need_;
   int64_t arena_peak_ = 0;
-  int64_t views_peak_ = 0;  // the highest view end of the built calls, reported once a step ran
 };
 
 // The device optimizer's hyper-parameters for one step: optimizer.cpp's f32 roundings, in its order (every
@@ -96,7 +97,8 @@ OptimizerScalars optimizer_scalars(const train::OptimizerConfig& c, double lr, i
 
 // The factory the trainer uses for `device: cuda:N`.
 std::unique_ptr<train::TrainingProgram> make_cuda_program(std::shared_ptr<const planner::Plan> plan, uint64_t seed,
-                                                          int device, bool deterministic);
+                                                          int device, bool deterministic,
+                                                          const ScheduleMaker& schedule = {});
 // The same as a trainer ProgramFactory, for a caller that links this library and hands train() a
 // factory (sublinear_runtime itself cannot name this library without a dependency cycle).
 train::ProgramFactory cuda_program_factory(int device, bool deterministic);

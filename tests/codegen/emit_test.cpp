@@ -44,6 +44,14 @@ std::shared_ptr<const planner::Plan> small_cnn_sqrt() {
                  planner::Policy::Sqrt);
 }
 
+codegen::EmitOptions emit_options(codegen::Backend backend, int chunk_steps = 100, std::string from = "") {
+  codegen::EmitOptions o;
+  o.backend = backend;
+  o.chunk_steps = chunk_steps;
+  o.compiled_from = std::move(from);
+  return o;
+}
+
 size_t count(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
@@ -61,7 +69,8 @@ TEST(EmitCpp, FingerprintIsTheExecutors) {
 
 TEST(EmitCpp, CallsSayWhereTheyComeFrom) {
   const auto plan = small_mlp();
-  const std::string src = codegen::emit_cpp(*plan, {"sublinear compile mlp.snet --batch 4", 400}).text;
+  const std::string src =
+      codegen::emit_cpp(*plan, emit_options(codegen::Backend::Cpu, 400, "sublinear compile mlp.snet --batch 4")).text;
   // Every step has its comment and its call.
   EXPECT_EQ(count(src, "  // step "), plan->steps.size());
   EXPECT_EQ(count(src, ".forward(compute(") + count(src, ".backward(gradient("), plan->steps.size());
@@ -107,19 +116,44 @@ TEST(EmitCpp, LongSchedulesAreSplitIntoFunctions) {
   // The paper's 1,000-layer ResNet: emitted quickly, in functions of at most chunk_steps steps.
   const auto plan = plan_of("examples/resnet.snet", {{"depth", "1001"}}, 1, planner::Policy::Sqrt);
   const int chunk = 100;
-  const auto out = codegen::emit_cpp(*plan, {"", chunk});
+  const auto out = codegen::emit_cpp(*plan, emit_options(codegen::Backend::Cpu, chunk));
   const size_t functions = (plan->steps.size() + chunk - 1) / chunk;
   EXPECT_EQ(static_cast<size_t>(out.chunks), functions);
-  EXPECT_EQ(count(out.text, "void GeneratedProgram::run_steps_"), functions);
-  EXPECT_EQ(count(out.text, "\n    run_steps_"), functions);  // called in order from run_step
+  EXPECT_EQ(count(out.text, "void GeneratedSchedule::run_steps_"), functions);
+  EXPECT_EQ(count(out.text, "\n    run_steps_"), functions);  // called in order from run_steps
   EXPECT_EQ(count(out.text, "  // step "), plan->steps.size());
-  size_t at = out.text.find("void GeneratedProgram::run_steps_");
+  size_t at = out.text.find("void GeneratedSchedule::run_steps_");
   while (at != std::string::npos) {
-    const size_t next = out.text.find("void GeneratedProgram::run_steps_", at + 1);
+    const size_t next = out.text.find("void GeneratedSchedule::run_steps_", at + 1);
     EXPECT_LE(count(out.text.substr(at, next == std::string::npos ? std::string::npos : next - at), "  // step "),
               static_cast<size_t>(chunk));
     at = next;
   }
+}
+
+TEST(EmitCpp, BackendsShareTheScheduleAndDifferInTheProgram) {
+  // The steps are the same calls on either backend (the kernels come from the program's table); only the
+  // includes, the comments on the kernels and main differ.
+  const auto plan = small_cnn_sqrt();
+  const std::string cpu = codegen::emit_cpp(*plan, emit_options(codegen::Backend::Cpu)).text;
+  const std::string cuda = codegen::emit_cpp(*plan, emit_options(codegen::Backend::Cuda)).text;
+  const std::string steps = "void GeneratedSchedule::run_steps_0";
+  ASSERT_NE(cpu.find(steps), std::string::npos);
+  auto schedule = [&](const std::string& src) {
+    const size_t at = src.find(steps);
+    return src.substr(at, src.find("int main(") - at);
+  };
+  EXPECT_EQ(schedule(cpu), schedule(cuda));
+  EXPECT_EQ(cpu.find("cuda"), std::string::npos);
+  EXPECT_NE(cpu.find("sl::codegen::support::cpu_program(std::move(plan), seed, make_schedule)"), std::string::npos);
+  EXPECT_NE(cpu.find("parse_trainer_args(argc, argv, about, sl::codegen::Backend::Cpu, req)"), std::string::npos);
+  EXPECT_NE(cuda.find("#include \"runtime/cuda/cuda_program.h\""), std::string::npos);
+  EXPECT_NE(
+      cuda.find("sl::runtime::cuda::make_cuda_program(std::move(plan), seed, device, deterministic, make_schedule)"),
+      std::string::npos)
+      << cuda;
+  EXPECT_NE(cuda.find("parse_trainer_args(argc, argv, about, sl::codegen::Backend::Cuda, req)"), std::string::npos);
+  EXPECT_NE(cuda.find("// Kernels of the CUDA backend"), std::string::npos);
 }
 
 TEST(CppText, LiteralsReadBackExactly) {
@@ -157,13 +191,17 @@ TEST(CompileCli, EmitSourceOnlyWritesOnlyTheSource) {
   fs::remove_all(d);
 }
 
-TEST(CompileCli, CudaBackendIsNotAvailableYet) {
+TEST(CompileCli, CudaSourceIsWrittenWithOrWithoutTheBackend) {
   auto d = temp_dir("cuda");
-  auto r = run_cli("compile " + std::string(SUBLINEAR_SOURCE_DIR) + "/examples/mlp.snet --batch 4 --backend cuda -o " +
-                   (d / "t").string());
-  EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.output.find("the CUDA backend cannot be compiled into a trainer yet"), std::string::npos) << r.output;
-  EXPECT_FALSE(fs::exists(d / "t.cpp"));
+  auto r = run_cli("compile " + std::string(SUBLINEAR_SOURCE_DIR) +
+                   "/examples/mlp.snet --batch 4 --backend cuda --emit-source-only -o " + (d / "t").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("policy none, cuda backend, "), std::string::npos) << r.output;
+  EXPECT_NE(read_file(d / "t.cpp").find("make_cuda_program("), std::string::npos);
+  auto bad = run_cli("compile " + std::string(SUBLINEAR_SOURCE_DIR) + "/examples/mlp.snet --batch 4 --backend tpu -o " +
+                     (d / "t").string());
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("--backend tpu: expected cpu or cuda"), std::string::npos) << bad.output;
   fs::remove_all(d);
 }
 

@@ -30,6 +30,11 @@ class CompiledTrainers : public ::testing::Test {
     write_file(*dir_ / "lstm.yaml",
                experiment_yaml("examples/lstm.snet", "{layers: 2, hidden: 8, seq_len: 6, classes: 7, input_dim: 3}", 2,
                                "log"));
+    // The CNN again, on a GPU: `sublinear compile` takes the backend from the experiment's device.
+    std::string cnn_cuda = experiment_yaml("examples/cnn.snet", "{width: 4, image_size: 8, classes: 5}", 4, "sqrt");
+    const std::string cpu = "device: cpu\n";
+    cnn_cuda.replace(cnn_cuda.find(cpu), cpu.size(), "device: cuda:0\ndeterministic: true\n");
+    write_file(*dir_ / "cnn_cuda.yaml", cnn_cuda);
     built_ = new std::map<std::string, CommandResult>;
   }
   static void TearDownTestSuite() {
@@ -172,9 +177,59 @@ TEST_F(CompiledTrainers, RefusesAnExperimentThatPlansDifferently) {
   // A CPU trainer does not run an experiment meant for a GPU.
   auto device = run_command(t + " --set device=cuda");
   EXPECT_EQ(device.code, 1);
-  EXPECT_NE(device.output.find("device cuda:0: this trainer was compiled for the CPU backend"), std::string::npos)
+  EXPECT_NE(device.output.find("device: the experiment runs on cuda:0, and this trainer was compiled for the CPU backend"),
+            std::string::npos)
       << device.output;
   EXPECT_FALSE(fs::exists(*dir_ / "mlp-refused" / "metrics.jsonl"));
+}
+
+// What `sublinear --version` says of this build and machine.
+struct CudaSupport {
+  bool built = false;   // the CUDA backend is compiled in
+  bool usable = false;  // and a device runs it
+};
+
+CudaSupport cuda_support() {
+  const CommandResult v = run_cli("--version");
+  CudaSupport s;
+  s.built = v.output.find(", cuda (") != std::string::npos;
+  s.usable = s.built && v.output.find("cuda devices: none usable") == std::string::npos;
+  return s;
+}
+
+// A CUDA trainer is plain C++ over the CUDA backend's kernels (compiled once into sublinear_cuda): it
+// builds wherever the backend is compiled in (CI), refuses an experiment for another device, stops with
+// the device's reason where no GPU is usable, and where one is, runs bitwise `sublinear train` on it
+// (deterministic kernels, the same program, the same calls).
+TEST_F(CompiledTrainers, CudaTrainerBuildsAndRunsWhereTheBackendIs) {
+  const CudaSupport cuda = cuda_support();
+  const CommandResult& r = build("cnn_cuda");
+  if (!cuda.built) {
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.output.find("this sublinear was built without the CUDA backend"), std::string::npos) << r.output;
+    GTEST_SKIP() << "this build has no CUDA backend";
+  }
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cuda backend"), std::string::npos) << r.output;
+  const std::string source = read_file(*dir_ / "cnn_cuda.cpp");
+  EXPECT_NE(source.find("sl::runtime::cuda::make_cuda_program("), std::string::npos);
+  EXPECT_EQ(source.find("cuda_runtime"), std::string::npos) << "a CUDA trainer needs no CUDA headers";
+
+  const std::string t = trainer("cnn_cuda").string() + " " + yaml("cnn_cuda").string() + " --quiet --steps 5";
+  auto on_cpu = run_command(t + " --set device=cpu --run-dir " + (*dir_ / "cnn_cuda-cpu").string());
+  EXPECT_EQ(on_cpu.code, 1);
+  EXPECT_NE(on_cpu.output.find("device: the experiment runs on cpu, and this trainer was compiled for the CUDA backend"),
+            std::string::npos)
+      << on_cpu.output;
+  if (!cuda.usable) {
+    auto no_gpu = run_command(t + " --run-dir " + (*dir_ / "cnn_cuda-nogpu").string());
+    EXPECT_EQ(no_gpu.code, 1);
+    EXPECT_NE(no_gpu.output.find("CUDA device cuda:0 is not usable"), std::string::npos) << no_gpu.output;
+    EXPECT_FALSE(fs::exists(*dir_ / "cnn_cuda-nogpu" / "metrics.jsonl"));
+    GTEST_SKIP() << "built and refused cleanly; no usable CUDA device to run it on";
+  }
+  expect_bitwise_equal("cnn_cuda");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "runtime/cuda/cuda_check.h"
 #include "runtime/cuda/cuda_context.h"
+#include "runtime/cuda/cuda_optimizer.h"
 #include "runtime/cuda/cuda_program.h"
 
 namespace sublinear::testing {
