@@ -3,8 +3,9 @@
 #   1. builds with CUDA (Release, tests on) in build-gpu/: the CLI, cuda_tests and the CPU test binaries
 #      of stage 2,
 #   2. runs cuda_tests (every CUDA kernel against the CPU's, GPU training against CPU training, bitwise
-#      equality across memory strategies on the GPU) and the CPU kernel/runtime/training tests without
-#      their long learning runs,
+#      equality across memory strategies on the GPU), the generated CUDA trainer against `sublinear train`
+#      on the GPU (codegen_tests CompiledTrainers.Cuda*) and the CPU kernel/runtime/training tests
+#      without their long learning runs,
 #   3. trains ResNet (examples/resnet.snet) and the char LSTM (examples/char_lstm.snet) for a few steps
 #      with `sublinear train` on device cuda:0 and synthetic data under memory.policy none, sqrt and log,
 #      and reports samples/s (the last logged interval, past the warm-up), the planned and measured
@@ -79,7 +80,7 @@ fi
 if [[ "$SKIP_BUILD" != 1 ]]; then
   if cmake -S "$root" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSUBLINEAR_BUILD_TESTS=ON \
        > "$work/configure.log" 2>&1 \
-     && cmake --build "$BUILD_DIR" -j "$JOBS" --target sublinear cuda_tests $CPU_TESTS > "$work/build.log" 2>&1; then
+     && cmake --build "$BUILD_DIR" -j "$JOBS" --target sublinear cuda_tests codegen_tests $CPU_TESTS > "$work/build.log" 2>&1; then
     note "build: ok ($(elapsed))"
   else
     note "build: FAILED (see $work/configure.log and $work/build.log); last lines:"
@@ -100,6 +101,15 @@ if [[ "$SKIP_TESTS" != 1 && -x "$BUILD_DIR/cuda_tests" ]]; then
   else
     note "cuda_tests: FAILED ($(elapsed)); failures:"
     while read -r l; do note "  $l"; done < <(grep -E '^\[  FAILED  \]|Failure|error' "$work/cuda_tests.log" | head -40)
+    status=1
+  fi
+  # `sublinear compile --backend cuda`: the trainer it builds, bitwise `sublinear train` on the device.
+  if timeout 180 "$BUILD_DIR/codegen_tests" --gtest_filter='CompiledTrainers.Cuda*' > "$work/codegen_cuda.log" 2>&1 \
+     && ! grep -q '^\[  SKIPPED \]' "$work/codegen_cuda.log"; then
+    note "generated CUDA trainer: $(grep -E '^\[  PASSED  \]' "$work/codegen_cuda.log" | tail -1) ($(elapsed))"
+  else
+    note "generated CUDA trainer: FAILED or skipped ($(elapsed)):"
+    while read -r l; do note "  $l"; done < <(grep -E 'FAILED|Failure|Skipped|error' "$work/codegen_cuda.log" | head -20)
     status=1
   fi
   # The CPU suite's kernel, runtime and training tests without the long learning runs (minutes on a CPU,
