@@ -109,16 +109,11 @@ ScheduleBase::ScheduleBase(const planner::Plan& plan, const runtime::KernelTable
     return std::logic_error(cat("the trainer's tables do not match the plan (", what, "): a sublinear compile bug"));
   };
   if (tables.arena_bytes != plan.feature_map_peak_bytes) throw fail("arena size");
-  const std::vector<ir::NodeId> params = graph_.params();
+  const std::vector<runtime::ParamBuffer> params = runtime::describe_params(plan);
   if (params.size() != tables.params.size()) throw fail("parameter count");
-  std::vector<char> has_grad(graph_.size(), 0);
-  for (const auto& v : plan.values)
-    if (v.kind == planner::ValueKind::ParamGrad) has_grad[static_cast<size_t>(v.source.node)] = 1;
-  for (size_t i = 0; i < params.size(); ++i) {
-    const bool grad = has_grad[static_cast<size_t>(params[i])] != 0;
-    if (tables.params[i].node != params[i] || tables.params[i].has_grad != grad)
+  for (size_t i = 0; i < params.size(); ++i)
+    if (tables.params[i].node != params[i].node || tables.params[i].has_grad != params[i].has_grad)
       throw fail(cat("parameter ", std::to_string(i)));
-  }
   for (ir::NodeId id : graph_.inputs()) input_types_.push_back(graph_.node(id).outputs[0]);
 }
 

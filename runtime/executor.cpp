@@ -54,21 +54,11 @@ Executor::Executor(std::shared_ptr<const planner::Plan> plan, const KernelTable&
   }
   for (size_t i = 0; i < input_storage_.size(); ++i)
     inputs_.push_back(Tensor{input_storage_[i].data(), g.node(g.inputs()[i]).outputs[0]});
-  std::vector<char> param_has_grad(g.size(), 0);
-  for (const auto& v : p.values)
-    if (v.kind == ValueKind::ParamGrad) param_has_grad[v.source.node] = 1;
   std::vector<ParamBuffer>& params = buffers_.params;
-  for (ir::NodeId id : g.params()) {
-    const ir::Node& n = g.node(id);
-    param_storage_.push_back(zeroed_floats(n.outputs[0]));
-    persistent_bytes_ += n.outputs[0].bytes();
-    ParamBuffer b;
-    b.node = id;
-    b.name = n.name;
-    b.type = n.outputs[0];
-    b.trainable = n.attrs.get_bool("trainable") && n.outputs[0].dtype == ir::DType::F32;
-    b.has_grad = param_has_grad[id] != 0;
-    params.push_back(b);
+  params = describe_params(p);
+  for (const ParamBuffer& b : params) {
+    param_storage_.push_back(zeroed_floats(b.type));
+    persistent_bytes_ += b.type.bytes();
   }
   grad_storage_.resize(params.size());
   for (size_t i = 0; i < params.size(); ++i) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "planner/plan.h"
 
 namespace sublinear::runtime {
 
@@ -30,5 +31,10 @@ struct ProgramBuffers {
   void* workspace = nullptr;
   int64_t workspace_bytes = 0;
 };
+
+// The parameters of the plan's graph in Graph::params() order, without buffers: every program lays out
+// the same list (trainable: a trainable f32 parameter gets a gradient buffer; has_grad: the plan computes
+// its gradient).
+std::vector<ParamBuffer> describe_params(const planner::Plan& p);
 
 }  // namespace sublinear::runtime

@@ -93,7 +93,6 @@ struct CudaProgram::Impl {
   StepCalls calls;
   std::unique_ptr<CompiledSchedule> schedule;
   std::vector<std::vector<float>> staging;  // save_state copies, valid until the next step
-  bool stepped = false;
 };
 
 bool cuda_device_usable(std::string* why, int device) { return probe_cuda_device(device, why); }
@@ -124,9 +123,6 @@ CudaProgram::CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t see
   }
 
   // The persistent block's layout.
-  std::vector<char> param_has_grad(g.size(), 0);
-  for (const auto& v : p.values)
-    if (v.kind == ValueKind::ParamGrad) param_has_grad[v.source.node] = 1;
   m.planned_state_slots = planned_slots(p.options.optimizer);
   int64_t off = 0;
   std::vector<int64_t> input_off, param_off, grad_off, s0_off, s1_off;
@@ -134,15 +130,8 @@ CudaProgram::CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t see
     input_off.push_back(off);
     off += aligned(g.node(id).outputs[0].bytes());
   }
-  for (ir::NodeId id : g.params()) {
-    const ir::Node& n = g.node(id);
-    ParamBuffer b;
-    b.node = id;
-    b.name = n.name;
-    b.type = n.outputs[0];
-    b.trainable = n.attrs.get_bool("trainable") && n.outputs[0].dtype == ir::DType::F32;
-    b.has_grad = param_has_grad[id] != 0;
-    params_.push_back(b);
+  params_ = describe_params(p);
+  for (const ParamBuffer& b : params_) {
     param_off.push_back(off);
     off += aligned(b.type.bytes());
   }
@@ -294,18 +283,7 @@ void CudaProgram::init_params() {
 void CudaProgram::run_step(int64_t iteration) {
   ctx_->activate();
   Impl& m = *impl_;
-  cudaStream_t st = ctx_->stream();
-  // Upload: after the previous step's last reader of the device inputs, overlapping what follows it
-  // (the optimizer update); compute waits for it.
-  SL_CUDA_CHECK(cudaStreamWaitEvent(m.copy_stream, m.inputs_free, 0));
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    const int64_t bytes = inputs_[i].bytes();
-    if (bytes > 0)
-      SL_CUDA_CHECK(cudaMemcpyAsync(m.input_dev[i], m.input_host[i], static_cast<size_t>(bytes),
-                                    cudaMemcpyHostToDevice, m.copy_stream));
-  }
-  SL_CUDA_CHECK(cudaEventRecord(m.uploaded, m.copy_stream));
-  SL_CUDA_CHECK(cudaStreamWaitEvent(st, m.uploaded, 0));
+  upload_inputs();
 
   // The scratch only moves if a kernel outgrew it (scratch_growths_during_steps reports that).
   m.buffers.workspace = ctx_->scratch_data();
@@ -320,16 +298,7 @@ void CudaProgram::run_step(int64_t iteration) {
       (*s.fn)(s.call);
     }
   }
-  SL_CUDA_CHECK(cudaEventRecord(m.inputs_free, st));
-
-  for (size_t k = 0; k < m.output_values.size(); ++k) {
-    if (m.scalar_slot[k] < 0) continue;
-    SL_CUDA_CHECK(cudaMemcpyAsync(m.host_scalars + m.scalar_slot[k], m.value_ptr[m.output_values[k]], sizeof(float),
-                                  cudaMemcpyDeviceToHost, st));
-  }
-  ctx_->enqueue_error_copy();
-  SL_CUDA_CHECK(cudaEventRecord(m.outputs_ready, st));
-  m.stepped = true;
+  copy_outputs();
   arena_peak_ = m.schedule ? m.schedule->arena_peak_bytes() : m.calls.arena_peak;
   m.staging.clear();
 }
@@ -337,16 +306,7 @@ void CudaProgram::run_step(int64_t iteration) {
 void CudaProgram::run_forward_eval() {
   ctx_->activate();
   Impl& m = *impl_;
-  cudaStream_t st = ctx_->stream();
-  SL_CUDA_CHECK(cudaStreamWaitEvent(m.copy_stream, m.inputs_free, 0));
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    const int64_t bytes = inputs_[i].bytes();
-    if (bytes > 0)
-      SL_CUDA_CHECK(cudaMemcpyAsync(m.input_dev[i], m.input_host[i], static_cast<size_t>(bytes),
-                                    cudaMemcpyHostToDevice, m.copy_stream));
-  }
-  SL_CUDA_CHECK(cudaEventRecord(m.uploaded, m.copy_stream));
-  SL_CUDA_CHECK(cudaStreamWaitEvent(st, m.uploaded, 0));
+  upload_inputs();
   for (StepCall& s : m.calls.steps) {
     if (s.kind != StepKind::Forward) continue;
     s.call.mode = Mode::Eval;
@@ -356,6 +316,27 @@ void CudaProgram::run_forward_eval() {
     (*s.fn)(s.call);
     s.call.mode = Mode::Train;
   }
+  copy_outputs();
+}
+
+void CudaProgram::upload_inputs() {
+  Impl& m = *impl_;
+  // After the previous step's last reader of the device inputs, overlapping what follows it (the
+  // optimizer update); compute waits for it.
+  SL_CUDA_CHECK(cudaStreamWaitEvent(m.copy_stream, m.inputs_free, 0));
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const int64_t bytes = inputs_[i].bytes();
+    if (bytes > 0)
+      SL_CUDA_CHECK(cudaMemcpyAsync(m.input_dev[i], m.input_host[i], static_cast<size_t>(bytes),
+                                    cudaMemcpyHostToDevice, m.copy_stream));
+  }
+  SL_CUDA_CHECK(cudaEventRecord(m.uploaded, m.copy_stream));
+  SL_CUDA_CHECK(cudaStreamWaitEvent(ctx_->stream(), m.uploaded, 0));
+}
+
+void CudaProgram::copy_outputs() {
+  Impl& m = *impl_;
+  cudaStream_t st = ctx_->stream();
   SL_CUDA_CHECK(cudaEventRecord(m.inputs_free, st));
   for (size_t k = 0; k < m.output_values.size(); ++k) {
     if (m.scalar_slot[k] < 0) continue;

@@ -79,6 +79,8 @@ class CudaProgram final : public train::TrainingProgram {
  private:
   struct Impl;
   void ensure_state(int slots);
+  void upload_inputs();  // the pinned inputs to the device, on the copy stream
+  void copy_outputs();   // scalar outputs and the error slot to pinned memory, after the step's kernels
   void sync() const;
 
   std::shared_ptr<const planner::Plan> plan_;
