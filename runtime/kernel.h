@@ -50,6 +50,12 @@ struct OpCall {
   int64_t workspace_bytes = 0;
 };
 
+// Slot i of a backward call: whether its input gradient is wanted, and whether it is added into.
+inline bool grad_wanted(const OpCall& c, size_t i) { return i < c.dx.size() && c.dx[i].present(); }
+inline bool grad_accumulates(const OpCall& c, size_t i) {
+  return i < c.dx_accumulate.size() && c.dx_accumulate[i] != 0;
+}
+
 using KernelFn = std::function<void(const OpCall&)>;
 
 struct OpKernels {

@@ -10,6 +10,7 @@
 #include "runtime/counter_rng.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/dnnl_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cpu {
 
@@ -27,8 +28,8 @@ void map_forward(const OpCall& c, F f) {
 // dx = dy * g(y), written or accumulated.
 template <typename G>
 void map_backward(const OpCall& c, G g) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return store_zero(c.dx[0], acc);
   const float* y = c.out[0].f32();
   const float* dy = c.dy[0].f32();
@@ -52,16 +53,8 @@ float relu_grad(float y, float dy) { return y > 0.0f ? dy : 0.0f; }
 float sigmoid_grad(float y, float dy) { return dy * (y * (1.0f - y)); }
 float tanh_grad(float y, float dy) { return dy * (1.0f - y * y); }
 
-struct DropoutMask {
-  uint64_t seed, iteration, node;
-  float rate, scale;
-  bool keep(int64_t i) const { return dropout_keep(seed, iteration, node, static_cast<uint64_t>(i), rate); }
-};
-
-DropoutMask dropout_mask(const OpCall& c) {
-  const double rate = c.node->attrs.get_float("rate");
-  return {c.seed, static_cast<uint64_t>(c.iteration), static_cast<uint64_t>(c.node->id),
-          static_cast<float>(rate), static_cast<float>(1.0 / (1.0 - rate))};
+bool keep(const DropoutKey& k, int64_t i) {
+  return dropout_keep(k.seed, k.iteration, k.node, static_cast<uint64_t>(i), k.rate);
 }
 
 void dropout_forward(const OpCall& c) {
@@ -72,25 +65,25 @@ void dropout_forward(const OpCall& c) {
     if (y != x) std::memcpy(y, x, static_cast<size_t>(n) * sizeof(float));
     return;
   }
-  const DropoutMask m = dropout_mask(c);
+  const DropoutKey k = dropout_key(c);
 #pragma omp parallel for schedule(static) if (n * 16 >= kParallelWork)
-  for (int64_t i = 0; i < n; ++i) y[i] = m.keep(i) ? x[i] * m.scale : 0.0f;
+  for (int64_t i = 0; i < n; ++i) y[i] = keep(k, i) ? x[i] * k.scale : 0.0f;
 }
 
 void dropout_backward(const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return store_zero(c.dx[0], acc);
-  const DropoutMask m = dropout_mask(c);
+  const DropoutKey k = dropout_key(c);
   const float* dy = c.dy[0].f32();
   float* dx = c.dx[0].f32();
   const int64_t n = c.dx[0].numel();
   if (acc) {
 #pragma omp parallel for schedule(static) if (n * 16 >= kParallelWork)
-    for (int64_t i = 0; i < n; ++i) dx[i] += m.keep(i) ? dy[i] * m.scale : 0.0f;
+    for (int64_t i = 0; i < n; ++i) dx[i] += keep(k, i) ? dy[i] * k.scale : 0.0f;
   } else {
 #pragma omp parallel for schedule(static) if (n * 16 >= kParallelWork)
-    for (int64_t i = 0; i < n; ++i) dx[i] = m.keep(i) ? dy[i] * m.scale : 0.0f;
+    for (int64_t i = 0; i < n; ++i) dx[i] = keep(k, i) ? dy[i] * k.scale : 0.0f;
   }
 }
 

@@ -176,9 +176,9 @@ void conv2d_forward(const OpCall& c) {
 
 void conv2d_backward(const OpCall& c) {
   const ConvGeometry g = geometry(*c.node, c.in[0].type);
-  const bool want_x = wants(c, 0), want_w = wants(c, 1), want_b = g.bias && wants(c, 2);
+  const bool want_x = grad_wanted(c, 0), want_w = grad_wanted(c, 1), want_b = g.bias && grad_wanted(c, 2);
   if (!c.dy[0].present()) {
-    for (size_t i = 0; i < c.dx.size(); ++i) store_zero(c.dx[i], accumulates(c, i));
+    for (size_t i = 0; i < c.dx.size(); ++i) store_zero(c.dx[i], grad_accumulates(c, i));
     return;
   }
   if (!want_x && !want_w && !want_b) return;
@@ -187,7 +187,7 @@ void conv2d_backward(const OpCall& c) {
   memory dy_data;
   if (want_x) {
     dy_data = input(b->data_pd.diff_dst_desc(), g.dst_md(), c.dy[0].data);
-    Output dx(b->data_pd.diff_src_desc(), g.src_md(), c.dx[0].data, accumulates(c, 0));
+    Output dx(b->data_pd.diff_src_desc(), g.src_md(), c.dx[0].data, grad_accumulates(c, 0));
     b->data.execute(cpu_stream(),
                     {{DNNL_ARG_DIFF_DST, dy_data},
                      {DNNL_ARG_WEIGHTS, input(b->data_pd.weights_desc(), g.weights_md(), c.in[1].data)},
@@ -202,14 +202,14 @@ void conv2d_backward(const OpCall& c) {
         want_x && dy_want == b->data_pd.diff_dst_desc() ? dy_data : input(dy_want, g.dst_md(), c.dy[0].data);
     // The primitive produces both; an unwanted one lands in a temporary.
     Output dw(b->weights_pd.diff_weights_desc(), g.weights_md(), want_w ? c.dx[1].data : nullptr,
-              accumulates(c, 1));
+              grad_accumulates(c, 1));
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, input(b->weights_pd.src_desc(), g.src_md(), c.in[0].data)},
         {DNNL_ARG_DIFF_DST, dy_weights},
         {DNNL_ARG_DIFF_WEIGHTS, dw.target()}};
     std::optional<Output> db;
     if (g.bias) {
-      db.emplace(g.bias_md(), g.bias_md(), want_b ? c.dx[2].data : nullptr, accumulates(c, 2));
+      db.emplace(g.bias_md(), g.bias_md(), want_b ? c.dx[2].data : nullptr, grad_accumulates(c, 2));
       args.emplace(DNNL_ARG_DIFF_BIAS, db->target());
     }
     b->weights.execute(cpu_stream(), args);

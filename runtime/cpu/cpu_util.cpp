@@ -1,4 +1,4 @@
-// Broadcast plans and deterministic reductions for the CPU kernels (see cpu_util.h for the rules).
+// Deterministic reductions and gradient stores for the CPU kernels (see cpu_util.h for the rules).
 #include "runtime/cpu/cpu_util.h"
 
 #include <memory>
@@ -14,18 +14,6 @@ namespace {
 constexpr int64_t kReduceChunk = int64_t{1} << 14;
 // Output elements one task owns when kept axes end the layout: a contiguous, vectorisable row.
 constexpr int64_t kReduceBlock = 256;
-
-ir::Shape padded(const ir::Shape& s, size_t rank) {
-  ir::Shape p(rank - s.size(), 1);
-  p.insert(p.end(), s.begin(), s.end());
-  return p;
-}
-
-std::vector<int64_t> row_major_strides(const ir::Shape& s) {
-  std::vector<int64_t> st(s.size(), 1);
-  for (size_t k = s.size(); k-- > 1;) st[k - 1] = st[k] * s[k];
-  return st;
-}
 
 struct Group {
   int64_t size;
@@ -115,45 +103,6 @@ void reduce_inner_reduced(const float* x, const std::vector<Group>& kept, const 
 }
 
 }  // namespace
-
-int64_t BroadcastPlan::rows() const {
-  int64_t r = 1;
-  for (size_t k = 0; k + 1 < dims.size(); ++k) r *= dims[k];
-  return r;
-}
-
-BroadcastPlan make_broadcast_plan(const ir::Shape& out, const ir::Shape& a, const ir::Shape& b) {
-  const size_t rank = out.size();
-  SL_CHECK(a.size() <= rank && b.size() <= rank) << "broadcast of " << ir::shape_str(a) << " and "
-                                                 << ir::shape_str(b) << " to " << ir::shape_str(out);
-  const ir::Shape pa = padded(a, rank), pb = padded(b, rank);
-  const auto sa = row_major_strides(pa), sb = row_major_strides(pb);
-  BroadcastPlan p;
-  for (size_t k = 0; k < rank; ++k) {
-    if (out[k] == 1) continue;
-    SL_CHECK((pa[k] == 1 || pa[k] == out[k]) && (pb[k] == 1 || pb[k] == out[k]))
-        << "shapes " << ir::shape_str(a) << " and " << ir::shape_str(b) << " do not broadcast to "
-        << ir::shape_str(out);
-    const int64_t as = pa[k] == 1 ? 0 : sa[k], bs = pb[k] == 1 ? 0 : sb[k];
-    if (!p.dims.empty() && p.a_strides.back() == as * out[k] && p.b_strides.back() == bs * out[k]) {
-      p.dims.back() *= out[k];
-      p.a_strides.back() = as;
-      p.b_strides.back() = bs;
-    } else {
-      p.dims.push_back(out[k]);
-      p.a_strides.push_back(as);
-      p.b_strides.push_back(bs);
-    }
-  }
-  return p;
-}
-
-std::vector<char> broadcast_axes(const ir::Shape& out, const ir::Shape& in) {
-  const ir::Shape p = padded(in, out.size());
-  std::vector<char> r(out.size(), 0);
-  for (size_t k = 0; k < out.size(); ++k) r[k] = p[k] == 1 && out[k] != 1;
-  return r;
-}
 
 void reduce_sum(const float* x, const ir::Shape& shape, const std::vector<char>& reduced, float* y,
                 double scale, bool accumulate) {

@@ -13,6 +13,7 @@
 
 #include "ir/types.h"
 #include "runtime/kernel.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cpu {
 
@@ -38,20 +39,9 @@ void parallel_for(int64_t n, int64_t work_per_item, const F& f) {
 using Step0 = std::integral_constant<int64_t, 0>;
 using Step1 = std::integral_constant<int64_t, 1>;
 
-// out = f(a, b) with numpy broadcasting, as runs along the merged innermost axis. Axes of extent 1 are
-// dropped and neighbours merged where both operands stay affine, so a bias add over [N, C, H, W] with
-// [C, 1, 1] becomes runs of H*W with b's step 0.
-struct BroadcastPlan {
-  std::vector<int64_t> dims;                  // merged output axes, outermost first
-  std::vector<int64_t> a_strides, b_strides;  // element strides per merged axis, 0 where broadcast
-  int64_t inner() const { return dims.empty() ? 1 : dims.back(); }
-  int64_t rows() const;
-};
-
-BroadcastPlan make_broadcast_plan(const ir::Shape& out, const ir::Shape& a, const ir::Shape& b);
-
-// f(out_offset, a_offset, b_offset, n, a_step, b_step) for each run of n consecutive output elements;
-// the steps are Step0 or Step1. Runs are split among threads; each run is visited exactly once.
+// f(out_offset, a_offset, b_offset, n, a_step, b_step) for each run of n consecutive output elements of
+// a BroadcastPlan (runtime/kernel_geometry.h); the steps are Step0 or Step1. Runs are split among
+// threads; each run is visited exactly once.
 template <typename F>
 void for_each_broadcast_run(const BroadcastPlan& p, const F& f) {
   const int64_t inner = p.inner(), rows = p.rows();
@@ -95,21 +85,11 @@ void for_each_broadcast_run(const BroadcastPlan& p, const F& f) {
 void reduce_sum(const float* x, const ir::Shape& shape, const std::vector<char>& reduced, float* y,
                 double scale, bool accumulate);
 
-// The axes of `out` along which `in` (right-aligned, numpy style) was broadcast: the axes its gradient
-// must be summed over.
-std::vector<char> broadcast_axes(const ir::Shape& out, const ir::Shape& in);
-
 // dx = src, or dx += src when accumulating; src == dx without accumulation is a no-op. Element-wise,
 // so dx may be the very buffer src is.
 void store_gradient(float* dx, const float* src, int64_t n, bool accumulate);
 // The gradient of an input whose dy is absent: zeros, or left alone when accumulating.
 void zero_gradient(const Tensor& dx, bool accumulate);
 void fill_f32(float* dst, float value, int64_t n);
-
-// Slot i of a backward call: present, and whether it is added into.
-inline bool grad_wanted(const OpCall& c, size_t i) { return i < c.dx.size() && c.dx[i].present(); }
-inline bool grad_accumulates(const OpCall& c, size_t i) {
-  return i < c.dx_accumulate.size() && c.dx_accumulate[i] != 0;
-}
 
 }  // namespace sublinear::runtime::cpu

@@ -62,10 +62,4 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 void store_zero(const Tensor& dx, bool accumulate);
 void fill(float* dst, float value, int64_t n);
 
-// The gradient slot i of a backward call: present and whether to add into it.
-inline bool wants(const OpCall& c, size_t i) { return i < c.dx.size() && c.dx[i].present(); }
-inline bool accumulates(const OpCall& c, size_t i) {
-  return i < c.dx_accumulate.size() && c.dx_accumulate[i];
-}
-
 }  // namespace sublinear::runtime::cpu

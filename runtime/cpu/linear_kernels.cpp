@@ -10,6 +10,7 @@
 
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/dnnl_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cpu {
 
@@ -18,17 +19,6 @@ namespace {
 float beta_of(bool accumulate) { return accumulate ? 1.0f : 0.0f; }
 
 // --- linear --------------------------------------------------------------------------------------------
-
-// x viewed as [rows, in]; W [units, in].
-struct LinearDims {
-  int64_t rows, in, units;
-};
-
-LinearDims linear_dims(const OpCall& c) {
-  const Tensor& x = c.in[0];
-  const int64_t in = x.dim(x.rank() - 1);
-  return {in > 0 ? x.numel() / in : 0, in, c.in[1].dim(0)};
-}
 
 void linear_forward(const OpCall& c) {
   const LinearDims d = linear_dims(c);
@@ -61,59 +51,30 @@ void column_sums(const float* dy, int64_t rows, int64_t cols, float* out, bool a
 void linear_backward(const OpCall& c) {
   const LinearDims d = linear_dims(c);
   if (!c.dy[0].present()) {
-    for (size_t i = 0; i < c.dx.size(); ++i) store_zero(c.dx[i], accumulates(c, i));
+    for (size_t i = 0; i < c.dx.size(); ++i) store_zero(c.dx[i], grad_accumulates(c, i));
     return;
   }
   const float* dy = c.dy[0].f32();
   // dx = dy W
-  if (wants(c, 0))
+  if (grad_wanted(c, 0))
     sgemm(false, false, d.rows, d.in, d.units, 1.0f, dy, d.units, c.in[1].f32(), d.in,
-          beta_of(accumulates(c, 0)), c.dx[0].f32(), d.in);
+          beta_of(grad_accumulates(c, 0)), c.dx[0].f32(), d.in);
   // dW = dy^T x
-  if (wants(c, 1))
+  if (grad_wanted(c, 1))
     sgemm(true, false, d.units, d.in, d.rows, 1.0f, dy, d.units, c.in[0].f32(), d.in,
-          beta_of(accumulates(c, 1)), c.dx[1].f32(), d.in);
-  if (c.node->attrs.get_bool("bias") && wants(c, 2))
-    column_sums(dy, d.rows, d.units, c.dx[2].f32(), accumulates(c, 2));
+          beta_of(grad_accumulates(c, 1)), c.dx[1].f32(), d.in);
+  if (c.node->attrs.get_bool("bias") && grad_wanted(c, 2))
+    column_sums(dy, d.rows, d.units, c.dx[2].f32(), grad_accumulates(c, 2));
 }
 
 // --- matmul --------------------------------------------------------------------------------------------
-
-// a [batch..., M, K] (stored [batch..., K, M] with transpose_a); b [K, N] (or [N, K]) shared by every
-// batch entry when it has rank 2, else one per batch entry; y [batch..., M, N].
-struct MatmulDims {
-  int64_t batch, m, k, n;
-  bool ta, tb, shared_b;
-  int64_t a_size() const { return m * k; }
-  int64_t b_size() const { return k * n; }
-  int64_t y_size() const { return m * n; }
-  int64_t lda() const { return ta ? m : k; }  // row length of a as stored
-  int64_t ldb() const { return tb ? k : n; }
-};
-
-MatmulDims matmul_dims(const OpCall& c) {
-  const Tensor& a = c.in[0];
-  const Tensor& b = c.in[1];
-  const Tensor& y = c.out[0];
-  MatmulDims d{};
-  d.ta = c.node->attrs.get_bool("transpose_a");
-  d.tb = c.node->attrs.get_bool("transpose_b");
-  d.m = y.dim(y.rank() - 2);
-  d.n = y.dim(y.rank() - 1);
-  d.k = d.ta ? a.dim(a.rank() - 2) : a.dim(a.rank() - 1);
-  d.batch = 1;
-  for (int i = 0; i + 2 < a.rank(); ++i) d.batch *= a.dim(i);
-  d.shared_b = b.rank() == 2;
-  return d;
-}
 
 void matmul_forward(const OpCall& c) {
   const MatmulDims d = matmul_dims(c);
   const float* a = c.in[0].f32();
   const float* b = c.in[1].f32();
   float* y = c.out[0].f32();
-  if (d.shared_b && !d.ta) {
-    // Rows of every batch entry are contiguous: one GEMM over batch * M rows.
+  if (d.folds_batch()) {
     sgemm(false, d.tb, d.batch * d.m, d.n, d.k, 1.0f, a, d.k, b, d.ldb(), 0.0f, y, d.n);
     return;
   }
@@ -148,15 +109,15 @@ void matmul_grad_b(const MatmulDims& d, int64_t m, const float* a, const float* 
 void matmul_backward(const OpCall& c) {
   const MatmulDims d = matmul_dims(c);
   if (!c.dy[0].present()) {
-    for (size_t i = 0; i < c.dx.size(); ++i) store_zero(c.dx[i], accumulates(c, i));
+    for (size_t i = 0; i < c.dx.size(); ++i) store_zero(c.dx[i], grad_accumulates(c, i));
     return;
   }
   const float* a = c.in[0].f32();
   const float* b = c.in[1].f32();
   const float* dy = c.dy[0].f32();
-  const bool fold = d.shared_b && !d.ta;  // batch entries stack into batch * M contiguous rows
-  if (wants(c, 0)) {
-    const float beta = beta_of(accumulates(c, 0));
+  const bool fold = d.folds_batch();
+  if (grad_wanted(c, 0)) {
+    const float beta = beta_of(grad_accumulates(c, 0));
     float* da = c.dx[0].f32();
     if (fold) {
       matmul_grad_a(d, d.batch * d.m, dy, b, beta, da);
@@ -166,8 +127,8 @@ void matmul_backward(const OpCall& c) {
                       da + i * d.a_size());
     }
   }
-  if (wants(c, 1)) {
-    const bool acc = accumulates(c, 1);
+  if (grad_wanted(c, 1)) {
+    const bool acc = grad_accumulates(c, 1);
     float* db = c.dx[1].f32();
     if (fold) {
       matmul_grad_b(d, d.batch * d.m, a, dy, beta_of(acc), db);
@@ -212,8 +173,8 @@ void embedding_forward(const OpCall& c) {
 // dW[r] (+)= sum of dy at the positions holding index r, in position order: a stable counting sort
 // groups positions by row, then rows are independent.
 void embedding_backward(const OpCall& c) {
-  if (!wants(c, 1)) return;
-  const bool acc = accumulates(c, 1);
+  if (!grad_wanted(c, 1)) return;
+  const bool acc = grad_accumulates(c, 1);
   if (!c.dy[0].present()) return store_zero(c.dx[1], acc);
   const int64_t vocab = c.dx[1].dim(0), dim = c.dx[1].dim(1);
   check_indices(c, vocab);

@@ -12,6 +12,7 @@
 #include "ir/check.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/cpu_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cpu {
 
@@ -19,23 +20,6 @@ namespace {
 
 // Columns of the [outer, C, inner] view one softmax task handles together.
 constexpr int64_t kSoftmaxBlock = 64;
-
-// x as [outer, classes, inner] around the softmax axis.
-struct AxisView {
-  int64_t outer = 1, classes = 1, inner = 1;
-};
-
-AxisView axis_view(const ir::Shape& s, int64_t axis_attr) {
-  const int rank = static_cast<int>(s.size());
-  const size_t axis = static_cast<size_t>(axis_attr < 0 ? axis_attr + rank : axis_attr);
-  AxisView v;
-  for (size_t k = 0; k < s.size(); ++k) {
-    if (k < axis) v.outer *= s[k];
-    else if (k == axis) v.classes = s[k];
-    else v.inner *= s[k];
-  }
-  return v;
-}
 
 // f(o, i0, len) per task of up to kSoftmaxBlock neighbouring columns of one outer index.
 template <typename F>
@@ -225,17 +209,6 @@ void accuracy_forward(const OpCall& c) {
 
 // --- mean, sum ---------------------------------------------------------------------------------------
 
-// The flags of the reduced axes and how many elements each output sums.
-std::vector<char> reduced_axes(const OpCall& c, const ir::Shape& x, int64_t* count) {
-  const auto& axes = c.node->attrs.get_int_list("axes");
-  std::vector<char> flags(x.size(), axes.empty() ? 1 : 0);
-  for (int64_t a : axes) flags[static_cast<size_t>(a < 0 ? a + static_cast<int64_t>(x.size()) : a)] = 1;
-  *count = 1;
-  for (size_t k = 0; k < x.size(); ++k)
-    if (flags[k]) *count *= x[k];
-  return flags;
-}
-
 template <bool Mean>
 void reduce_forward(const OpCall& c) {
   const ir::Shape& x = c.in[0].type.shape;
@@ -256,9 +229,7 @@ void reduce_backward(const OpCall& c) {
   const ir::Shape& x = c.dx[0].type.shape;
   int64_t count = 1;
   const std::vector<char> flags = reduced_axes(c, x, &count);
-  ir::Shape kept = x;  // dy with the reduced axes kept as 1: same layout as dy
-  for (size_t k = 0; k < x.size(); ++k)
-    if (flags[k]) kept[k] = 1;
+  const ir::Shape kept = kept_shape(x, flags);  // laid out as dy
   const float s = Mean ? static_cast<float>(1.0 / static_cast<double>(count)) : 1.0f;
   const float* g = c.dy[0].f32();
   float* dx = c.dx[0].f32();

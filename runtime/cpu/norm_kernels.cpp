@@ -91,10 +91,10 @@ void batch_norm_forward(const OpCall& call) {
 //   dx = gamma * invstd * (dy - dbeta / count - xhat * dgamma / count).
 void batch_norm_backward(const OpCall& call) {
   const Layout l = layout(call.in[0]);
-  const bool want_x = wants(call, 0), want_g = wants(call, 1), want_b = wants(call, 2);
-  const bool acc_x = accumulates(call, 0), acc_g = accumulates(call, 1), acc_b = accumulates(call, 2);
+  const bool want_x = grad_wanted(call, 0), want_g = grad_wanted(call, 1), want_b = grad_wanted(call, 2);
+  const bool acc_x = grad_accumulates(call, 0), acc_g = grad_accumulates(call, 1), acc_b = grad_accumulates(call, 2);
   if (!call.dy[0].present()) {
-    for (size_t i = 0; i < call.dx.size(); ++i) store_zero(call.dx[i], accumulates(call, i));
+    for (size_t i = 0; i < call.dx.size(); ++i) store_zero(call.dx[i], grad_accumulates(call, i));
     return;
   }
   const float* x = call.in[0].f32();

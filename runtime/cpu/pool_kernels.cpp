@@ -4,47 +4,27 @@
 // avg_pool, counts in the divisor only with count_include_pad. max_pool's backward finds the argmax
 // again as the first window position (row-major) whose x equals y: no index workspace is saved.
 #include <algorithm>
-#include <variant>
 
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/dnnl_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cpu {
 
 namespace {
 
-struct PoolGeometry {
-  int64_t planes, h, w, ho, wo, kh, kw, sh, sw, ph, pw;
-
-  // The window of output (oh, ow) clipped to the input: rows [h0, h1), columns [w0, w1).
-  struct Window {
-    int64_t h0, h1, w0, w1;
-  };
-  Window window(int64_t oh, int64_t ow) const {
-    const int64_t hs = oh * sh - ph, ws = ow * sw - pw;
-    return {std::max<int64_t>(hs, 0), std::min(hs + kh, h), std::max<int64_t>(ws, 0), std::min(ws + kw, w)};
-  }
+// The window of output (oh, ow) clipped to the input: rows [h0, h1), columns [w0, w1).
+struct Window {
+  int64_t h0, h1, w0, w1;
 };
 
-PoolGeometry geometry(const OpCall& c, bool windowed) {
-  const Tensor& x = c.in[0];
-  PoolGeometry g{};
-  g.planes = x.dim(0) * x.dim(1), g.h = x.dim(2), g.w = x.dim(3);
-  if (!windowed) return g;
-  const auto& a = c.node->attrs;
-  const auto kernel = a.get_ints("kernel", 2);
-  const auto* stride_list = std::get_if<std::vector<int64_t>>(&a.get("stride"));
-  // The IR's default stride [] means "the kernel".
-  const auto stride = stride_list && stride_list->empty() ? kernel : a.get_ints("stride", 2);
-  const auto pad = a.get_ints("pad", 2);
-  g.kh = kernel[0], g.kw = kernel[1], g.sh = stride[0], g.sw = stride[1], g.ph = pad[0], g.pw = pad[1];
-  const auto& y = c.node->outputs[0].shape;
-  g.ho = y[2], g.wo = y[3];
-  return g;
+Window window(const PoolGeometry& g, int64_t oh, int64_t ow) {
+  const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+  return {std::max<int64_t>(hs, 0), std::min(hs + g.kh, g.h), std::max<int64_t>(ws, 0), std::min(ws + g.kw, g.w)};
 }
 
 void max_pool_forward(const OpCall& c) {
-  const PoolGeometry g = geometry(c, true);
+  const PoolGeometry g = pool_geometry(c, true);
   const float* x = c.in[0].f32();
   float* y = c.out[0].f32();
 #pragma omp parallel for schedule(static) if (g.planes * g.ho * g.wo * g.kh * g.kw >= kParallelWork)
@@ -53,7 +33,7 @@ void max_pool_forward(const OpCall& c) {
     float* yp = y + p * g.ho * g.wo;
     for (int64_t oh = 0; oh < g.ho; ++oh)
       for (int64_t ow = 0; ow < g.wo; ++ow) {
-        const auto win = g.window(oh, ow);
+        const auto win = window(g, oh, ow);
         // pad <= kernel / 2 (checked by the IR) keeps at least one input in every window.
         float m = xp[win.h0 * g.w + win.w0];
         for (int64_t ih = win.h0; ih < win.h1; ++ih)
@@ -64,10 +44,10 @@ void max_pool_forward(const OpCall& c) {
 }
 
 void max_pool_backward(const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return store_zero(c.dx[0], acc);
-  const PoolGeometry g = geometry(c, true);
+  const PoolGeometry g = pool_geometry(c, true);
   const float* x = c.in[0].f32();
   const float* y = c.out[0].f32();
   const float* dy = c.dy[0].f32();
@@ -82,7 +62,7 @@ void max_pool_backward(const OpCall& c) {
     if (!acc) std::fill(dxp, dxp + g.h * g.w, 0.0f);
     for (int64_t oh = 0; oh < g.ho; ++oh)
       for (int64_t ow = 0; ow < g.wo; ++ow) {
-        const auto win = g.window(oh, ow);
+        const auto win = window(g, oh, ow);
         const float m = yp[oh * g.wo + ow];
         bool found = false;  // stays false only for a NaN maximum: no gradient then
         for (int64_t ih = win.h0; ih < win.h1 && !found; ++ih)
@@ -96,13 +76,13 @@ void max_pool_backward(const OpCall& c) {
   }
 }
 
-float avg_divisor(const PoolGeometry& g, const PoolGeometry::Window& win, bool include_pad) {
+float avg_divisor(const PoolGeometry& g, const Window& win, bool include_pad) {
   // Floor-mode windows never reach past the padding, so including it always means the full kernel.
   return static_cast<float>(include_pad ? g.kh * g.kw : (win.h1 - win.h0) * (win.w1 - win.w0));
 }
 
 void avg_pool_forward(const OpCall& c) {
-  const PoolGeometry g = geometry(c, true);
+  const PoolGeometry g = pool_geometry(c, true);
   const bool include_pad = c.node->attrs.get_bool("count_include_pad");
   const float* x = c.in[0].f32();
   float* y = c.out[0].f32();
@@ -112,7 +92,7 @@ void avg_pool_forward(const OpCall& c) {
     float* yp = y + p * g.ho * g.wo;
     for (int64_t oh = 0; oh < g.ho; ++oh)
       for (int64_t ow = 0; ow < g.wo; ++ow) {
-        const auto win = g.window(oh, ow);
+        const auto win = window(g, oh, ow);
         float s = 0.0f;
         for (int64_t ih = win.h0; ih < win.h1; ++ih)
           for (int64_t iw = win.w0; iw < win.w1; ++iw) s += xp[ih * g.w + iw];
@@ -122,10 +102,10 @@ void avg_pool_forward(const OpCall& c) {
 }
 
 void avg_pool_backward(const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return store_zero(c.dx[0], acc);
-  const PoolGeometry g = geometry(c, true);
+  const PoolGeometry g = pool_geometry(c, true);
   const bool include_pad = c.node->attrs.get_bool("count_include_pad");
   const float* dy = c.dy[0].f32();
   float* dx = c.dx[0].f32();
@@ -137,7 +117,7 @@ void avg_pool_backward(const OpCall& c) {
     if (!acc) std::fill(dxp, dxp + g.h * g.w, 0.0f);
     for (int64_t oh = 0; oh < g.ho; ++oh)
       for (int64_t ow = 0; ow < g.wo; ++ow) {
-        const auto win = g.window(oh, ow);
+        const auto win = window(g, oh, ow);
         const float v = dyp[oh * g.wo + ow] / avg_divisor(g, win, include_pad);
         for (int64_t ih = win.h0; ih < win.h1; ++ih)
           for (int64_t iw = win.w0; iw < win.w1; ++iw) dxp[ih * g.w + iw] += v;
@@ -146,7 +126,7 @@ void avg_pool_backward(const OpCall& c) {
 }
 
 void global_avg_pool_forward(const OpCall& c) {
-  const PoolGeometry g = geometry(c, false);
+  const PoolGeometry g = pool_geometry(c, false);
   const int64_t hw = g.h * g.w;
   const float* x = c.in[0].f32();
   float* y = c.out[0].f32();
@@ -159,10 +139,10 @@ void global_avg_pool_forward(const OpCall& c) {
 }
 
 void global_avg_pool_backward(const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return store_zero(c.dx[0], acc);
-  const PoolGeometry g = geometry(c, false);
+  const PoolGeometry g = pool_geometry(c, false);
   const int64_t hw = g.h * g.w;
   const float* dy = c.dy[0].f32();
   float* dx = c.dx[0].f32();

@@ -9,6 +9,7 @@
 #include "ir/check.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/cpu_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cpu {
 
@@ -16,14 +17,6 @@ namespace {
 
 // Bytes one task copies at most, so that a single large block still spreads over the threads.
 constexpr int64_t kCopyChunk = int64_t{1} << 16;
-
-int64_t product(const ir::Shape& s, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t k = begin; k < end && k < s.size(); ++k) p *= s[k];
-  return p;
-}
-
-int resolve_axis(int64_t axis, int extent) { return static_cast<int>(axis < 0 ? axis + extent : axis); }
 
 // For o in [0, outer): `bytes` from src + o * src_stride to dst + o * dst_stride (all in bytes).
 void copy_blocks(char* dst, int64_t dst_stride, const char* src, int64_t src_stride, int64_t outer,
@@ -77,31 +70,6 @@ void view_backward(const OpCall& c) {
 }
 
 // --- transpose -----------------------------------------------------------------------------------------
-
-// out = x with axes permuted, described over the output's axes with extent-1 axes dropped and
-// neighbours merged where the permutation keeps them adjacent in x.
-struct TransposePlan {
-  std::vector<int64_t> dims;     // merged output axes
-  std::vector<int64_t> strides;  // input element stride per merged output axis
-};
-
-TransposePlan make_transpose_plan(const ir::Shape& in, const std::vector<int64_t>& perm) {
-  std::vector<int64_t> in_strides(in.size(), 1);
-  for (size_t k = in.size(); k-- > 1;) in_strides[k - 1] = in_strides[k] * in[k];
-  TransposePlan p;
-  for (int64_t ax : perm) {
-    const int64_t d = in[static_cast<size_t>(ax)], s = in_strides[static_cast<size_t>(ax)];
-    if (d == 1) continue;
-    if (!p.dims.empty() && p.strides.back() == s * d) {
-      p.dims.back() *= d;
-      p.strides.back() = s;
-    } else {
-      p.dims.push_back(d);
-      p.strides.push_back(s);
-    }
-  }
-  return p;
-}
 
 // f(out_offset, in_offset, n, in_step) for each run of n consecutive output elements; in_step is Step1
 // for a contiguous run (so the copy vectorises) and the input stride otherwise.
@@ -177,47 +145,6 @@ void transpose_backward(const OpCall& c) {
 
 // --- concat, stack, split ----------------------------------------------------------------------------
 
-// The big tensor as [outer, total, inner] and piece i as [outer, extent[i], inner].
-struct Pieces {
-  int64_t outer = 1, inner = 1, total = 0;
-  std::vector<int64_t> extent, start;
-};
-
-Pieces pieces(int64_t outer, int64_t inner, const std::vector<int64_t>& extent) {
-  Pieces p;
-  p.outer = outer;
-  p.inner = inner;
-  p.extent = extent;
-  for (int64_t e : extent) {
-    p.start.push_back(p.total);
-    p.total += e;
-  }
-  return p;
-}
-
-// Joining ops: concat along an existing axis, stack along a new one (every piece of extent 1).
-Pieces join_pieces(const OpCall& c, const std::vector<Tensor>& parts) {
-  const ir::Shape& s0 = parts[0].type.shape;
-  if (c.node->op == "stack") {
-    const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s0.size()) + 1);
-    return pieces(product(s0, 0, static_cast<size_t>(axis)), product(s0, static_cast<size_t>(axis), s0.size()),
-                  std::vector<int64_t>(parts.size(), 1));
-  }
-  const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s0.size()));
-  std::vector<int64_t> extent;
-  for (const auto& t : parts) extent.push_back(t.type.shape[static_cast<size_t>(axis)]);
-  return pieces(product(s0, 0, static_cast<size_t>(axis)), product(s0, static_cast<size_t>(axis) + 1, s0.size()),
-                extent);
-}
-
-Pieces split_pieces(const OpCall& c) {
-  const ir::Shape& s = c.in[0].type.shape;
-  const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s.size()));
-  const int64_t parts = c.node->attrs.get_int("parts");
-  return pieces(product(s, 0, static_cast<size_t>(axis)), product(s, static_cast<size_t>(axis) + 1, s.size()),
-                std::vector<int64_t>(static_cast<size_t>(parts), s[static_cast<size_t>(axis)] / parts));
-}
-
 // Piece i <-> its block of the big tensor; `to_big` chooses the direction. Bytes of any dtype.
 void move_piece(const Pieces& p, size_t i, char* big, char* piece, int64_t elem, bool to_big) {
   const int64_t row = p.extent[i] * p.inner * elem, big_row = p.total * p.inner * elem;
@@ -266,29 +193,6 @@ void split_backward(const OpCall& c) {
 }
 
 // --- slice, select -----------------------------------------------------------------------------------
-
-// x as [outer, dim, inner] and the taken range [begin, end) of the middle axis.
-struct Range {
-  int64_t outer, dim, inner, begin, end;
-};
-
-Range taken_range(const OpCall& c) {
-  const ir::Shape& s = c.in[0].type.shape;
-  const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s.size()));
-  const size_t a = static_cast<size_t>(axis);
-  Range r{product(s, 0, a), s[a], product(s, a + 1, s.size()), 0, 0};
-  auto resolve = [&](int64_t v) { return v < 0 ? v + r.dim : v; };
-  if (c.node->op == "select") {
-    r.begin = resolve(c.node->attrs.get_int("index"));
-    r.end = r.begin + 1;
-  } else {
-    r.begin = resolve(c.node->attrs.get_int("start"));
-    r.end = resolve(c.node->attrs.get_int("end"));
-  }
-  SL_CHECK(0 <= r.begin && r.begin < r.end && r.end <= r.dim)
-      << c.node->op << ": range [" << r.begin << ", " << r.end << ") outside axis of " << r.dim;
-  return r;
-}
 
 void take_forward(const OpCall& c) {
   const Range r = taken_range(c);

@@ -9,6 +9,7 @@
 #include "runtime/cuda/cuda_device.cuh"
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/cuda_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cuda {
 
@@ -62,25 +63,14 @@ void act_forward(CudaContext& ctx, const OpCall& c) {
 
 template <Act A>
 void act_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
   const int64_t n = c.dx[0].numel();
   if (n == 0) return;
   act_grad_kernel<A><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.out[0].f32(), c.dy[0].f32(), c.dx[0].f32(), n,
                                                                     acc);
   SL_CUDA_LAUNCH_CHECK();
-}
-
-struct DropoutKey {
-  uint64_t seed, iteration, node;
-  float rate, scale;
-};
-
-DropoutKey dropout_key(const OpCall& c) {
-  const double rate = c.node->attrs.get_float("rate");
-  return {c.seed, static_cast<uint64_t>(c.iteration), static_cast<uint64_t>(c.node->id), static_cast<float>(rate),
-          static_cast<float>(1.0 / (1.0 - rate))};
 }
 
 void dropout_forward(CudaContext& ctx, const OpCall& c) {
@@ -99,8 +89,8 @@ void dropout_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void dropout_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
   const int64_t n = c.dx[0].numel();
   if (n == 0) return;

@@ -206,9 +206,9 @@ void conv2d_forward(CudaContext& ctx, const OpCall& c) {
 
 void conv2d_backward(CudaContext& ctx, const OpCall& c) {
   const ConvGeometry g = geometry(*c.node, c.in[0].type);
-  const bool want_x = wants(c, 0), want_w = wants(c, 1), want_b = g.bias && wants(c, 2);
+  const bool want_x = grad_wanted(c, 0), want_w = grad_wanted(c, 1), want_b = g.bias && grad_wanted(c, 2);
   if (!c.dy[0].present()) {
-    for (size_t i = 0; i < c.dx.size(); ++i) zero_gradient(ctx, c.dx[i], accumulates(c, i));
+    for (size_t i = 0; i < c.dx.size(); ++i) zero_gradient(ctx, c.dx[i], grad_accumulates(c, i));
     return;
   }
   if ((!want_x && !want_w && !want_b) || c.dy[0].numel() == 0) return;
@@ -217,18 +217,18 @@ void conv2d_backward(CudaContext& ctx, const OpCall& c) {
   if (want_x) {
     void* ws = workspace(ctx, c, e.bwd_data_ws);
     SL_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn(), &one, e.w, c.in[1].data, e.y, c.dy[0].data, e.conv,
-                                                e.bwd_data, ws, e.bwd_data_ws, accumulates(c, 0) ? &one : &zero, e.x,
+                                                e.bwd_data, ws, e.bwd_data_ws, grad_accumulates(c, 0) ? &one : &zero, e.x,
                                                 c.dx[0].data));
   }
   if (want_w) {
     void* ws = workspace(ctx, c, e.bwd_filter_ws);
     SL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn(), &one, e.x, c.in[0].data, e.y, c.dy[0].data, e.conv,
-                                                  e.bwd_filter, ws, e.bwd_filter_ws, accumulates(c, 1) ? &one : &zero,
+                                                  e.bwd_filter, ws, e.bwd_filter_ws, grad_accumulates(c, 1) ? &one : &zero,
                                                   e.w, c.dx[1].data));
   }
   if (want_b) {
     // Summed over N, H and W in a fixed order, like every other reduction here.
-    reduce_sum(ctx, c.dy[0].f32(), c.dy[0].type.shape, {1, 0, 1, 1}, c.dx[2].f32(), 1.0, accumulates(c, 2));
+    reduce_sum(ctx, c.dy[0].f32(), c.dy[0].type.shape, {1, 0, 1, 1}, c.dx[2].f32(), 1.0, grad_accumulates(c, 2));
   }
 }
 

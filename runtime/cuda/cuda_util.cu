@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "runtime/cuda/cuda_device.cuh"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cuda {
 
@@ -107,73 +108,31 @@ __global__ void reduce_block_kernel(const float* x, const float* mult, float* y,
   }
 }
 
-ir::Shape padded(const ir::Shape& s, size_t rank) {
-  SL_CHECK(s.size() <= rank) << "shape " << ir::shape_str(s) << " has more axes than " << rank;
-  ir::Shape p(rank - s.size(), 1);
-  p.insert(p.end(), s.begin(), s.end());
-  return p;
-}
-
-std::vector<int64_t> row_major_strides(const ir::Shape& s) {
-  std::vector<int64_t> st(s.size(), 1);
-  for (size_t k = s.size(); k-- > 1;) st[k - 1] = st[k] * s[k];
-  return st;
+// A plan's merged axes as an IndexMap, whose fixed-size arrays kernels take by value; `s1` empty for a
+// single operand.
+IndexMap index_map(const std::vector<int64_t>& dims, const std::vector<int64_t>& s0, const std::vector<int64_t>& s1,
+                   const char* what) {
+  SL_CHECK(dims.size() <= static_cast<size_t>(kMaxRank)) << what << " over more than " << kMaxRank << " axes";
+  IndexMap m;
+  m.rank = static_cast<int>(dims.size());
+  for (size_t k = 0; k < dims.size(); ++k) {
+    m.dims[k] = dims[k];
+    m.stride[0][k] = s0[k];
+    m.stride[1][k] = s1.empty() ? 0 : s1[k];
+  }
+  return m;
 }
 
 }  // namespace
 
 IndexMap broadcast_map(const ir::Shape& out, const ir::Shape& a, const ir::Shape& b) {
-  const size_t rank = out.size();
-  const ir::Shape pa = padded(a, rank), pb = padded(b, rank);
-  const auto sa = row_major_strides(pa), sb = row_major_strides(pb);
-  IndexMap m;
-  for (size_t k = 0; k < rank; ++k) {
-    if (out[k] == 1) continue;
-    SL_CHECK((pa[k] == 1 || pa[k] == out[k]) && (pb[k] == 1 || pb[k] == out[k]))
-        << "shapes " << ir::shape_str(a) << " and " << ir::shape_str(b) << " do not broadcast to "
-        << ir::shape_str(out);
-    const int64_t as = pa[k] == 1 ? 0 : sa[k], bs = pb[k] == 1 ? 0 : sb[k];
-    const int last = m.rank - 1;
-    if (m.rank > 0 && m.stride[0][last] == as * out[k] && m.stride[1][last] == bs * out[k]) {
-      m.dims[last] *= out[k];
-      m.stride[0][last] = as;
-      m.stride[1][last] = bs;
-    } else {
-      SL_CHECK(m.rank < kMaxRank) << "broadcast over more than " << kMaxRank << " axes";
-      m.dims[m.rank] = out[k];
-      m.stride[0][m.rank] = as;
-      m.stride[1][m.rank] = bs;
-      ++m.rank;
-    }
-  }
-  return m;
+  const BroadcastPlan p = make_broadcast_plan(out, a, b);
+  return index_map(p.dims, p.a_strides, p.b_strides, "broadcast");
 }
 
 IndexMap transpose_map(const ir::Shape& in, const std::vector<int64_t>& perm) {
-  const auto st = row_major_strides(in);
-  IndexMap m;
-  for (int64_t ax : perm) {
-    const int64_t d = in[static_cast<size_t>(ax)], s = st[static_cast<size_t>(ax)];
-    if (d == 1) continue;
-    const int last = m.rank - 1;
-    if (m.rank > 0 && m.stride[0][last] == s * d) {
-      m.dims[last] *= d;
-      m.stride[0][last] = s;
-    } else {
-      SL_CHECK(m.rank < kMaxRank) << "transpose over more than " << kMaxRank << " axes";
-      m.dims[m.rank] = d;
-      m.stride[0][m.rank] = s;
-      ++m.rank;
-    }
-  }
-  return m;
-}
-
-std::vector<char> broadcast_axes(const ir::Shape& out, const ir::Shape& in) {
-  const ir::Shape p = padded(in, out.size());
-  std::vector<char> r(out.size(), 0);
-  for (size_t k = 0; k < out.size(); ++k) r[k] = p[k] == 1 && out[k] != 1;
-  return r;
+  const TransposePlan p = make_transpose_plan(in, perm);
+  return index_map(p.dims, p.strides, {}, "transpose");
 }
 
 void fill_pattern(CudaContext& ctx, void* dst, int64_t n, uint32_t bits, int elem_bytes) {

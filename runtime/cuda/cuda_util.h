@@ -17,10 +17,6 @@
 
 namespace sublinear::runtime::cuda {
 
-// Slot i of a backward call: present, and whether it is added into.
-inline bool wants(const OpCall& c, size_t i) { return i < c.dx.size() && c.dx[i].present(); }
-inline bool accumulates(const OpCall& c, size_t i) { return i < c.dx_accumulate.size() && c.dx_accumulate[i] != 0; }
-
 // `n` elements of `elem_bytes` (1, 2 or 4) bytes, each set to the low bytes of `bits`.
 void fill_pattern(CudaContext& ctx, void* dst, int64_t n, uint32_t bits, int elem_bytes);
 void fill_f32(CudaContext& ctx, float* dst, float value, int64_t n);
@@ -44,8 +40,5 @@ void grad_rows(CudaContext& ctx, float* dx, int64_t dx_stride, const float* dy, 
 // f32, as the CPU computes the product before summing). y must not overlap x or mult.
 void reduce_sum(CudaContext& ctx, const float* x, const ir::Shape& shape, const std::vector<char>& reduced, float* y,
                 double scale, bool accumulate, const float* mult = nullptr, const ir::Shape& mult_shape = {});
-
-// The axes of `out` along which `in` (right-aligned) was broadcast.
-std::vector<char> broadcast_axes(const ir::Shape& out, const ir::Shape& in);
 
 }  // namespace sublinear::runtime::cuda

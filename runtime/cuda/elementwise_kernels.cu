@@ -11,6 +11,7 @@
 #include "runtime/cuda/cuda_device.cuh"
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/cuda_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cuda {
 
@@ -120,8 +121,8 @@ void binary_backward(CudaContext& ctx, const OpCall& c) {
   const int64_t n = dy.numel();
   bool want[2], acc[2], full[2];
   for (size_t i = 0; i < 2; ++i) {
-    want[i] = wants(c, i);
-    acc[i] = accumulates(c, i);
+    want[i] = grad_wanted(c, i);
+    acc[i] = grad_accumulates(c, i);
     full[i] = c.in[i].numel() == n;
   }
   if (!dy.present()) {
@@ -165,8 +166,8 @@ void scale_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void scale_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
   const int64_t n = c.dy[0].numel();
   if (n == 0) return;
@@ -202,7 +203,7 @@ void add_n_backward(CudaContext& ctx, const OpCall& c) {
   const Tensor& dy = c.dy[0];
   if (!dy.present()) {
     for (size_t i = 0; i < k; ++i)
-      if (wants(c, i)) zero_gradient(ctx, c.dx[i], accumulates(c, i));
+      if (grad_wanted(c, i)) zero_gradient(ctx, c.dx[i], grad_accumulates(c, i));
     return;
   }
   const int64_t n = dy.numel();
@@ -211,7 +212,7 @@ void add_n_backward(CudaContext& ctx, const OpCall& c) {
   // input order, all in one launch, so dy is read before any of them changes it.
   std::vector<size_t> others, onto_dy;
   for (size_t i = 0; i < k; ++i) {
-    if (!wants(c, i)) continue;
+    if (!grad_wanted(c, i)) continue;
     (c.dx[i].data == dy.data ? onto_dy : others).push_back(i);
   }
   SL_CHECK(onto_dy.size() <= static_cast<size_t>(kMaxPtrs))
@@ -223,7 +224,7 @@ void add_n_backward(CudaContext& ctx, const OpCall& c) {
       for (int j = 0; j < g.count; ++j) {
         const size_t i = list[first + static_cast<size_t>(j)];
         g.p[j] = c.dx[i].f32();
-        g.acc[j] = accumulates(c, i);
+        g.acc[j] = grad_accumulates(c, i);
       }
       add_n_grad_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(dy.f32(), g, n);
       SL_CUDA_LAUNCH_CHECK();

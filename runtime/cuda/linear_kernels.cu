@@ -18,6 +18,7 @@
 #include "runtime/cuda/cuda_device.cuh"
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/cuda_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cuda {
 
@@ -53,16 +54,6 @@ float beta_of(bool accumulate) { return accumulate ? 1.0f : 0.0f; }
 
 // --- linear --------------------------------------------------------------------------------------------
 
-struct LinearDims {
-  int64_t rows, in, units;
-};
-
-LinearDims linear_dims(const OpCall& c) {
-  const ir::TensorType& x = c.in[0].type;
-  const int64_t in = x.shape.back();
-  return {in > 0 ? ir::num_elements(x.shape) / in : 0, in, c.in[1].type.shape[0]};
-}
-
 __global__ void bias_rows_kernel(const float* b, float* y, int64_t rows, int64_t units) {
   const int64_t n = rows * units;
   for (int64_t i = global_thread(); i < n; i += global_stride()) y[i] = b[i % units];
@@ -92,62 +83,33 @@ void linear_forward(CudaContext& ctx, const OpCall& c) {
 void linear_backward(CudaContext& ctx, const OpCall& c) {
   const LinearDims d = linear_dims(c);
   if (!c.dy[0].present()) {
-    for (size_t i = 0; i < c.dx.size(); ++i) zero_gradient(ctx, c.dx[i], accumulates(c, i));
+    for (size_t i = 0; i < c.dx.size(); ++i) zero_gradient(ctx, c.dx[i], grad_accumulates(c, i));
     return;
   }
   const float* dy = c.dy[0].f32();
   // dx = dy W
-  if (wants(c, 0))
-    gemm(ctx, false, false, d.rows, d.in, d.units, 1.0f, dy, d.units, c.in[1].f32(), d.in, beta_of(accumulates(c, 0)),
+  if (grad_wanted(c, 0))
+    gemm(ctx, false, false, d.rows, d.in, d.units, 1.0f, dy, d.units, c.in[1].f32(), d.in, beta_of(grad_accumulates(c, 0)),
          c.dx[0].f32(), d.in);
   // dW = dy^T x
-  if (wants(c, 1))
-    gemm(ctx, true, false, d.units, d.in, d.rows, 1.0f, dy, d.units, c.in[0].f32(), d.in, beta_of(accumulates(c, 1)),
+  if (grad_wanted(c, 1))
+    gemm(ctx, true, false, d.units, d.in, d.rows, 1.0f, dy, d.units, c.in[0].f32(), d.in, beta_of(grad_accumulates(c, 1)),
          c.dx[1].f32(), d.in);
-  if (c.node->attrs.get_bool("bias") && wants(c, 2) && d.units > 0) {
+  if (c.node->attrs.get_bool("bias") && grad_wanted(c, 2) && d.units > 0) {
     column_sums_kernel<<<blocks_for(d.units), kThreads, 0, ctx.stream()>>>(dy, d.rows, d.units, c.dx[2].f32(),
-                                                                           accumulates(c, 2));
+                                                                           grad_accumulates(c, 2));
     SL_CUDA_LAUNCH_CHECK();
   }
 }
 
 // --- matmul --------------------------------------------------------------------------------------------
 
-// a [batch..., M, K] (stored [batch..., K, M] with transpose_a); b [K, N] (or [N, K]) shared by every
-// batch entry when it has rank 2, else one per entry; y [batch..., M, N].
-struct MatmulDims {
-  int64_t batch, m, k, n;
-  bool ta, tb, shared_b;
-  int64_t a_size() const { return m * k; }
-  int64_t b_size() const { return k * n; }
-  int64_t y_size() const { return m * n; }
-  int64_t lda() const { return ta ? m : k; }
-  int64_t ldb() const { return tb ? k : n; }
-};
-
-MatmulDims matmul_dims(const OpCall& c) {
-  const ir::TensorType& a = c.in[0].type;
-  const ir::TensorType& b = c.in[1].type;
-  const ir::TensorType& y = c.out[0].type;
-  MatmulDims d{};
-  d.ta = c.node->attrs.get_bool("transpose_a");
-  d.tb = c.node->attrs.get_bool("transpose_b");
-  d.m = y.shape[y.shape.size() - 2];
-  d.n = y.shape.back();
-  d.k = d.ta ? a.shape[a.shape.size() - 2] : a.shape.back();
-  d.batch = 1;
-  for (size_t i = 0; i + 2 < a.shape.size(); ++i) d.batch *= a.shape[i];
-  d.shared_b = b.rank() == 2;
-  return d;
-}
-
 void matmul_forward(CudaContext& ctx, const OpCall& c) {
   const MatmulDims d = matmul_dims(c);
   const float* a = c.in[0].f32();
   const float* b = c.in[1].f32();
   float* y = c.out[0].f32();
-  if (d.shared_b && !d.ta) {
-    // Rows of every batch entry are contiguous: one GEMM over batch * M rows.
+  if (d.folds_batch()) {
     gemm(ctx, false, d.tb, d.batch * d.m, d.n, d.k, 1.0f, a, d.k, b, d.ldb(), 0.0f, y, d.n);
     return;
   }
@@ -158,15 +120,15 @@ void matmul_forward(CudaContext& ctx, const OpCall& c) {
 void matmul_backward(CudaContext& ctx, const OpCall& c) {
   const MatmulDims d = matmul_dims(c);
   if (!c.dy[0].present()) {
-    for (size_t i = 0; i < c.dx.size(); ++i) zero_gradient(ctx, c.dx[i], accumulates(c, i));
+    for (size_t i = 0; i < c.dx.size(); ++i) zero_gradient(ctx, c.dx[i], grad_accumulates(c, i));
     return;
   }
   const float* a = c.in[0].f32();
   const float* b = c.in[1].f32();
   const float* dy = c.dy[0].f32();
-  const bool fold = d.shared_b && !d.ta;  // batch entries stack into batch * M contiguous rows
-  if (wants(c, 0)) {
-    const float beta = beta_of(accumulates(c, 0));
+  const bool fold = d.folds_batch();
+  if (grad_wanted(c, 0)) {
+    const float beta = beta_of(grad_accumulates(c, 0));
     float* da = c.dx[0].f32();
     const int64_t m = fold ? d.batch * d.m : d.m;
     const int64_t batch = fold ? 1 : d.batch;
@@ -180,8 +142,8 @@ void matmul_backward(CudaContext& ctx, const OpCall& c) {
       gemm_batched(ctx, d.tb, true, d.k, m, d.n, b, d.ldb(), sb, dy, d.n, d.y_size(), beta, da, m, d.a_size(), batch);
     }
   }
-  if (wants(c, 1)) {
-    const bool acc = accumulates(c, 1);
+  if (grad_wanted(c, 1)) {
+    const bool acc = grad_accumulates(c, 1);
     float* db = c.dx[1].f32();
     // op(b) gradient = op(a)^T dy, for `m` rows of a at `ap` and of dy at `gp`.
     auto grad_b = [&](int64_t m, const float* ap, const float* gp, float beta, float* out, int64_t batch) {
@@ -261,8 +223,8 @@ void embedding_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void embedding_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 1)) return;
-  const bool acc = accumulates(c, 1);
+  if (!grad_wanted(c, 1)) return;
+  const bool acc = grad_accumulates(c, 1);
   if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[1], acc);
   const int64_t vocab = c.dx[1].type.shape[0], dim = c.dx[1].type.shape[1];
   const int64_t n = c.in[0].numel();

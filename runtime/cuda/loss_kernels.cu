@@ -11,27 +11,11 @@
 #include "runtime/cuda/cuda_device.cuh"
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/cuda_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cuda {
 
 namespace {
-
-// x as [outer, classes, inner] around the softmax axis.
-struct AxisView {
-  int64_t outer = 1, classes = 1, inner = 1;
-};
-
-AxisView axis_view(const ir::Shape& s, int64_t axis_attr) {
-  const int rank = static_cast<int>(s.size());
-  const size_t axis = static_cast<size_t>(axis_attr < 0 ? axis_attr + rank : axis_attr);
-  AxisView v;
-  for (size_t k = 0; k < s.size(); ++k) {
-    if (k < axis) v.outer *= s[k];
-    else if (k == axis) v.classes = s[k];
-    else v.inner *= s[k];
-  }
-  return v;
-}
 
 // --- softmax -------------------------------------------------------------------------------------------
 
@@ -131,8 +115,8 @@ void softmax_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void softmax_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
   const AxisView v = axis_view(c.out[0].type.shape, c.node->attrs.get_int("axis"));
   if (c.out[0].numel() == 0) return;
@@ -221,8 +205,8 @@ void xent_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void xent_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   const Tensor& dy = c.dy[0];
   if (!dy.present()) return zero_gradient(ctx, c.dx[0], acc);
   const Tensor &labels = c.in[1], &probs = c.out[1];
@@ -274,16 +258,6 @@ void accuracy_forward(CudaContext& ctx, const OpCall& c) {
 
 // --- mean, sum ---------------------------------------------------------------------------------------
 
-std::vector<char> reduced_axes(const OpCall& c, const ir::Shape& x, int64_t* count) {
-  const auto& axes = c.node->attrs.get_int_list("axes");
-  std::vector<char> flags(x.size(), axes.empty() ? 1 : 0);
-  for (int64_t a : axes) flags[static_cast<size_t>(a < 0 ? a + static_cast<int64_t>(x.size()) : a)] = 1;
-  *count = 1;
-  for (size_t k = 0; k < x.size(); ++k)
-    if (flags[k]) *count *= x[k];
-  return flags;
-}
-
 template <bool Mean>
 void reduce_forward(CudaContext& ctx, const OpCall& c) {
   const ir::Shape& x = c.in[0].type.shape;
@@ -305,17 +279,15 @@ __global__ void reduce_grad_kernel(const float* g, float* dx, IndexMap m, float 
 
 template <bool Mean>
 void reduce_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
   const ir::Shape& x = c.dx[0].type.shape;
   const int64_t n = c.dx[0].numel();
   if (n == 0) return;
   int64_t count = 1;
   const std::vector<char> flags = reduced_axes(c, x, &count);
-  ir::Shape kept = x;  // dy with the reduced axes kept as 1: the same layout as dy
-  for (size_t k = 0; k < x.size(); ++k)
-    if (flags[k]) kept[k] = 1;
+  const ir::Shape kept = kept_shape(x, flags);  // laid out as dy
   const float s = Mean ? static_cast<float>(1.0 / static_cast<double>(count)) : 1.0f;
   const IndexMap m = broadcast_map(x, kept, kept);
   reduce_grad_kernel<Mean><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.dy[0].f32(), c.dx[0].f32(), m, s, n, acc);

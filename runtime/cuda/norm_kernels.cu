@@ -230,9 +230,9 @@ void batch_norm_forward(CudaContext& ctx, const OpCall& call) {
 
 void batch_norm_backward(CudaContext& ctx, const OpCall& call) {
   const Layout l = layout(call.in[0].type);
-  const bool want_x = wants(call, 0), want_g = wants(call, 1), want_b = wants(call, 2);
+  const bool want_x = grad_wanted(call, 0), want_g = grad_wanted(call, 1), want_b = grad_wanted(call, 2);
   if (!call.dy[0].present()) {
-    for (size_t i = 0; i < call.dx.size(); ++i) zero_gradient(ctx, call.dx[i], accumulates(call, i));
+    for (size_t i = 0; i < call.dx.size(); ++i) zero_gradient(ctx, call.dx[i], grad_accumulates(call, i));
     return;
   }
   if ((!want_x && !want_g && !want_b) || l.c == 0) return;
@@ -251,11 +251,11 @@ void batch_norm_backward(CudaContext& ctx, const OpCall& call) {
   }
   finish_grad_kernel<<<blocks_for(l.c), kThreads, 0, st>>>(
       s.part0, s.part1, call.in[1].f32(), save_mean, save_invstd, want_g ? call.dx[1].f32() : nullptr,
-      accumulates(call, 1), want_b ? call.dx[2].f32() : nullptr, accumulates(call, 2), s.coef, l);
+      grad_accumulates(call, 1), want_b ? call.dx[2].f32() : nullptr, grad_accumulates(call, 2), s.coef, l);
   SL_CUDA_LAUNCH_CHECK();
   const int64_t n = call.in[0].numel();
   if (!want_x || n == 0) return;
-  dx_kernel<<<blocks_for(n), kThreads, 0, st>>>(x, dy, call.dx[0].f32(), s.coef, l, accumulates(call, 0));
+  dx_kernel<<<blocks_for(n), kThreads, 0, st>>>(x, dy, call.dx[0].f32(), s.coef, l, grad_accumulates(call, 0));
   SL_CUDA_LAUNCH_CHECK();
 }
 

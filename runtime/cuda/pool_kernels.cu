@@ -7,19 +7,14 @@
 // first window position (row-major) whose x equals y, found again from x and y (no saved indices); a
 // NaN maximum matches nothing and passes no gradient. Padding never wins a max and counts in avg_pool's
 // divisor only with count_include_pad.
-#include <variant>
-
 #include "runtime/cuda/cuda_device.cuh"
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/cuda_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cuda {
 
 namespace {
-
-struct PoolGeometry {
-  int64_t planes, h, w, ho, wo, kh, kw, sh, sw, ph, pw;
-};
 
 struct Window {
   int64_t h0, h1, w0, w1;
@@ -37,23 +32,6 @@ __device__ __forceinline__ void covering(int64_t i, int64_t k, int64_t s, int64_
   *lo = first <= 0 ? 0 : (first + s - 1) / s;
   const int64_t last = (i + p) / s;  // o * s <= i + p
   *hi = last < out - 1 ? last : out - 1;
-}
-
-PoolGeometry geometry(const OpCall& c, bool windowed) {
-  const Tensor& x = c.in[0].present() ? c.in[0] : c.dx[0];
-  PoolGeometry g{};
-  g.planes = x.dim(0) * x.dim(1), g.h = x.dim(2), g.w = x.dim(3);
-  if (!windowed) return g;
-  const auto& a = c.node->attrs;
-  const auto kernel = a.get_ints("kernel", 2);
-  const auto* stride_list = std::get_if<std::vector<int64_t>>(&a.get("stride"));
-  // The IR's default stride [] means "the kernel".
-  const auto stride = stride_list && stride_list->empty() ? kernel : a.get_ints("stride", 2);
-  const auto pad = a.get_ints("pad", 2);
-  g.kh = kernel[0], g.kw = kernel[1], g.sh = stride[0], g.sw = stride[1], g.ph = pad[0], g.pw = pad[1];
-  const auto& y = c.node->outputs[0].shape;
-  g.ho = y[2], g.wo = y[3];
-  return g;
 }
 
 __global__ void max_pool_kernel(const float* x, float* y, PoolGeometry g) {
@@ -160,7 +138,7 @@ __global__ void global_avg_pool_grad_kernel(const float* dy, float* dx, int64_t 
 }
 
 void max_pool_forward(CudaContext& ctx, const OpCall& c) {
-  const PoolGeometry g = geometry(c, true);
+  const PoolGeometry g = pool_geometry(c, true);
   const int64_t n = g.planes * g.ho * g.wo;
   if (n == 0) return;
   max_pool_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.in[0].f32(), c.out[0].f32(), g);
@@ -168,10 +146,10 @@ void max_pool_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void max_pool_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
-  const PoolGeometry g = geometry(c, true);
+  const PoolGeometry g = pool_geometry(c, true);
   const int64_t n = g.planes * g.h * g.w;
   if (n == 0) return;
   max_pool_grad_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.in[0].f32(), c.out[0].f32(), c.dy[0].f32(),
@@ -180,7 +158,7 @@ void max_pool_backward(CudaContext& ctx, const OpCall& c) {
 }
 
 void avg_pool_forward(CudaContext& ctx, const OpCall& c) {
-  const PoolGeometry g = geometry(c, true);
+  const PoolGeometry g = pool_geometry(c, true);
   const int64_t n = g.planes * g.ho * g.wo;
   if (n == 0) return;
   avg_pool_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.in[0].f32(), c.out[0].f32(), g,
@@ -189,10 +167,10 @@ void avg_pool_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void avg_pool_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
-  const PoolGeometry g = geometry(c, true);
+  const PoolGeometry g = pool_geometry(c, true);
   const int64_t n = g.planes * g.h * g.w;
   if (n == 0) return;
   avg_pool_grad_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(
@@ -201,7 +179,7 @@ void avg_pool_backward(CudaContext& ctx, const OpCall& c) {
 }
 
 void global_avg_pool_forward(CudaContext& ctx, const OpCall& c) {
-  const PoolGeometry g = geometry(c, false);
+  const PoolGeometry g = pool_geometry(c, false);
   if (g.planes == 0) return;
   global_avg_pool_kernel<<<blocks_for(g.planes, 1), kThreads, 0, ctx.stream()>>>(c.in[0].f32(), c.out[0].f32(),
                                                                                   g.planes, g.h * g.w);
@@ -209,10 +187,10 @@ void global_avg_pool_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void global_avg_pool_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
-  const bool acc = accumulates(c, 0);
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
-  const PoolGeometry g = geometry(c, false);
+  const PoolGeometry g = pool_geometry(c, false);
   const int64_t n = g.planes * g.h * g.w;
   if (n == 0) return;
   global_avg_pool_grad_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.dy[0].f32(), c.dx[0].f32(), g.planes,

@@ -7,18 +7,11 @@
 #include "runtime/cuda/cuda_device.cuh"
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/cuda_util.h"
+#include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cuda {
 
 namespace {
-
-int64_t product(const ir::Shape& s, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t k = begin; k < end && k < s.size(); ++k) p *= s[k];
-  return p;
-}
-
-int resolve_axis(int64_t axis, int extent) { return static_cast<int>(axis < 0 ? axis + extent : axis); }
 
 const float* maybe_f32(const Tensor& t) { return t.present() ? t.f32() : nullptr; }
 
@@ -36,10 +29,10 @@ void view_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void view_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
+  if (!grad_wanted(c, 0)) return;
   expect_f32_gradient(c, 0);
   const int64_t n = c.dx[0].numel();
-  grad_rows(ctx, c.dx[0].f32(), n, maybe_f32(c.dy[0]), n, 1, n, accumulates(c, 0));
+  grad_rows(ctx, c.dx[0].f32(), n, maybe_f32(c.dy[0]), n, 1, n, grad_accumulates(c, 0));
 }
 
 // --- transpose -----------------------------------------------------------------------------------------
@@ -81,9 +74,9 @@ void transpose_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void transpose_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
+  if (!grad_wanted(c, 0)) return;
   expect_f32_gradient(c, 0);
-  const bool acc = accumulates(c, 0);
+  const bool acc = grad_accumulates(c, 0);
   if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
   const int64_t n = c.dy[0].numel();
   if (n == 0) return;
@@ -93,45 +86,6 @@ void transpose_backward(CudaContext& ctx, const OpCall& c) {
 }
 
 // --- concat, stack, split ----------------------------------------------------------------------------
-
-struct Pieces {
-  int64_t outer = 1, inner = 1, total = 0;
-  std::vector<int64_t> extent, start;
-};
-
-Pieces pieces(int64_t outer, int64_t inner, const std::vector<int64_t>& extent) {
-  Pieces p;
-  p.outer = outer;
-  p.inner = inner;
-  p.extent = extent;
-  for (int64_t e : extent) {
-    p.start.push_back(p.total);
-    p.total += e;
-  }
-  return p;
-}
-
-Pieces join_pieces(const OpCall& c, const std::vector<Tensor>& parts) {
-  const ir::Shape& s0 = parts[0].type.shape;
-  if (c.node->op == "stack") {
-    const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s0.size()) + 1);
-    return pieces(product(s0, 0, static_cast<size_t>(axis)), product(s0, static_cast<size_t>(axis), s0.size()),
-                  std::vector<int64_t>(parts.size(), 1));
-  }
-  const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s0.size()));
-  std::vector<int64_t> extent;
-  for (const auto& t : parts) extent.push_back(t.type.shape[static_cast<size_t>(axis)]);
-  return pieces(product(s0, 0, static_cast<size_t>(axis)), product(s0, static_cast<size_t>(axis) + 1, s0.size()),
-                extent);
-}
-
-Pieces split_pieces(const OpCall& c) {
-  const ir::Shape& s = c.in[0].type.shape;
-  const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s.size()));
-  const int64_t parts = c.node->attrs.get_int("parts");
-  return pieces(product(s, 0, static_cast<size_t>(axis)), product(s, static_cast<size_t>(axis) + 1, s.size()),
-                std::vector<int64_t>(static_cast<size_t>(parts), s[static_cast<size_t>(axis)] / parts));
-}
 
 // Piece i <-> its block of the big tensor; `to_big` chooses the direction.
 void move_piece(CudaContext& ctx, const Pieces& p, size_t i, char* big, char* piece, int elem, bool to_big) {
@@ -152,11 +106,11 @@ void join_backward(CudaContext& ctx, const OpCall& c) {
   const Pieces p = join_pieces(c, c.dx);
   const float* g = maybe_f32(c.dy[0]);
   for (size_t i = 0; i < c.dx.size(); ++i) {
-    if (!wants(c, i)) continue;
+    if (!grad_wanted(c, i)) continue;
     expect_f32_gradient(c, i);
     const int64_t row = p.extent[i] * p.inner;
     grad_rows(ctx, c.dx[i].f32(), row, g == nullptr ? nullptr : g + p.start[i] * p.inner, p.total * p.inner, p.outer,
-              row, accumulates(c, i));
+              row, grad_accumulates(c, i));
   }
 }
 
@@ -168,10 +122,10 @@ void split_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void split_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
+  if (!grad_wanted(c, 0)) return;
   expect_f32_gradient(c, 0);
   const Pieces p = split_pieces(c);
-  const bool acc = accumulates(c, 0);
+  const bool acc = grad_accumulates(c, 0);
   float* dx = c.dx[0].f32();
   // The pieces tile dx, so each block is written once; an absent dy[i] is a block of zeros.
   for (size_t i = 0; i < c.dy.size(); ++i) {
@@ -182,28 +136,6 @@ void split_backward(CudaContext& ctx, const OpCall& c) {
 
 // --- slice, select -----------------------------------------------------------------------------------
 
-struct Range {
-  int64_t outer, dim, inner, begin, end;
-};
-
-Range taken_range(const OpCall& c) {
-  const ir::Shape& s = c.in[0].type.shape;
-  const int axis = resolve_axis(c.node->attrs.get_int("axis"), static_cast<int>(s.size()));
-  const size_t a = static_cast<size_t>(axis);
-  Range r{product(s, 0, a), s[a], product(s, a + 1, s.size()), 0, 0};
-  auto resolve = [&](int64_t v) { return v < 0 ? v + r.dim : v; };
-  if (c.node->op == "select") {
-    r.begin = resolve(c.node->attrs.get_int("index"));
-    r.end = r.begin + 1;
-  } else {
-    r.begin = resolve(c.node->attrs.get_int("start"));
-    r.end = resolve(c.node->attrs.get_int("end"));
-  }
-  SL_CHECK(0 <= r.begin && r.begin < r.end && r.end <= r.dim)
-      << c.node->op << ": range [" << r.begin << ", " << r.end << ") outside axis of " << r.dim;
-  return r;
-}
-
 void take_forward(CudaContext& ctx, const OpCall& c) {
   const Range r = taken_range(c);
   const int elem = static_cast<int>(ir::dtype_size(c.in[0].type.dtype));
@@ -213,10 +145,10 @@ void take_forward(CudaContext& ctx, const OpCall& c) {
 }
 
 void take_backward(CudaContext& ctx, const OpCall& c) {
-  if (!wants(c, 0)) return;
+  if (!grad_wanted(c, 0)) return;
   expect_f32_gradient(c, 0);
   const Range r = taken_range(c);
-  const bool acc = accumulates(c, 0);
+  const bool acc = grad_accumulates(c, 0);
   float* dx = c.dx[0].f32();
   const int64_t stride = r.dim * r.inner, row = (r.end - r.begin) * r.inner;
   if (!acc) {
