@@ -131,7 +131,7 @@ fi
 # --- 3. benchmark ------------------------------------------------------------------------------------
 gib() { awk -v b="$1" 'BEGIN { if (b == "" || b < 0) print "-"; else printf "%.2f", b / 1073741824 }'; }
 
-# Summary of one run's metrics.jsonl: "samples/s arena_peak planned_arena final_loss steps".
+# Summary of one run's metrics.jsonl: "samples/s arena_peak planned_arena final_loss steps allocated".
 summarise() {
   python3 - "$1" <<'PY'
 import json, sys
@@ -142,14 +142,15 @@ try:
 except OSError:
     pass
 if not rows:
-    print("- - - - 0")
+    print("- - - - 0 -")
     sys.exit()
 last = rows[-1]
 # The last logged interval: the first one includes cuDNN's algorithm queries and warm-up.
 sps = last.get("samples_per_s")
 print(f'{sps:.1f}' if isinstance(sps, (int, float)) else "-",
       last.get("arena_peak_bytes", -1), last.get("planned_arena_bytes", -1),
-      f'{last.get("loss"):.4f}' if isinstance(last.get("loss"), (int, float)) else "-", last.get("step", 0))
+      f'{last.get("loss"):.4f}' if isinstance(last.get("loss"), (int, float)) else "-", last.get("step", 0),
+      last.get("device_allocated_bytes", -1))
 PY
 }
 
@@ -158,7 +159,7 @@ run_train() {  # name model_file params batch steps policy
   local name="$1" model="$2" params="$3" batch="$4" steps="$5" policy="$6"
   local dir="$work/$name-$policy" log_every=$(( steps / 4 > 0 ? steps / 4 : 1 ))
   if (( $(date +%s) - start_s > DEADLINE )); then
-    table+=("$(printf '%-8s %-6s %10s %12s %12s %14s %9s %7s  %s' "$name" "$policy" - - - - - - \
+    table+=("$(printf '%-8s %-6s %10s %12s %12s %14s %14s %9s %7s  %s' "$name" "$policy" - - - - - - - \
       "skipped: past the ${DEADLINE}s deadline")")
     return
   fi
@@ -196,15 +197,15 @@ EOF
   [[ -n "$smi_pid" ]] && kill "$smi_pid" 2>/dev/null && wait "$smi_pid" 2>/dev/null
   local peak_mib="-"
   [[ -s "$mem_file" ]] && peak_mib=$(sort -n "$mem_file" | tail -1)
-  read -r sps arena planned loss done_steps < <(summarise "$dir/run/metrics.jsonl")
+  read -r sps arena planned loss done_steps allocated < <(summarise "$dir/run/metrics.jsonl")
   local outcome="ok"
   if (( rc != 0 )); then
     status=1
     outcome="FAILED rc=$rc: $(grep -v '^\s*$' "$dir/train.log" | tail -1 | cut -c1-120)"
     (( rc == 124 )) && outcome="TIMEOUT after ${RUN_TIMEOUT}s"
   fi
-  table+=("$(printf '%-8s %-6s %10s %12s %12s %14s %9s %7s  %s' "$name" "$policy" "$sps" "$(gib "$arena")" \
-    "$(gib "$planned")" "$([[ "$peak_mib" == - ]] && echo - || awk -v m="$peak_mib" 'BEGIN{printf "%.2f", m/1024}')" \
+  table+=("$(printf '%-8s %-6s %10s %12s %12s %14s %14s %9s %7s  %s' "$name" "$policy" "$sps" "$(gib "$arena")" \
+    "$(gib "$planned")" "$(gib "$allocated")" "$([[ "$peak_mib" == - ]] && echo - || awk -v m="$peak_mib" 'BEGIN{printf "%.2f", m/1024}')" \
     "$loss" "${secs}s" "$outcome")")
   echo "gpu_check: $name/$policy: $outcome, $sps samples/s, $(elapsed) so far"
 }
@@ -229,9 +230,10 @@ summary="$work/summary.txt"
     echo
     echo "training on cuda:0, synthetic data: resnet depth $RESNET_DEPTH batch $RESNET_BATCH (${RESNET_IMAGE}px, $RESNET_STEPS steps);"
     echo "char_lstm ${LSTM_LAYERS}x$LSTM_HIDDEN seq_len $LSTM_SEQ batch $LSTM_BATCH ($LSTM_STEPS steps). samples/s: last logged interval."
-    echo "arena = feature maps (GiB), measured by the program and planned; device peak = nvidia-smi memory.used."
-    printf '%-8s %-6s %10s %12s %12s %14s %9s %7s  %s\n' model policy samples/s "arena GiB" "planned GiB" \
-      "device peak GiB" loss time outcome
+    echo "arena = feature maps (GiB), measured by the program and planned; allocated = the program's device"
+    echo "allocations (arena, workspace, persistent, library buffers); device peak = nvidia-smi memory.used."
+    printf '%-8s %-6s %10s %12s %12s %14s %14s %9s %7s  %s\n' model policy samples/s "arena GiB" "planned GiB" \
+      "allocated GiB" "device peak GiB" loss time outcome
     for l in "${table[@]}"; do echo "$l"; done
   fi
 } > "$summary"

@@ -70,6 +70,7 @@ struct CudaProgram::Impl {
   char* persistent = nullptr;
   int64_t persistent_bytes = 0;
   float* extra_state = nullptr;  // optimizer slots beyond the plan's, allocated on first need
+  int64_t extra_state_bytes = 0;
   float* loss_seed = nullptr;
 
   std::vector<char*> input_dev;
@@ -156,7 +157,7 @@ CudaProgram::CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t see
   need_.persistent = m.persistent_bytes;
   need_.library = ctx_->owned_device_bytes();
   int64_t free_b = 0, total_b = 0;
-  device_memory(device, &free_b, &total_b);
+  cuda::device_memory(device, &free_b, &total_b);
   const int64_t want = need_.arena + need_.scratch + need_.persistent;
   if (want + kLibraryReserve > free_b) {
     using ir::human_bytes;
@@ -416,6 +417,7 @@ void CudaProgram::ensure_state(int slots) {
       if (b.trainable && b.has_grad) bytes += aligned(b.type.bytes()) * (slots - m.planned_state_slots);
     if (bytes > 0) {
       SL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&m.extra_state), static_cast<size_t>(bytes)));
+      m.extra_state_bytes = bytes;
       SL_CUDA_CHECK(cudaMemsetAsync(m.extra_state, 0, static_cast<size_t>(bytes), ctx_->stream()));
     }
     char* at = reinterpret_cast<char*>(m.extra_state);
@@ -492,6 +494,24 @@ void CudaProgram::apply_optimizer(const train::OptimizerConfig& c, double lr, in
   ctx_->activate();
   const Impl& m = *impl_;
   launch_optimizer(*ctx_, m.opt_slots, m.opt_chunks, m.opt_count, m.opt_total_chunks, optimizer_scalars(c, lr, step));
+}
+
+std::optional<train::DeviceMemory> CudaProgram::device_memory() const {
+  const Impl& m = *impl_;
+  ctx_->activate();
+  train::DeviceMemory d;
+  d.device = "cuda:" + std::to_string(ctx_->device());
+  d.arena = m.arena_bytes > 0 ? need_.arena : 0;
+  d.workspace = ctx_->scratch_bytes();
+  d.persistent = m.persistent_bytes + m.extra_state_bytes;
+  if (m.opt_slots != nullptr)
+    d.persistent += static_cast<int64_t>(sizeof(DeviceParamSlot)) * std::max(m.opt_count, 1) +
+                    static_cast<int64_t>(sizeof(int64_t)) * (m.opt_count + 1);
+  d.library = ctx_->owned_device_bytes() - ctx_->scratch_bytes();
+  int64_t free_b = 0, total_b = 0;
+  cuda::device_memory(ctx_->device(), &free_b, &total_b);
+  d.in_use = total_b - free_b;
+  return d;
 }
 
 std::string CudaProgram::plan_fingerprint() const { return runtime::plan_fingerprint(*plan_); }

@@ -64,6 +64,7 @@ class CudaProgram final : public train::TrainingProgram {
   std::string plan_fingerprint() const override;
   void save_state(train::CheckpointContents& c) override;
   void load_state(const train::CheckpointContents& c) override;
+  std::optional<train::DeviceMemory> device_memory() const override;
 
   // Beyond the interface, for tests and reports.
   void run_forward_eval();  // forward steps only, Mode::Eval (running statistics, no dropout)

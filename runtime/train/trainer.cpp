@@ -79,6 +79,17 @@ void print_plan_summary(std::ostream& out, const ExperimentConfig& cfg, const ir
   }
 }
 
+// A device program's memory next to the plan's total: what it allocated, by category, and what the device
+// has in use (its context and libraries included).
+void print_device_memory(std::ostream& out, const DeviceMemory& d, const planner::Plan& plan) {
+  using ir::human_bytes;
+  out << "device memory on " << d.device << ": " << human_bytes(d.allocated()) << " allocated (feature maps "
+      << human_bytes(d.arena) << ", workspace " << human_bytes(d.workspace) << ", inputs, parameters, gradients and "
+      << "optimizer state " << human_bytes(d.persistent) << ", library buffers " << human_bytes(d.library)
+      << "; the plan's total is " << human_bytes(plan.total_peak_bytes()) << "), " << human_bytes(d.in_use)
+      << " in use on the device\n";
+}
+
 // A scalar f32 graph output by name (the examples' accuracy), or -1.
 int find_output(const ir::Graph& g, const std::string& name) {
   for (size_t i = 0; i < g.output_names().size(); ++i)
@@ -127,6 +138,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   if (total <= 0) throw ConfigError(cfg.loc("steps"), "the run has no steps (" + std::to_string(total) + ")");
 
   auto program = device_factory ? device_factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
+  if (auto d = program->device_memory(); d && !req.quiet) print_device_memory(out, *d, *plan);
   const std::string run_dir = cfg.run_dir;
   fs::create_directories(run_dir);
   const std::string ckpt_dir = cfg.checkpoint.dir;
@@ -192,6 +204,10 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       m.rss_peak_bytes = peak_rss_bytes();
       m.elapsed_s = std::chrono::duration<double>(now - t_begin).count();
       if (acc_output >= 0) m.extras.push_back({"accuracy", program->output_scalar(static_cast<size_t>(acc_output))});
+      if (auto d = program->device_memory()) {
+        m.extras.push_back({"device_allocated_bytes", static_cast<double>(d->allocated())});
+        m.extras.push_back({"device_in_use_bytes", static_cast<double>(d->in_use)});
+      }
       metrics.write(m);
       if (!req.quiet) {
         ProgressUpdate u;
@@ -226,6 +242,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     out << "trained " << result.steps_done << " steps, loss " << result.last_loss << "; feature-map arena planned "
         << ir::human_bytes(result.planned_arena_bytes) << ", measured " << ir::human_bytes(result.measured_arena_bytes)
         << "; process peak RSS " << ir::human_bytes(result.rss_peak_bytes) << "\n";
+    if (auto d = program->device_memory()) print_device_memory(out, *d, *plan);
     out << "metrics: " << metrics.path() << "\n";
   }
   return result;

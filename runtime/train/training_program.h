@@ -10,6 +10,7 @@
 // "opt1/<name>", with memory that stays valid until the next run_step; load_state() restores them.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,18 @@
 #include "runtime/train/optimizer.h"
 
 namespace sublinear::runtime::train {
+
+// What a device program holds on its device, from its own allocations, and what the device has in use.
+// The CPU programs report none: their feature maps are the measured arena, the rest shows in the RSS.
+struct DeviceMemory {
+  std::string device;         // "cuda:0"
+  int64_t arena = 0;          // the feature-map arena as allocated
+  int64_t workspace = 0;      // the scratch kernels share (convolution workspaces, reductions)
+  int64_t persistent = 0;     // inputs, parameters, gradients, optimizer state, the loss seed
+  int64_t library = 0;        // buffers the backend's context keeps besides (cuBLAS workspace, error slot)
+  int64_t in_use = 0;         // total minus free on the device: CUDA context, libraries, other processes
+  int64_t allocated() const { return arena + workspace + persistent + library; }
+};
 
 class TrainingProgram {
  public:
@@ -33,6 +46,7 @@ class TrainingProgram {
   virtual std::string plan_fingerprint() const = 0;
   virtual void save_state(CheckpointContents& c) = 0;
   virtual void load_state(const CheckpointContents& c) = 0;
+  virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
 };
 
 // Optimizer state and checkpointing over host parameter buffers: shared by every CPU program.

@@ -16,6 +16,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "planner/arena_allocator.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cuda/cuda_optimizer.h"
 #include "runtime/data/dataset.h"
@@ -367,6 +368,32 @@ TEST(CudaProgram, RefusesAPlanLargerThanTheDevice) {
     EXPECT_NE(m.find("memory.policy=sqrt"), std::string::npos) << m;
     EXPECT_NE(m.find("memory.budget="), std::string::npos) << m;
   }
+}
+
+TEST(CudaProgram, ReportsTheDeviceMemoryItAllocated) {
+  SKIP_WITHOUT_CUDA();
+  ModelCase c;
+  for (const auto& m : small_example_models())
+    if (m.name == "cnn") c = m;
+  auto g = load_case(c);
+  auto plan = make_plan(g, keep_all());
+  CudaProgram p(plan, kSeed, 0, false);
+  auto before = p.device_memory();
+  ASSERT_TRUE(before.has_value());
+  EXPECT_EQ(before->device, "cuda:0");
+  // The arena as allocated (the plan's, rounded to the 256-byte alignment), and at least every parameter,
+  // its gradient and the inputs in the persistent block.
+  EXPECT_EQ(before->arena, planner::align_up(plan->feature_map_peak_bytes, 256));
+  EXPECT_GE(before->persistent, plan->parameter_bytes + plan->gradient_bytes + plan->input_bytes);
+  EXPECT_GE(before->workspace, plan->workspace_bytes);
+  EXPECT_GE(before->in_use, before->allocated());
+  // Adam's state, which the momentum plan did not foresee, is allocated on first use and reported.
+  p.init_params();
+  train(p, *g, adam(), 0, 1);
+  auto after = p.device_memory();
+  ASSERT_TRUE(after.has_value());
+  EXPECT_GT(after->persistent, before->persistent);
+  EXPECT_EQ(after->arena, before->arena);
 }
 
 }  // namespace
