@@ -48,7 +48,7 @@ done
 (( DEPTH >= 11 && (DEPTH - 2) % 9 == 0 )) || die "DEPTH must be 9n + 2 with n >= 1 (got $DEPTH)"
 command -v "$PYTHON" >/dev/null 2>&1 || die "'$PYTHON' not found (set PYTHON=...)"
 "$PYTHON" -c 'import torch' 2>/dev/null \
-  || die "'$PYTHON' cannot import torch (pip install torch, or set PYTHON=...)"
+  || die "'$PYTHON' cannot import torch: python3 -m venv .venv-torch && .venv-torch/bin/pip install torch, then PYTHON=.venv-torch/bin/python3"
 
 # Check the sublinear side before spending minutes on PyTorch.
 train_help=""
