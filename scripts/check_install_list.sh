@@ -9,8 +9,9 @@
 #   - Files checked: every absolute path in BUILD_DIR/CMakeCache.txt of type FILEPATH or PATH, or whose
 #     name ends in _LIBRARY, _INCLUDE_DIR, _DIR, _EXECUTABLE or _COMPILER (lists split on ';'); every
 #     CMake file configure loaded (CMAKE_MAKEFILE_DEPENDS in CMakeFiles/Makefile.cmake: modules and the
-#     packages' config files); every header the compilers read (the *.o.d depfiles); every shared
-#     library the built ELF files load (ldd); and the tools the scripts and benchmarks call.
+#     packages' config files); every header the compilers read (the *.o.d depfiles); every library on
+#     the link lines (absolute, or -lNAME resolved as the linker would); every shared library the built
+#     ELF files load (ldd); and the tools the scripts and benchmarks call.
 #   - Each file maps to its Debian package (dpkg-query -S, trying the /usr-merged twin and then the
 #     real path). It passes when that package is listed by install_deps.sh, is in the Depends and
 #     Pre-Depends closure of the list, or has priority required or important (every Debian system
@@ -73,6 +74,7 @@ optional_loads=(
 emit() {
   local f="$1" pat
   [[ "$f" == /* && -e "$f" ]] || return 0
+  [[ "$f" == */../* || "$f" == */./* ]] && f="$(realpath -s "$f")"   # dpkg knows normalised paths only
   [[ "$f" == "$root" || "$f" == "$root"/* || "$f" == "$build" || "$f" == "$build"/* ]] && return 0
   for pat in "${optional_loads[@]}"; do [[ "$f" == $pat ]] && return 0; done
   printf '%s\t%s\n' "$f" "$2"
@@ -110,6 +112,32 @@ emit() {
       fi
     done
   done < <(find "$build" -type f \( -perm -u+x -o -name '*.so*' \) -not -path '*/CMakeFiles/*' -print0)
+
+  # Libraries the linker took: absolute paths on the link lines, and each -lNAME resolved the way the
+  # linker does (the line's -L folders, then the compiler's search path). ldd misses link-time-only
+  # files: -luuid needs libuuid.so from uuid-dev while the programs load libuuid.so.1 from libuuid1.
+  cxx="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")"
+  while IFS= read -r -d '' lt; do
+    read -ra tokens < <(tr '\n' ' ' < "$lt"; echo)
+    dirs=()
+    for t in "${tokens[@]}"; do [[ "$t" == -L/* ]] && dirs+=("${t#-L}"); done
+    for t in "${tokens[@]}"; do
+      case "$t" in
+        /*.so|/*.so.*|/*.a) emit "$t" "linked by ${lt#"$build"/}" ;;
+        -l*)
+          name="${t#-l}" found=""
+          for d in "${dirs[@]}"; do
+            for f in "$d/lib$name.so" "$d/lib$name.a"; do [[ -z "$found" && -e "$f" ]] && found="$f"; done
+          done
+          for ext in so a; do
+            [[ -n "$found" || -z "$cxx" ]] && break
+            f="$("$cxx" -print-file-name="lib$name.$ext" 2>/dev/null || true)"
+            [[ "$f" == /* && -e "$f" ]] && found="$f"
+          done
+          if [[ -n "$found" ]]; then emit "$found" "linked as $t by ${lt#"$build"/}"; fi ;;
+      esac
+    done
+  done < <(find "$build" -name link.txt -path '*/CMakeFiles/*' -print0)
 
   # Tools the scripts call that no build file names. Looked up where Debian puts them, not on PATH: a
   # python3 of pyenv's or a cmake from pip would pass here and be missing on a fresh machine.

@@ -9,6 +9,7 @@ set -euo pipefail
 pkgs=(
   cmake g++ make                      # build tools
   antlr4 libantlr4-runtime-dev        # grammar/ → generated parser (tool 4.7.2, runtime 4.9)
+  uuid-dev                            # the antlr4 runtime's CMake target links -luuid; not a Depends
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libdnnl-dev ocl-icd-opencl-dev      # oneDNN; its CMake package requires OpenCL, only recommended
   libjpeg62-turbo-dev                 # imagenet data source

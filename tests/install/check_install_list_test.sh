@@ -12,8 +12,9 @@ echo "$out"
 [[ $rc -eq 0 ]] || fail "the check fails on the full list (exit $rc)"
 
 # Each found a different way: a library only dnnl's CMake config asks for (the original bug), headers
-# of a header-only library, a library the binaries load, the grammar tool, the compiler behind c++.
-drops=(ocl-icd-opencl-dev libcli11-dev libyaml-cpp-dev antlr4 g++)
+# of a header-only library, a library the binaries load, the grammar tool, the compiler behind c++, and
+# a library only the linker opens (-luuid; the programs then load libuuid.so.1 of a required package).
+drops=(ocl-icd-opencl-dev libcli11-dev libyaml-cpp-dev antlr4 g++ uuid-dev)
 args=()
 for p in "${drops[@]}"; do args+=(--drop "$p"); done
 out=$("$check" "$build" "${args[@]}" 2>&1); rc=$?
