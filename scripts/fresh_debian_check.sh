@@ -78,6 +78,6 @@ t4=$(stamp)
 say "./test.sh exited $rc_test after $((t4 - t3)) s"
 say "ctest: $(grep -E 'tests passed|tests failed' "$log" | tail -n 1)"
 say "install list: $(grep -E '^check_install_list: ok' "$log" | tail -n 1)"
-say "quickstart: $(grep -E 'loss' "$log" | grep -v '^fresh_debian_check' | tail -n 1)"
+say "quickstart: $(grep -E '^trained' "$log" | tail -n 1)"
 say "total $((t4 - t0)) s; log in $log"
 [[ $rc_run -eq 0 && $rc_test -eq 0 ]]
