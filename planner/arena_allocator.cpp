@@ -26,9 +26,10 @@
 //
 // Strategies (k = number of buffers whose lifetimes overlap the one being placed). Finding the smallest
 // arena is NP-hard (dynamic storage allocation); all are greedy heuristics, bounded below by rule 5.
-//   FirstFitInOrder is O(n log n + n k); BestFitLargestFirst is O(n log n + n k log k) (it sorts each
-//   buffer's conflicts by offset; on checkpointed plans k is O(sqrt(n)), but when forward activations
-//   live until the backward pass k ~ n / 2 and it turns quadratic); BestFitInOrder is O(n log n)
+//   FirstFitInOrder is O(n log n + n k); BestFitLargestFirst is O(n log n + n min(k log k, n)) (it sorts
+//   each buffer's conflicts by offset, or walks every placed buffer in offset order when k is a large
+//   share of them; on checkpointed plans k is O(sqrt(n)), but when forward activations live until the
+//   backward pass k ~ n / 2 and it turns quadratic); BestFitInOrder is O(n log n)
 //   whatever k. Its step sorts are counting sorts when the steps span at most 4n + 1024 values (the
 //   scheduler's step ids are dense), else comparison sorts.
 //   FirstFitInOrder: the simple free-list baseline. Sweep the requests in first_use order keeping the
@@ -67,12 +68,14 @@
 #include "planner/arena_allocator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <numeric>
 #include <queue>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "ir/check.h"
@@ -329,17 +332,47 @@ std::vector<int64_t> place_best_fit(const std::vector<Item>& items, const std::v
   const IntervalTree tree(ranked);
   std::vector<Range> placed(n);
   std::vector<Range> conflicts;
+  // Every placed buffer by (begin, end, rank). When a buffer conflicts with a large share of those
+  // already placed (keep-everything plans, where k ~ n / 2), walking this index and skipping the
+  // buffers whose lifetimes miss it is cheaper than sorting its conflicts; the gaps found are the same,
+  // since choose_offset depends only on the set of ranges in begin order.
+  // Built on the first buffer that wants it, then kept up to date.
+  std::set<std::tuple<int64_t, int64_t, size_t>> by_offset;
+  bool indexed = false;
   for (size_t r = 0; r < n; ++r) {
     const Item& b = ranked[r];
     conflicts.clear();
     tree.for_each_overlapping(b.first, b.last, [&](size_t j) {
       if (j < r) conflicts.push_back(placed[j]);
     });
-    std::sort(conflicts.begin(), conflicts.end(), [](const Range& x, const Range& y) {
-      return x.begin != y.begin ? x.begin < y.begin : x.end < y.end;
-    });
-    const int64_t off = choose_offset(conflicts.cbegin(), conflicts.cend(), b.size, true);
+    int64_t off = 0;
+    const double k = static_cast<double>(conflicts.size());
+    if (k > 64 && 4.0 * static_cast<double>(r) < k * std::log2(k)) {
+      if (!indexed) {
+        for (size_t j = 0; j < r; ++j) by_offset.emplace(placed[j].begin, placed[j].end, j);
+        indexed = true;
+      }
+      int64_t cursor = 0, best_offset = -1, best_gap = kMaxBytes;
+      for (const auto& [begin, end, j] : by_offset) {
+        if (ranked[j].last < b.first || ranked[j].first > b.last) continue;
+        if (begin > cursor) {
+          const int64_t gap = begin - cursor;
+          if (gap >= b.size && gap < best_gap) {
+            best_gap = gap, best_offset = cursor;
+            if (gap == b.size) break;
+          }
+        }
+        cursor = std::max(cursor, end);
+      }
+      off = best_offset >= 0 ? best_offset : cursor;
+    } else {
+      std::sort(conflicts.begin(), conflicts.end(), [](const Range& x, const Range& y) {
+        return x.begin != y.begin ? x.begin < y.begin : x.end < y.end;
+      });
+      off = choose_offset(conflicts.cbegin(), conflicts.cend(), b.size, true);
+    }
     placed[r] = {off, checked_end(off, b.size)};
+    if (indexed) by_offset.emplace(placed[r].begin, placed[r].end, r);
   }
   std::vector<int64_t> offset(n, -1);
   for (size_t r = 0; r < n; ++r) offset[order[r]] = placed[r].begin;

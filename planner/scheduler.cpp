@@ -65,9 +65,11 @@ int64_t forward_flops(const ir::Graph& g, const ir::Node& n) {
 
 class Builder {
  public:
-  Builder(const ir::Graph& g, const std::vector<int32_t>& mirror, Plan& plan)
-      : g_(g), m_(mirror), plan_(plan), fwd_(g.size()), avail_(g.size()), depth_(g.size(), 0),
-        copies_(g.size(), 0), grad_(g.size()), needs_grad_(g.size()), flops_(g.size(), 0) {}
+  // `lean`: leave value names and types empty (the figures do not read them).
+  Builder(const ir::Graph& g, const std::vector<int32_t>& mirror, Plan& plan, const GraphCosts& costs, bool lean)
+      : g_(g), m_(mirror), plan_(plan), costs_(costs), lean_(lean), fwd_(g.size()), avail_(g.size()),
+        depth_(g.size(), 0), copies_(g.size(), 0), grad_(g.size()), needs_grad_(g.size()),
+        stamp_(g.size(), 0), transient_(g.size()) {}
 
   void run() {
     analyse_gradients();
@@ -89,14 +91,17 @@ class Builder {
     v.kind = kind;
     v.source = src;
     v.version = version;
-    v.type = g_.type(src);
-    v.bytes = v.type.bytes();
-    v.name = std::move(name);
+    v.bytes = costs_.output_bytes(src);
+    if (!lean_) {
+      v.type = g_.type(src);
+      v.name = std::move(name);
+    }
     plan_.values.push_back(std::move(v));
     return plan_.values.back().id;
   }
 
   std::string value_name(ir::ValueRef r) const {
+    if (lean_) return {};
     std::string s = g_.node(r.node).name;
     if (r.index > 0) {
       s += ':';
@@ -155,7 +160,9 @@ class Builder {
       if (opt.input >= static_cast<int>(ins.size()) || opt.output >= static_cast<int>(outs.size())) continue;
       const PlanValue& in = plan_.values[ins[opt.input]];
       const PlanValue& out = plan_.values[outs[opt.output]];
-      if (in.kind != ValueKind::Activation || in.bytes != out.bytes || in.type.dtype != out.type.dtype) continue;
+      if (in.kind != ValueKind::Activation || in.bytes != out.bytes ||
+          g_.type(in.source).dtype != g_.type(out.source).dtype)
+        continue;
       inplace_candidates.back().emplace_back(outs[opt.output], ins[opt.input]);
     }
   }
@@ -167,7 +174,7 @@ class Builder {
     for (size_t k = 0; k < n.outputs.size(); ++k) {
       ir::ValueRef r{n.id, static_cast<int>(k)};
       std::string name = value_name(r);
-      if (version > 0) {
+      if (version > 0 && !lean_) {
         name += "@r";
         name += std::to_string(version);
       }
@@ -176,8 +183,8 @@ class Builder {
     PlanStep& s = add_step(kind, n.id);
     s.reads = ins;
     s.writes = outs;
-    s.flops = flops_[n.id];
-    s.workspace_bytes = node_workspace_bytes(g_, n);
+    s.flops = costs_.flops[n.id];
+    s.workspace_bytes = costs_.workspace[n.id];
     add_inplace_candidates(n, ins, outs);
     return outs;
   }
@@ -186,14 +193,13 @@ class Builder {
     for (const auto& n : g_.nodes()) {
       if (n.def->is_source) {
         ValueKind kind = n.is_input() ? ValueKind::Input : ValueKind::Param;
-        fwd_[n.id] = {add_value(kind, {n.id, 0}, 0, n.name)};
+        fwd_[n.id] = {add_value(kind, {n.id, 0}, 0, lean_ ? std::string() : n.name)};
         continue;
       }
-      flops_[n.id] = forward_flops(g_, n);
       std::vector<ValueId> ins;
       for (const auto& in : n.inputs) ins.push_back(fwd_[in.node][in.index]);
       fwd_[n.id] = emit_compute(StepKind::Forward, n, ins, 0);
-      plan_.forward_flops += flops_[n.id];
+      plan_.forward_flops += costs_.flops[n.id];
     }
   }
 
@@ -203,13 +209,19 @@ class Builder {
     return avail_[r.node][r.index];
   }
 
+  // Marks of the current pass in stamp_: seen when >= pass_seen_, needed when == pass_seen_ + 1,
+  // transient (transient_ holds its copy) when == pass_seen_ + 2. Fresh marks per pass, no clearing.
   void materialize(ir::NodeId target) {
     if (available(target)) return;
     int32_t prev_depth = 0;
     while (true) {
-      std::vector<ir::NodeId> pass;
-      std::vector<ir::NodeId> stack{target};
-      std::unordered_map<ir::NodeId, char> seen{{target, 1}};
+      pass_seen_ += 3;
+      const uint64_t seen = pass_seen_, needed = seen + 1, transient = seen + 2;
+      std::vector<ir::NodeId>& pass = pass_;
+      pass.clear();
+      std::vector<ir::NodeId>& stack = stack_;
+      stack.assign(1, target);
+      stamp_[target] = seen;
       int32_t base_depth = 0;
       while (!stack.empty()) {
         ir::NodeId u = stack.back();
@@ -221,38 +233,36 @@ class Builder {
               base_depth = std::max(base_depth, depth_[in.node]);
             continue;
           }
-          if (seen.emplace(in.node, 1).second) stack.push_back(in.node);
+          if (stamp_[in.node] < seen) stamp_[in.node] = seen, stack.push_back(in.node);
         }
       }
       std::sort(pass.begin(), pass.end());
       const int32_t d = std::max(base_depth + 1, prev_depth + 1);
       // Only the copies this pass retains, and the transient ones feeding them, are computed: any other
       // transient copy would be thrown away unread (the next, deeper pass starts from what this one
-      // retains).
-      std::unordered_map<ir::NodeId, char> needed;
+      // retains). Inputs outside the pass are available: marking them needed changes nothing.
       for (auto it = pass.rbegin(); it != pass.rend(); ++it) {
-        if (m_[*it] > d && !needed.count(*it)) continue;
-        for (const auto& in : g_.node(*it).inputs) needed[in.node] = 1;
-        needed[*it] = 1;
+        if (m_[*it] > d && stamp_[*it] != needed) continue;
+        for (const auto& in : g_.node(*it).inputs)
+          if (stamp_[in.node] == seen) stamp_[in.node] = needed;
+        stamp_[*it] = needed;
       }
-      std::unordered_map<ir::NodeId, std::vector<ValueId>> transient;
       for (ir::NodeId u : pass) {
-        if (!needed.count(u)) continue;
+        if (stamp_[u] != needed) continue;
         const ir::Node& n = g_.node(u);
         SL_CHECK(n.def->recomputable) << "node '" << n.name << "' is dropped but its op cannot be recomputed";
         std::vector<ValueId> ins;
-        for (const auto& in : n.inputs) {
-          auto t = transient.find(in.node);
-          ins.push_back(t != transient.end() ? t->second[in.index] : current(in));
-        }
+        for (const auto& in : n.inputs)
+          ins.push_back(stamp_[in.node] == transient ? transient_[in.node][in.index] : current(in));
         if (copies_[u] == 0) ++plan_.recomputed_nodes;
         auto outs = emit_compute(StepKind::Recompute, n, ins, ++copies_[u]);
-        plan_.recompute_flops += flops_[u];
+        plan_.recompute_flops += costs_.flops[u];
         if (m_[u] <= d) {
           avail_[u] = outs;
           depth_[u] = d;
         } else {
-          transient[u] = std::move(outs);
+          transient_[u] = std::move(outs);
+          stamp_[u] = transient;
         }
       }
       if (!avail_[target].empty()) return;
@@ -295,8 +305,8 @@ class Builder {
       s.accumulates = std::move(accumulates);
       // Two GEMMs (data and weight gradients) for layers, about one forward's work for the rest.
       const bool gemm = n.def->params || n.op == "matmul";
-      s.flops = flops_[n.id] * (gemm ? 2 : 1);
-      s.workspace_bytes = node_workspace_bytes(g_, n);
+      s.flops = costs_.flops[n.id] * (gemm ? 2 : 1);
+      s.workspace_bytes = costs_.workspace[n.id];
       plan_.backward_flops += s.flops;
       if (!n.def->inplace.empty() && !dys.empty()) {
         const PlanValue& dy = plan_.values[dys[0]];
@@ -311,12 +321,17 @@ class Builder {
   const ir::Graph& g_;
   const std::vector<int32_t>& m_;
   Plan& plan_;
+  const GraphCosts& costs_;
+  const bool lean_;
   std::vector<std::vector<ValueId>> fwd_, avail_;
   std::vector<int32_t> depth_, copies_;
   std::vector<std::vector<ValueId>> grad_;
   std::vector<std::vector<char>> needs_grad_;
   std::vector<char> has_backward_;
-  std::vector<int64_t> flops_;
+  std::vector<uint64_t> stamp_;  // materialize's per-pass marks
+  uint64_t pass_seen_ = 0;
+  std::vector<std::vector<ValueId>> transient_;
+  std::vector<ir::NodeId> pass_, stack_;
 };
 
 bool in_arena(ValueKind k) { return k == ValueKind::Activation || k == ValueKind::Gradient; }
@@ -402,8 +417,24 @@ void assign_storage(Plan& plan, const std::vector<std::vector<std::pair<ValueId,
 
 }  // namespace
 
-Plan build_plan(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
-                std::string policy) {
+GraphCosts graph_costs(const ir::Graph& g) {
+  GraphCosts c;
+  c.flops.assign(g.size(), 0);
+  c.workspace.assign(g.size(), 0);
+  for (const auto& n : g.nodes()) {
+    c.first_output.push_back(c.bytes.size());
+    for (const auto& t : n.outputs) c.bytes.push_back(t.bytes());
+    if (n.def->is_source) continue;
+    c.flops[n.id] = forward_flops(g, n);
+    c.workspace[n.id] = node_workspace_bytes(g, n);
+  }
+  return c;
+}
+
+namespace {
+
+Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
+           std::string policy, const GraphCosts* costs, bool lean) {
   auto t0 = std::chrono::steady_clock::now();
   SL_CHECK(g && mirror.size() == g->size()) << "mirror counts for " << mirror.size() << " nodes, graph has "
                                             << (g ? g->size() : 0);
@@ -414,16 +445,21 @@ Plan build_plan(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror,
   }
   // Graph outputs are read after the step; they are never dropped.
   for (const auto& out : g->outputs()) mirror[out.node] = 0;
+  GraphCosts own;
+  if (!costs) own = graph_costs(*g), costs = &own;
+  SL_CHECK(costs->flops.size() == g->size() && costs->workspace.size() == g->size() &&
+           costs->first_output.size() == g->size())
+      << "graph costs for " << costs->flops.size() << " nodes, graph has " << g->size();
   Plan plan;
   plan.policy = std::move(policy);
   plan.options = opts;
   plan.graph = g;
   plan.mirror = mirror;
-  Builder b(*g, plan.mirror, plan);
+  Builder b(*g, plan.mirror, plan, *costs, lean);
   b.run();
   assign_storage(plan, b.inplace_candidates);
   for (const auto& n : g->nodes()) {
-    const int64_t bytes = n.outputs[0].bytes();
+    const int64_t bytes = costs->output_bytes({n.id, 0});
     if (n.is_input()) plan.input_bytes += bytes;
     if (!n.is_param()) continue;
     plan.parameter_bytes += bytes;
@@ -434,6 +470,18 @@ Plan build_plan(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror,
   for (const auto& s : plan.steps) plan.workspace_bytes = std::max(plan.workspace_bytes, s.workspace_bytes);
   plan.plan_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return plan;
+}
+
+}  // namespace
+
+Plan build_plan(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
+                std::string policy) {
+  return build(std::move(g), std::move(mirror), opts, std::move(policy), nullptr, false);
+}
+
+Plan build_plan_figures(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
+                        const GraphCosts& costs) {
+  return build(std::move(g), std::move(mirror), opts, "figures", &costs, true);
 }
 
 }  // namespace sublinear::planner

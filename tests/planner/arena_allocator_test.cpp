@@ -702,6 +702,67 @@ TEST(ArenaAllocatorProperty, BestFitInOrderMatchesANaiveRestatement) {
   }
 }
 
+// BestFitLargestFirst restated naively: in size order (ties: first_use, id, request order), the smallest
+// gap between the placed buffers whose lifetimes meet this one's (ties: lowest), else above them all.
+std::vector<int64_t> reference_best_fit_largest_first(const std::vector<BufferRequest>& reqs, int64_t alignment) {
+  const size_t n = reqs.size();
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const int64_t sa = align_up(reqs[a].bytes, alignment), sb = align_up(reqs[b].bytes, alignment);
+    if (sa != sb) return sa > sb;
+    if (reqs[a].first_use != reqs[b].first_use) return reqs[a].first_use < reqs[b].first_use;
+    if (reqs[a].id != reqs[b].id) return reqs[a].id < reqs[b].id;
+    return a < b;
+  });
+  std::vector<int64_t> offset(n, -1);
+  std::vector<size_t> placed;
+  for (size_t i : order) {
+    const int64_t size = align_up(reqs[i].bytes, alignment);
+    std::vector<std::pair<int64_t, int64_t>> used;
+    for (size_t j : placed)
+      if (reqs[j].last_use >= reqs[i].first_use && reqs[j].first_use <= reqs[i].last_use)
+        used.push_back({offset[j], offset[j] + align_up(reqs[j].bytes, alignment)});
+    std::sort(used.begin(), used.end());
+    int64_t cursor = 0, best = -1, best_gap = 0;
+    for (const auto& [b, e] : used) {
+      if (b > cursor && b - cursor >= size && (best < 0 || b - cursor < best_gap)) best = cursor, best_gap = b - cursor;
+      cursor = std::max(cursor, e);
+    }
+    offset[i] = best >= 0 ? best : cursor;
+    placed.push_back(i);
+  }
+  return offset;
+}
+
+// Both of BestFitLargestFirst's ways to find a buffer's gaps (sorting its conflicts, or walking every
+// placed buffer when the conflicts are most of them) place exactly as the rule says.
+TEST(ArenaAllocatorProperty, BestFitLargestFirstMatchesANaiveRestatement) {
+  for (uint64_t seed = 1200; seed < 1300; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const int n = 1 + static_cast<int>(seed * 17 % 400);
+    auto reqs = random_workload(seed, n, 1 + static_cast<int>(seed % 50), 1 + static_cast<int>(seed % 30));
+    EXPECT_EQ(offsets(plan_arena(reqs, kBest)), reference_best_fit_largest_first(reqs, U));
+    if (HasFailure()) return;
+  }
+  // Keep-everything shape: forward values live until their backward step, so each conflicts with most.
+  for (uint64_t seed = 1300; seed < 1304; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    SplitMix64 rng{seed};
+    std::vector<BufferRequest> reqs;
+    const int layers = 600;
+    for (int i = 0; i < layers; ++i) {
+      const int32_t t = i, back = 2 * layers - i;
+      reqs.push_back({2 * i, rng.uniform(1, 8) * U - rng.uniform(0, 1) * 100, t, back});
+      reqs.push_back({2 * i + 1, rng.uniform(1, 4) * U, back - 1, back});  // its gradient
+    }
+    const ArenaPlan p = plan_arena(reqs, kBest);
+    expect_sound(reqs, p);
+    EXPECT_EQ(offsets(p), reference_best_fit_largest_first(reqs, U));
+    if (HasFailure()) return;
+  }
+}
+
 TEST(ArenaAllocatorCompare, BestFitBeatsFirstFitOnRandomWorkloads) {
   int64_t first_total = 0, best_total = 0, live_total = 0;
   int best_wins = 0, first_wins = 0;

@@ -436,5 +436,41 @@ TEST(Scheduler, GraphOutputsAreNeverDropped) {
   }
 }
 
+// The search's lean builds must judge a mirror vector exactly as the full build does: same schedule,
+// storages, offsets and every figure, only without names and types.
+TEST(BuildPlanFigures, EqualToTheFullPlanOnRandomMirrors) {
+  std::vector<std::shared_ptr<const ir::Graph>> graphs = {chain(12).graph, residual_chain(6).graph, diamond().graph,
+                                                          shared_weight_chain(10).graph};
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ULL + 1442695040888963407ULL, state >> 33; };
+  for (const auto& g : graphs) {
+    const GraphCosts costs = graph_costs(*g);
+    for (int trial = 0; trial < 40; ++trial) {
+      std::vector<int32_t> m(g->size(), 0);
+      for (const auto& n : g->nodes())
+        if (!n.def->is_source && n.def->recomputable) m[n.id] = static_cast<int32_t>(next() % 4);
+      for (const auto& out : g->outputs()) m[out.node] = 0;
+      const Plan full = build_plan(g, m, {}, "full");
+      const Plan lean = build_plan_figures(g, m, {}, costs);
+      ASSERT_TRUE(sound(full));
+      EXPECT_EQ(lean.total_peak_bytes(), full.total_peak_bytes()) << g->model_name << " trial " << trial;
+      EXPECT_EQ(lean.feature_map_peak_bytes, full.feature_map_peak_bytes);
+      EXPECT_EQ(lean.live_peak_bytes, full.live_peak_bytes);
+      EXPECT_EQ(lean.recompute_flops, full.recompute_flops);
+      EXPECT_EQ(lean.forward_flops, full.forward_flops);
+      EXPECT_EQ(lean.backward_flops, full.backward_flops);
+      EXPECT_EQ(lean.recomputed_nodes, full.recomputed_nodes);
+      ASSERT_EQ(lean.steps.size(), full.steps.size());
+      ASSERT_EQ(lean.storages.size(), full.storages.size());
+      for (size_t i = 0; i < full.storages.size(); ++i) EXPECT_EQ(lean.storages[i].offset, full.storages[i].offset);
+      for (size_t i = 0; i < full.steps.size(); ++i) {
+        EXPECT_EQ(lean.steps[i].reads, full.steps[i].reads);
+        EXPECT_EQ(lean.steps[i].inplace, full.steps[i].inplace);
+      }
+      EXPECT_TRUE(lean.values.empty() || lean.values.back().name.empty());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sublinear::planner
