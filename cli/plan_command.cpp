@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "planner/frontier_report.h"
 #include "planner/plan_validator.h"
 #include "planner/policies.h"
 #include "planner/report.h"
@@ -56,9 +57,21 @@ int run(const PlanArgs& a, SourceManager& sources) {
   auto graph = std::make_shared<const ir::Graph>(load(a.model, sources));
   std::ostream& note = a.json ? std::cerr : std::cout;  // keep stdout pure JSON
 
+  if (a.frontier) {
+    planner::Frontier f = planner::plan_frontier(graph, req.options);
+    if (a.json)
+      std::cout << planner::frontier_to_json(f).dump(2) << "\n";
+    else
+      std::cout << planner::format_frontier(f);
+    return 0;
+  }
+
   if (a.compare) {
     std::vector<planner::Plan> plans;
     for (const auto& r : planner::compare_requests(req)) plans.push_back(planner::plan_model(graph, r));
+    // The budget solver at drop-cheap's and sqrt's sizes and between them: what the heuristics leave.
+    for (auto& p : planner::plans_at_fixed_totals(planner::plan_frontier(graph, req.options)))
+      plans.push_back(std::move(p));
     if (a.json) {
       nlohmann::json list = nlohmann::json::array();
       for (const auto& p : plans) list.push_back(planner::plan_to_json(p));
@@ -104,7 +117,10 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& a) {
   cmd->add_option("--optimizer", a.optimizer, "sgd, momentum or adam (sets the optimizer state)")
       ->capture_default_str();
   cmd->add_flag("--json", a.json, "print the plan as JSON");
-  cmd->add_flag("--compare", a.compare, "compare no optimisation, inplace, sharing, drop-cheap, sqrt and log");
+  cmd->add_flag("--compare", a.compare, "compare no optimisation, inplace, sharing, drop-cheap, sqrt, log and the budget solver at three sizes");
+  cmd->add_flag("--frontier", a.frontier,
+                "print the Pareto frontier of total memory against extra forward work, with the fixed policies")
+      ->excludes("--compare");
   cmd->add_option("--timeline", a.timeline, "write the memory timeline as SVG to this file");
   cmd->add_flag("--validate", a.validate, "check the plan's schedule and memory placement; exit 1 on faults");
   return cmd;

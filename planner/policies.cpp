@@ -2,29 +2,26 @@
 // - Annotations are hard constraints for every policy: @checkpoint forces m = 0, @recompute forces
 //   m >= 1. @recompute on a graph output or on an op the registry marks as not recomputable is a user
 //   error naming the annotation.
-// - none keeps everything; drop-cheap recomputes the ops the registry marks cheap (paper 4.2).
-// - sqrt is the paper's Algorithm 3 over the split candidates (split_points.h): walk the compute nodes,
-//   accumulate output bytes, and at a candidate whose accumulated bytes exceed the budget B keep its
-//   crossing set (m = 0) and start a new segment; everything else is recomputed once (m = 1). B is then
-//   searched as in Appendix A: B = 0 gives x (kept bytes) and y (largest segment); B = sqrt(x*y), then 6
-//   points over [B/sqrt(2), sqrt(2)*B]; each candidate is costed by the real allocator and the smallest
-//   arena wins.
-// - log bisects the candidates recursively: the middle one keeps its crossing set at level 0, the
-//   middles of the halves at level 1, and so on; every other node gets the deepest level + 1. With the
-//   scheduler's depth rule that is the paper's section 4.4 with k = 1: O(log n) memory.
-// - a memory budget picks, among none, drop-cheap, Algorithm 3 over a grid of B and log, the plan with
-//   the least recomputation whose total peak fits; otherwise it says the smallest peak it found.
+// - none keeps everything; drop-cheap recomputes the ops the registry marks cheap (paper 4.2); log is
+//   recursive bisection of the split candidates (fixed_policies.h).
+// - sqrt is the paper's Algorithm 3 (fixed_policies.h) with the Appendix A search over its budget B:
+//   B = 0 gives x (kept bytes) and y (largest segment); B = sqrt(x*y), then 6 points over
+//   [B/sqrt(2), sqrt(2)*B]; each is costed by the real allocator and the smallest arena wins.
+// - a memory budget takes the plan with the least recomputation whose total peak fits from the budget
+//   solver's frontier (budget_solver.h), which includes every fixed policy; otherwise it says the
+//   smallest peak there is.
 #include "planner/policies.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <functional>
 
 #include "ir/check.h"
 #include "ir/diagnostic.h"
 #include "ir/format_util.h"
 #include "ir/op_registry.h"
+#include "planner/budget_solver.h"
+#include "planner/fixed_policies.h"
 #include "planner/plan_validator.h"
 #include "planner/scheduler.h"
 #include "planner/split_points.h"
@@ -85,19 +82,9 @@ namespace {
 
 SourceSpan command_line() { return SourceSpan{SourceLoc{"<command line>", 0, 0, 1}, nullptr}; }
 
-// Applies the annotations on top of a policy's choice; the result is what build_plan gets.
-std::vector<int32_t> constrain(const ir::Graph& g, std::vector<int32_t> m) {
-  for (const auto& n : g.nodes()) {
-    if (n.def->is_source) {
-      m[n.id] = 0;
-      continue;
-    }
-    if (n.annotation == ir::Annotation::Checkpoint) m[n.id] = 0;
-    if (n.annotation == ir::Annotation::Recompute) m[n.id] = std::max(m[n.id], 1);
-    if (!n.def->recomputable) m[n.id] = 0;
-  }
-  for (const auto& out : g.outputs()) m[out.node] = 0;
-  return m;
+Plan make(const std::shared_ptr<const ir::Graph>& g, const std::vector<int32_t>& m, const PlanOptions& o,
+          const std::string& name) {
+  return build_plan(g, constrain_mirror(*g, m), o, name);
 }
 
 void check_annotations(const ir::Graph& g) {
@@ -115,113 +102,29 @@ void check_annotations(const ir::Graph& g) {
   if (!errors.empty()) throw UserErrors(std::move(errors));
 }
 
-std::vector<int32_t> drop_cheap(const ir::Graph& g) {
-  std::vector<int32_t> m(g.size(), 0);
-  for (const auto& n : g.nodes()) m[n.id] = n.def->cheap && n.def->recomputable ? 1 : 0;
-  return m;
-}
-
-struct Alg3 {
-  std::vector<int32_t> mirror;
-  int64_t kept_bytes = 0;     // x
-  int64_t max_segment = 0;    // y
-};
-
-// The paper's Algorithm 3 with budget B over crossing-set candidates.
-Alg3 algorithm3(const ir::Graph& g, const CutAnalysis& c, int64_t budget) {
-  Alg3 r;
-  r.mirror.assign(g.size(), 1);
-  std::vector<char> kept(g.size(), 0);
-  CrossingSweep sweep(c);
-  int64_t acc = 0;
-  for (size_t p = 0; p < c.order.size(); ++p) {
-    sweep.advance(p);
-    acc += c.node_bytes[p];
-    if (!c.candidate[p] || acc <= budget) continue;
-    for (const auto& v : sweep.crossing()) {
-      if (kept[v.node]) continue;
-      kept[v.node] = 1;
-      r.mirror[v.node] = 0;
-      for (const auto& t : g.node(v.node).outputs) r.kept_bytes += t.bytes();
-    }
-    r.max_segment = std::max(r.max_segment, acc);
-    acc = 0;
-  }
-  r.max_segment = std::max(r.max_segment, acc);
-  return r;
-}
-
-std::vector<int32_t> log_mirror(const ir::Graph& g, const CutAnalysis& c) {
-  std::vector<size_t> cands;
-  for (size_t p = 0; p < c.order.size(); ++p)
-    if (c.candidate[p]) cands.push_back(p);
-  std::vector<int32_t> level(c.order.size(), -1);
-  int32_t deepest = 0;
-  std::function<void(size_t, size_t, int32_t)> bisect = [&](size_t lo, size_t hi, int32_t l) {
-    if (lo >= hi) return;
-    size_t mid = lo + (hi - lo) / 2;
-    level[cands[mid]] = l;
-    deepest = std::max(deepest, l);
-    bisect(lo, mid, l + 1);
-    bisect(mid + 1, hi, l + 1);
-  };
-  bisect(0, cands.size(), 0);
-  std::vector<int32_t> m(g.size(), deepest + 1);
-  CrossingSweep sweep(c);
-  for (size_t p = 0; p < c.order.size(); ++p) {
-    sweep.advance(p);
-    if (level[p] < 0) continue;
-    for (const auto& v : sweep.crossing()) m[v.node] = std::min(m[v.node], level[p]);
-  }
-  return m;
-}
-
-Plan make(const std::shared_ptr<const ir::Graph>& g, const std::vector<int32_t>& m, const PlanOptions& o,
-          const std::string& name) {
-  return build_plan(g, constrain(*g, m), o, name);
-}
-
 Plan best_sqrt(const std::shared_ptr<const ir::Graph>& g, const CutAnalysis& c, const PlanOptions& o) {
-  Alg3 first = algorithm3(*g, c, 0);
-  Plan best = make(g, first.mirror, o, "sqrt");
-  const double b = std::sqrt(static_cast<double>(first.kept_bytes) * static_cast<double>(first.max_segment));
-  std::vector<double> budgets = {b};
-  for (int i = 0; i < 6; ++i) budgets.push_back(b / std::sqrt(2.0) * std::pow(2.0, i / 5.0));
-  for (double bb : budgets) {
-    Plan p = make(g, algorithm3(*g, c, static_cast<int64_t>(bb)).mirror, o, "sqrt");
-    if (p.feature_map_peak_bytes < best.feature_map_peak_bytes ||
-        (p.feature_map_peak_bytes == best.feature_map_peak_bytes && p.recompute_flops < best.recompute_flops))
+  // The search compares figures; only the winner is built in full.
+  const GraphCosts costs = graph_costs(*g);
+  std::optional<Plan> best;
+  for (int64_t b : sqrt_search_budgets(*g, c)) {
+    Plan p = build_plan_figures(g, constrain_mirror(*g, algorithm3(*g, c, b).mirror), o, costs);
+    if (!best || p.feature_map_peak_bytes < best->feature_map_peak_bytes ||
+        (p.feature_map_peak_bytes == best->feature_map_peak_bytes && p.recompute_flops < best->recompute_flops))
       best = std::move(p);
   }
-  return best;
+  return build_plan(g, best->mirror, o, "sqrt");
 }
 
 Plan within_budget(const std::shared_ptr<const ir::Graph>& g, const CutAnalysis& c, const PlanOptions& o,
                    int64_t budget) {
-  std::vector<Plan> plans;
-  plans.push_back(make(g, std::vector<int32_t>(g->size(), 0), o, "none"));
-  plans.push_back(make(g, drop_cheap(*g), o, "drop-cheap"));
-  int64_t total = 0;
-  for (int64_t b : c.node_bytes) total += b;
-  plans.push_back(make(g, algorithm3(*g, c, 0).mirror, o, "sqrt"));
-  for (int k = 0; k <= 20; k += 2)
-    plans.push_back(make(g, algorithm3(*g, c, total >> k).mirror, o, "sqrt"));
-  plans.push_back(best_sqrt(g, c, o));
-  plans.push_back(make(g, log_mirror(*g, c), o, "log"));
-  const Plan* best = nullptr;
-  const Plan* smallest = nullptr;
-  for (const auto& p : plans) {
-    if (!smallest || p.total_peak_bytes() < smallest->total_peak_bytes()) smallest = &p;
-    if (p.total_peak_bytes() > budget) continue;
-    if (!best || p.recompute_flops < best->recompute_flops ||
-        (p.recompute_flops == best->recompute_flops && p.total_peak_bytes() < best->total_peak_bytes()))
-      best = &p;
-  }
-  if (best) {
-    Plan out = *best;
+  Frontier f = solve_frontier(g, c, o);
+  if (const FrontierPoint* best = pick_for_budget(f, budget)) {
+    Plan out = build_point(f, *best);
     out.policy = "budget(" + out.policy + ")";
     return out;
   }
+  const Plan smallest_plan = build_point(f, f.points.front());
+  const Plan* smallest = &smallest_plan;
   Diagnostic d;
   d.span = command_line();
   d.message = "--memory-budget " + ir::human_bytes(budget) + " cannot be met: the smallest plan found (" +
@@ -246,6 +149,12 @@ Plan within_budget(const std::shared_ptr<const ir::Graph>& g, const CutAnalysis&
 
 }  // namespace
 
+Frontier plan_frontier(std::shared_ptr<const ir::Graph> g, const PlanOptions& options) {
+  SL_CHECK(g) << "plan_frontier without a graph";
+  check_annotations(*g);
+  return solve_frontier(g, analyse_cuts(*g), options);
+}
+
 Plan plan_model(std::shared_ptr<const ir::Graph> g, const PlanRequest& req) {
   SL_CHECK(g) << "plan_model without a graph";
   auto t0 = std::chrono::steady_clock::now();
@@ -257,7 +166,7 @@ Plan plan_model(std::shared_ptr<const ir::Graph> g, const PlanRequest& req) {
   } else {
     switch (req.policy) {
       case Policy::None: plan = make(g, std::vector<int32_t>(g->size(), 0), req.options, "none"); break;
-      case Policy::DropCheap: plan = make(g, drop_cheap(*g), req.options, "drop-cheap"); break;
+      case Policy::DropCheap: plan = make(g, drop_cheap_mirror(*g), req.options, "drop-cheap"); break;
       case Policy::Sqrt: plan = best_sqrt(g, cuts, req.options); break;
       case Policy::Log: plan = make(g, log_mirror(*g, cuts), req.options, "log"); break;
     }

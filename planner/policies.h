@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "planner/budget_solver.h"
 #include "planner/plan.h"
 
 namespace sublinear::planner {
@@ -30,6 +31,9 @@ struct PlanRequest {
 // Plans `g`. User errors (annotations that cannot be honoured: UserErrors, one per annotation; a budget
 // that cannot be met: UserError) carry the spans involved.
 Plan plan_model(std::shared_ptr<const ir::Graph> g, const PlanRequest& req);
+
+// The frontier of exact plans for `g` (budget_solver.h) under `options`; annotations as for plan_model.
+Frontier plan_frontier(std::shared_ptr<const ir::Graph> g, const PlanOptions& options);
 
 // Values whose removal cuts the graph between the inputs and the loss (articulation points of the
 // forward DAG, e.g. each residual unit's output), in topological order: the candidate checkpoints.

@@ -28,18 +28,6 @@ std::string bytes_str(int64_t b) {
   return s;
 }
 
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-std::string percent(double ratio) {
-  std::string s = fixed(100.0 * ratio, 1);
-  s += '%';
-  return s;
-}
-
 std::string seconds_str(double s) {
   if (s < 1.0) {
     std::string out = fixed(s * 1000.0, 1);
@@ -92,6 +80,19 @@ int64_t compute_nodes(const Plan& plan) {
 }
 
 }  // namespace
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string percent(double ratio) {
+  std::string s = fixed(100.0 * ratio, 1);
+  s += '%';
+  return s;
+}
+
 
 std::vector<LiveTensor> live_at_step(const Plan& plan, StepId step, size_t limit) {
   std::vector<LiveTensor> out;
@@ -303,6 +304,30 @@ std::string strategy_label(const Plan& plan) {
   return s;
 }
 
+std::string format_table(const std::vector<std::vector<std::string>>& rows) {
+  if (rows.empty()) return "";
+  std::vector<size_t> w(rows.front().size(), 0);
+  for (const auto& r : rows)
+    for (size_t c = 0; c < r.size() && c < w.size(); ++c) w[c] = std::max(w[c], r[c].size());
+  std::string out;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::string line = "  ";
+    for (size_t c = 0; c < rows[i].size() && c < w.size(); ++c) {
+      if (c > 0) line += "  ";
+      line += c == 0 ? pad_right(rows[i][c], w[c]) : pad_left(rows[i][c], w[c]);
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line;
+    out += '\n';
+    if (i == 0) {
+      size_t total = 0;
+      for (size_t c = 0; c < w.size(); ++c) total += w[c] + (c > 0 ? 2 : 0);
+      out += "  " + std::string(total, '-') + '\n';
+    }
+  }
+  return out;
+}
+
 std::string format_compare(const std::vector<Plan>& plans) {
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"strategy", "feature maps", "live peak", "total", "recomputed", "extra fwd", "vs first"});
@@ -319,9 +344,6 @@ std::string format_compare(const std::vector<Plan>& plans) {
                     ir::human_bytes(p.total_peak_bytes()), ir::with_commas(p.recomputed_nodes),
                     percent(p.extra_forward_ratio()), ratio});
   }
-  std::vector<size_t> w(rows.front().size(), 0);
-  for (const auto& r : rows)
-    for (size_t c = 0; c < r.size(); ++c) w[c] = std::max(w[c], r[c].size());
   std::string out;
   if (!plans.empty() && plans.front().graph) {
     out += "strategies for ";
@@ -332,23 +354,7 @@ std::string format_compare(const std::vector<Plan>& plans) {
     out += optimizer_name(plans.front().options.optimizer);
     out += ")\n";
   }
-  for (size_t i = 0; i < rows.size(); ++i) {
-    std::string line = "  ";
-    for (size_t c = 0; c < rows[i].size(); ++c) {
-      if (c > 0) line += "  ";
-      line += c == 0 ? pad_right(rows[i][c], w[c]) : pad_left(rows[i][c], w[c]);
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line;
-    out += '\n';
-    if (i == 0) {
-      out += "  ";
-      size_t total = 0;
-      for (size_t c = 0; c < w.size(); ++c) total += w[c] + (c > 0 ? 2 : 0);
-      out += std::string(total, '-');
-      out += '\n';
-    }
-  }
+  out += format_table(rows);
   out += "feature maps: the arena (activations, recomputed copies, activation gradients); total adds inputs,\n"
          "parameters, their gradients, optimizer state and workspace; extra fwd: recomputation as a share of\n"
          "one forward pass\n";

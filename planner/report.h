@@ -39,6 +39,13 @@ std::string format_plan(const Plan& plan);
 // "no inplace" / "no sharing" appended when those are off).
 std::string strategy_label(const Plan& plan);
 
+// "12.3%" for 0.123; "3.14" for fixed(3.14159, 2).
+std::string percent(double ratio);
+std::string fixed(double v, int decimals);
+
+// A table: the first row is the header, underlined; the first column left-aligned, the others right.
+std::string format_table(const std::vector<std::vector<std::string>>& rows);
+
 // The paper's comparison: one row per plan, feature-map peak relative to the first row.
 std::string format_compare(const std::vector<Plan>& plans);
 

@@ -1,0 +1,513 @@
+// The budget solver: the frontier of exact plans between the smallest peak and keeping everything.
+// Rules:
+// - Every candidate is a mirror vector built into an exact plan by build_plan (after the annotations
+//   are applied); its total peak and recompute FLOPs are what the frontier compares. No model figure
+//   is ever reported.
+// - The candidates never depend on a budget, so pick_for_budget is monotone, and they include every
+//   fixed policy (none, drop-cheap, Algorithm 3 at sqrt's search points, log) and Algorithm 3 at every
+//   B where its plan changes (up to 512 of them on graphs of up to 2,000 compute nodes; 24 sampled
+//   geometrically on larger ones), so the frontier dominates each of them.
+// - The main family is a dynamic programme over the chain of segments between split candidates (Rotor's
+//   idea on our scheduler's terms): consecutive segments form groups, each group kept whole ("keep"),
+//   kept but for its cheap ops ("keep-noncheap"), or recomputed from the previous group's end
+//   ("recompute"); a group's end crossing set is kept. The model: while group g runs backward, the groups
+//   before it hold what they keep and g holds everything it has (its bytes, its end set, and twice its
+//   largest node for gradients); the least recompute FLOPs under a model budget M is solved exactly over
+//   M discretised into levels, for a geometric grid of M.
+// - On small graphs (a few dozen compute nodes) a greedy walk from keep-everything adds the single-node
+//   (else paired) changes with the best bytes saved per FLOP, a descent from the smallest points takes
+//   the single or paired depth changes that lower the peak most, and every frontier point is then
+//   improved by keeping any recomputed node whose keeping costs no peak.
+#include "planner/budget_solver.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <optional>
+
+#include "ir/check.h"
+#include "ir/format_util.h"
+#include "ir/op_registry.h"
+#include "planner/fixed_policies.h"
+#include "planner/scheduler.h"
+
+namespace sublinear::planner {
+
+namespace {
+
+constexpr int64_t kInf = std::numeric_limits<int64_t>::max() / 4;
+constexpr size_t kGreedyPositions = 24;  // greedy walk and local improvement up to this many compute nodes
+constexpr int kDpLevels = 96;            // persistent-memory levels of the segment DP
+constexpr int kDpBudgets = 32;           // model budgets on the geometric grid
+constexpr int kRefineSteps = 8;          // bisection steps towards each fixed policy's total
+constexpr size_t kLargeGraph = 20000;    // compute nodes from which the grids are coarser
+constexpr size_t kSmallGraph = 2000;     // compute nodes up to which every Algorithm 3 plan is built
+constexpr size_t kAlg3Breakpoints = 512; // Algorithm 3 plans enumerated at most
+constexpr size_t kAlg3Sampled = 24;      // Algorithm 3 plans built on larger graphs
+
+// The frontier under construction: every built plan is offered to a Pareto set kept as plans arrive, so
+// large graphs never hold more than the set's plans at once. Built vectors are remembered by their
+// (total, recompute) so a search may ask again for free.
+class ParetoSet {
+ public:
+  struct Score {
+    int64_t total = 0;
+    int64_t recompute = 0;
+  };
+
+  ParetoSet(const std::shared_ptr<const ir::Graph>& g, const PlanOptions& o)
+      : g_(g), o_(o), costs_(graph_costs(*g)) {}
+
+  // Builds the exact plan for mirror vector `raw` (annotations applied first) and offers its point to
+  // the set; `keep` gets a copy of the point when the caller needs it.
+  Score build(const std::vector<int32_t>& raw, const std::string& family, FrontierPoint* keep = nullptr) {
+    std::vector<int32_t> m = constrain_mirror(*g_, raw);
+    ++built_;
+    FrontierPoint p = FrontierPoint::of(build_plan_figures(g_, m, o_, costs_), family);
+    const Score score{p.total_peak, p.recompute_flops};
+    seen_[std::move(m)] = score;
+    if (keep) *keep = p;
+    insert(std::move(p));
+    return score;
+  }
+  // The exact plan's figures for `raw`, built only if that vector was not built before.
+  Score evaluate(const std::vector<int32_t>& raw, const std::string& family) {
+    auto it = seen_.find(constrain_mirror(*g_, raw));
+    if (it != seen_.end()) return it->second;
+    return build(raw, family);
+  }
+  void insert(FrontierPoint p) {
+    for (const auto& q : points_)
+      if (q.total_peak <= p.total_peak && q.recompute_flops <= p.recompute_flops) return;
+    std::erase_if(points_, [&](const FrontierPoint& q) {
+      return p.total_peak <= q.total_peak && p.recompute_flops <= q.recompute_flops;
+    });
+    points_.push_back(std::move(p));
+  }
+  std::vector<FrontierPoint> take_sorted() {
+    std::sort(points_.begin(), points_.end(),
+              [](const FrontierPoint& a, const FrontierPoint& b) { return a.total_peak < b.total_peak; });
+    return std::move(points_);
+  }
+  std::vector<std::vector<int32_t>> point_mirrors() const {
+    std::vector<std::vector<int32_t>> out;
+    for (const auto& p : points_) out.push_back(p.mirror);
+    return out;
+  }
+  std::vector<std::vector<int32_t>> point_mirrors_by_total() const {
+    std::vector<const FrontierPoint*> order;
+    for (const auto& p : points_) order.push_back(&p);
+    std::sort(order.begin(), order.end(),
+              [](const FrontierPoint* a, const FrontierPoint* b) { return a->total_peak < b->total_peak; });
+    std::vector<std::vector<int32_t>> out;
+    for (const FrontierPoint* p : order) out.push_back(p->mirror);
+    return out;
+  }
+  int32_t built() const { return built_; }
+
+ private:
+  std::shared_ptr<const ir::Graph> g_;
+  PlanOptions o_;
+  GraphCosts costs_;
+  std::map<std::vector<int32_t>, Score> seen_;
+  std::vector<FrontierPoint> points_;
+  int32_t built_ = 0;
+};
+
+int64_t node_flops(const ir::Graph& g, const ir::Node& n) {
+  if (!n.def->cost) return 0;
+  std::vector<ir::TensorType> ins;
+  for (const auto& in : n.inputs) ins.push_back(g.type(in));
+  return n.def->cost(ins, n.outputs, n.attrs).flops;
+}
+
+// A node the solver may drop: what constrain_mirror would not force back to 0.
+std::vector<char> droppable_nodes(const ir::Graph& g) {
+  std::vector<char> d(g.size(), 0);
+  for (const auto& n : g.nodes())
+    d[n.id] = !n.def->is_source && n.def->recomputable && n.annotation != ir::Annotation::Checkpoint;
+  for (const auto& out : g.outputs()) d[out.node] = 0;
+  return d;
+}
+
+// ---- the segment DP -----------------------------------------------------------------------------------
+
+enum class GroupMode : int8_t { Keep, KeepNonCheap, Recompute };
+
+struct Segments {
+  std::vector<size_t> last;        // last position of each segment; candidates end all but the tail
+  std::vector<int64_t> fixed;      // bytes of nodes that are never dropped
+  std::vector<int64_t> noncheap;   // bytes of droppable non-cheap nodes
+  std::vector<int64_t> cheap;      // bytes of droppable cheap nodes
+  std::vector<int64_t> flops;      // forward FLOPs of droppable nodes
+  std::vector<int64_t> cheap_flops;
+  std::vector<int64_t> end_set;    // bytes of the crossing set at the segment's last position (0: tail)
+  std::vector<int64_t> largest;    // the largest node's bytes
+  size_t size() const { return last.size(); }
+};
+
+Segments make_segments(const ir::Graph& g, const CutAnalysis& c, const std::vector<char>& droppable) {
+  Segments s;
+  auto open = [&] {
+    for (auto* v : {&s.fixed, &s.noncheap, &s.cheap, &s.flops, &s.cheap_flops, &s.end_set, &s.largest})
+      v->push_back(0);
+  };
+  open();
+  for (size_t p = 0; p < c.order.size(); ++p) {
+    const ir::Node& n = g.node(c.order[p]);
+    const int64_t b = c.node_bytes[p];
+    const size_t k = s.fixed.size() - 1;
+    if (!droppable[n.id]) s.fixed[k] += b;
+    else if (n.def->cheap) s.cheap[k] += b, s.cheap_flops[k] += node_flops(g, n), s.flops[k] += node_flops(g, n);
+    else s.noncheap[k] += b, s.flops[k] += node_flops(g, n);
+    s.largest[k] = std::max(s.largest[k], b);
+    if (c.candidate[p] || p + 1 == c.order.size()) {
+      s.last.push_back(p);
+      s.end_set[k] = c.candidate[p] ? c.crossing_bytes[p] : 0;
+      if (p + 1 < c.order.size()) open();
+    }
+  }
+  return s;
+}
+
+struct GroupChoice {
+  size_t first = 0, last = 0;  // segments
+  GroupMode mode = GroupMode::Keep;
+};
+
+// Least model recompute under model budget `budget`; empty when nothing fits the model.
+std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget) {
+  const size_t n = s.size();
+  const int64_t q = std::max<int64_t>(1, (budget + kDpLevels - 1) / kDpLevels);
+  const size_t width = kDpLevels + 1;
+  std::vector<int64_t> dp((n + 1) * width, kInf);
+  struct Back { int32_t from_level = -1; int32_t first = -1; GroupMode mode = GroupMode::Keep; };
+  std::vector<Back> back((n + 1) * width);
+  dp[0] = 0;
+  const size_t max_group = n <= 600 ? n : static_cast<size_t>(4 * std::sqrt(static_cast<double>(n))) + 32;
+  auto relax = [&](size_t i, int l, size_t j, int64_t persist, int64_t cost, GroupMode mode) {
+    const int64_t nl = l + (persist + q - 1) / q;
+    if (nl > kDpLevels) return;
+    const size_t at = (j + 1) * width + static_cast<size_t>(nl);
+    const int64_t v = dp[i * width + static_cast<size_t>(l)] + cost;
+    if (v < dp[at]) dp[at] = v, back[at] = {l, static_cast<int32_t>(i), mode};
+  };
+  for (size_t i = 0; i < n; ++i) {
+    for (int l = 0; l <= kDpLevels; ++l) {
+      if (dp[i * width + static_cast<size_t>(l)] >= kInf) continue;
+      const int64_t base = l * q;
+      int64_t all = 0, fixed = 0, noncheap = 0, flops = 0, cheap_flops = 0, largest = 0;
+      for (size_t j = i; j < n && j < i + max_group; ++j) {
+        fixed += s.fixed[j], noncheap += s.noncheap[j], flops += s.flops[j], cheap_flops += s.cheap_flops[j];
+        all += s.fixed[j] + s.noncheap[j] + s.cheap[j];
+        largest = std::max(largest, s.largest[j]);
+        // While the group runs backward it holds everything it has, whatever it keeps afterwards.
+        if (base + all > budget) break;
+        if (j == i) relax(i, l, j, all, 0, GroupMode::Keep);  // longer kept groups split for free
+        relax(i, l, j, fixed + noncheap + s.end_set[j], cheap_flops, GroupMode::KeepNonCheap);
+        relax(i, l, j, fixed + s.end_set[j], flops, GroupMode::Recompute);
+      }
+    }
+  }
+  int best = -1;
+  for (int l = 0; l <= kDpLevels; ++l)
+    if (dp[n * width + static_cast<size_t>(l)] < kInf &&
+        (best < 0 || dp[n * width + static_cast<size_t>(l)] < dp[n * width + static_cast<size_t>(best)]))
+      best = l;
+  std::vector<GroupChoice> groups;
+  if (best < 0) return groups;
+  for (size_t j = n, l = static_cast<size_t>(best); j > 0;) {
+    const Back& b = back[j * width + l];
+    groups.push_back({static_cast<size_t>(b.first), j - 1, b.mode});
+    j = static_cast<size_t>(b.first), l = static_cast<size_t>(b.from_level);
+  }
+  std::reverse(groups.begin(), groups.end());
+  return groups;
+}
+
+std::vector<int32_t> groups_to_mirror(const ir::Graph& g, const CutAnalysis& c, const Segments& s,
+                                      const std::vector<GroupChoice>& groups) {
+  std::vector<int32_t> m(g.size(), 0);
+  std::vector<char> keep_end(c.order.size(), 0);
+  size_t p = 0;
+  for (const auto& gr : groups) {
+    for (; p <= s.last[gr.last]; ++p) {
+      const ir::Node& n = g.node(c.order[p]);
+      m[n.id] = gr.mode == GroupMode::Recompute ? 1 : gr.mode == GroupMode::KeepNonCheap && n.def->cheap ? 1 : 0;
+    }
+    if (c.candidate[s.last[gr.last]]) keep_end[s.last[gr.last]] = 1;
+  }
+  CrossingSweep sweep(c);
+  for (size_t q = 0; q < c.order.size(); ++q) {
+    sweep.advance(q);
+    if (keep_end[q])
+      for (const auto& v : sweep.crossing()) m[v.node] = 0;
+  }
+  return m;
+}
+
+// ---- small graphs: greedy walk and local improvement --------------------------------------------------
+
+// From keep-everything, repeatedly take the change that saves the most total bytes per recomputed FLOP:
+// one node dropped (or deepened, up to 2), or, when no single change saves anything (two branches
+// that only free their input together), two at once. Every plan on the way is a candidate.
+void greedy_walk(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable) {
+  std::vector<int32_t> cur(g.size(), 0);
+  ParetoSet::Score at = set.evaluate(cur, "greedy");
+  std::vector<ir::NodeId> free;
+  for (const auto& n : g.nodes())
+    if (droppable[n.id]) free.push_back(n.id);
+  for (size_t round = 0; round < 2 * g.size(); ++round) {
+    double best = -1;
+    std::vector<ir::NodeId> pick;
+    ParetoSet::Score pick_score;
+    auto consider = [&](const std::vector<ir::NodeId>& change) {
+      for (ir::NodeId v : change) ++cur[v];
+      const ParetoSet::Score s = set.evaluate(cur, "greedy");
+      for (ir::NodeId v : change) --cur[v];
+      const int64_t saved = at.total - s.total;
+      if (saved <= 0) return;
+      const double score = static_cast<double>(saved) /
+                           (static_cast<double>(std::max<int64_t>(0, s.recompute - at.recompute)) + 1.0);
+      if (score > best) best = score, pick = change, pick_score = s;
+    };
+    for (ir::NodeId v : free)
+      if (cur[v] < 2) consider({v});
+    if (pick.empty())
+      for (size_t i = 0; i < free.size(); ++i)
+        for (size_t j = i + 1; j < free.size(); ++j)
+          if (cur[free[i]] < 2 && cur[free[j]] < 2) consider({free[i], free[j]});
+    if (pick.empty()) return;
+    for (ir::NodeId v : pick) ++cur[v];
+    at = pick_score;
+  }
+}
+
+// From each of the smallest frontier points, take the change of one or two nodes' depth by one (up to
+// depth 3) that lowers the total peak most (ties: least recomputation) until none lowers it: the walk
+// above trades bytes for FLOPs and stops where only a combination still saves, such as recomputing a
+// producer deeper while keeping a concatenation of it.
+void descend(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable, size_t starts) {
+  struct Move { ir::NodeId node; int32_t delta; };
+  std::vector<ir::NodeId> free;
+  for (const auto& n : g.nodes())
+    if (droppable[n.id]) free.push_back(n.id);
+  std::vector<std::vector<int32_t>> from = set.point_mirrors_by_total();
+  if (from.size() > starts) from.resize(starts);
+  for (auto cur : from) {
+    ParetoSet::Score at = set.evaluate(cur, "greedy");
+    for (;;) {
+      std::vector<Move> pick;
+      ParetoSet::Score pick_score = at;
+      auto consider = [&](const std::vector<Move>& change) {
+        for (const Move& mv : change) {
+          const int32_t d = cur[mv.node] + mv.delta;
+          if (d < 0 || d > 3) return;
+        }
+        for (const Move& mv : change) cur[mv.node] += mv.delta;
+        const ParetoSet::Score s = set.evaluate(cur, "greedy");
+        for (const Move& mv : change) cur[mv.node] -= mv.delta;
+        if (s.total < pick_score.total || (s.total == pick_score.total && !pick.empty() && s.recompute < pick_score.recompute))
+          pick = change, pick_score = s;
+      };
+      for (size_t i = 0; i < free.size(); ++i)
+        for (int32_t di : {1, -1}) {
+          consider({{free[i], di}});
+          for (size_t j = i + 1; j < free.size(); ++j)
+            for (int32_t dj : {1, -1}) consider({{free[i], di}, {free[j], dj}});
+        }
+      if (pick.empty()) break;
+      for (const Move& mv : pick) cur[mv.node] += mv.delta;
+      at = pick_score;
+    }
+  }
+}
+
+// Keeps (or makes shallower) any recomputed node of a frontier point whose change recomputes less
+// without raising the total peak, until no such change is left.
+void improve_locally(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable) {
+  for (auto m : set.point_mirrors()) {
+    ParetoSet::Score at = set.evaluate(m, "greedy");
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (const auto& n : g.nodes()) {
+        if (!droppable[n.id] || m[n.id] == 0) continue;
+        --m[n.id];
+        const ParetoSet::Score s = set.evaluate(m, "greedy");
+        if (s.total <= at.total && s.recompute < at.recompute) {
+          at = s, changed = true;
+        } else {
+          ++m[n.id];
+        }
+      }
+    }
+  }
+}
+
+// Rotor's observation on the exact plan: the last segments run backward first, while the earlier ones
+// still hold only what they keep, so keeping them whole (or but for their cheap ops) often costs no
+// peak. From `base`, find by bisection the longest suffix of segments that can be kept whole without
+// raising the total, then the longest run before it that can keep its non-cheap ops.
+void keep_tail(ParetoSet& set, const ir::Graph& g, const CutAnalysis& c, const Segments& s,
+               std::vector<int32_t> base) {
+  const int64_t limit = set.evaluate(base, "tail").total;
+  size_t done = s.size();  // segments [done, size) are settled
+  for (GroupMode mode : {GroupMode::Keep, GroupMode::KeepNonCheap}) {
+    auto with = [&](size_t from) {
+      std::vector<int32_t> m = base;
+      for (size_t p = from == 0 ? 0 : s.last[from - 1] + 1; p <= s.last[done - 1]; ++p) {
+        const ir::Node& n = g.node(c.order[p]);
+        if (mode == GroupMode::Keep || !n.def->cheap) m[n.id] = 0;
+      }
+      return m;
+    };
+    size_t lo = done, hi = 0;  // keeping [lo, done) fits; [hi, done) is the most to try
+    while (lo > hi) {
+      const size_t mid = hi + (lo - hi) / 2;  // mid < lo
+      if (set.evaluate(with(mid), "tail").total <= limit) lo = mid;
+      else hi = mid + 1;
+    }
+    if (lo < done) base = with(lo), done = lo;
+    if (done == 0) return;
+  }
+}
+
+}  // namespace
+
+Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnalysis& cuts, const PlanOptions& o) {
+  SL_CHECK(g) << "solve_frontier without a graph";
+  const ir::Graph& graph = *g;
+  Frontier f;
+  f.graph = g;
+  f.options = o;
+  ParetoSet set(g, o);
+  auto fixed = [&](const std::vector<int32_t>& m, const std::string& name) {
+    set.build(m, name, &f.fixed.emplace_back());
+  };
+  fixed(std::vector<int32_t>(graph.size(), 0), "none");
+  fixed(drop_cheap_mirror(graph), "drop-cheap");
+  {
+    // sqrt as its own search picks it (the smallest arena of its B points) is the fixed policy; every
+    // one of its points is a candidate too, as is Algorithm 3 over a grid of B.
+    std::vector<int64_t> budgets = sqrt_search_budgets(graph, cuts);
+    const size_t searched = budgets.size();
+    // Every B where Algorithm 3 changes on graphs whose plans are quick to build, else a geometric
+    // subsample of them.
+    std::vector<int64_t> breaks = algorithm3_breakpoints(cuts, kAlg3Breakpoints);
+    const size_t wanted = cuts.order.size() <= kSmallGraph ? breaks.size() : kAlg3Sampled;
+    if (breaks.size() <= wanted) {
+      budgets.insert(budgets.end(), breaks.begin(), breaks.end());
+    } else {
+      const double lo = static_cast<double>(std::max<int64_t>(1, breaks[1])), hi = static_cast<double>(breaks.back());
+      for (size_t i = 0; i < wanted; ++i) {
+        const auto b = static_cast<int64_t>(lo * std::pow(hi / lo, static_cast<double>(i) / static_cast<double>(wanted - 1)));
+        budgets.push_back(*std::prev(std::upper_bound(breaks.begin(), breaks.end(), b)));
+      }
+    }
+    std::vector<FrontierPoint> sqrt_plans;
+    for (size_t i = 0; i < budgets.size(); ++i) {
+      std::vector<int32_t> m = algorithm3(graph, cuts, budgets[i]).mirror;
+      if (i < searched) set.build(m, "sqrt", &sqrt_plans.emplace_back());
+      else set.evaluate(m, "sqrt");
+    }
+    const FrontierPoint* best = nullptr;
+    for (const auto& p : sqrt_plans)
+      if (!best || p.feature_map_peak_bytes < best->feature_map_peak_bytes ||
+          (p.feature_map_peak_bytes == best->feature_map_peak_bytes && p.recompute_flops < best->recompute_flops))
+        best = &p;
+    f.fixed.push_back(*best);
+  }
+  fixed(log_mirror(graph, cuts), "log");
+
+  const std::vector<char> droppable = droppable_nodes(graph);
+  const Segments segs = make_segments(graph, cuts, droppable);
+  int64_t keep_all = 0, largest = 0;
+  for (size_t k = 0; k < segs.size(); ++k) {
+    keep_all += segs.fixed[k] + segs.noncheap[k] + segs.cheap[k];
+    largest = std::max(largest, segs.largest[k]);
+  }
+  // The segment DP's model budgets: from the least the model can fit (found by bisection on the DP
+  // alone) to keeping everything, on a geometric grid.
+  auto segments_plan = [&](double model_budget) -> std::optional<ParetoSet::Score> {
+    std::vector<GroupChoice> groups = solve_segments(segs, static_cast<int64_t>(model_budget));
+    if (groups.empty()) return std::nullopt;
+    return set.evaluate(groups_to_mirror(graph, cuts, segs, groups), "segments");
+  };
+  const double hi = static_cast<double>(keep_all + largest);
+  double lo = 0, feasible = hi;
+  for (int i = 0; i < 24 && feasible - lo > hi * 1e-4; ++i) {
+    const double mid = (lo + feasible) / 2;
+    (solve_segments(segs, static_cast<int64_t>(mid)).empty() ? lo : feasible) = mid;
+  }
+  // Large graphs (an unrolled LSTM: each exact plan takes seconds) get a coarser grid.
+  const bool large = cuts.order.size() > kLargeGraph;
+  const int grid = large ? kDpBudgets / 3 : kDpBudgets, refine = large ? kRefineSteps / 2 : kRefineSteps;
+  for (int i = 0; i < grid; ++i)
+    segments_plan(feasible * std::pow(hi / feasible, static_cast<double>(i) / (grid - 1)));
+  // The model is not the arena: refine the model budget towards the fixed policies' own totals so the
+  // frontier has a point at each of them (the largest model budget whose exact plan still fits).
+  for (const FrontierPoint* target : {&f.fixed[1], &f.fixed[2]}) {
+    double below = feasible, above = hi;
+    for (int i = 0; i < refine; ++i) {
+      const double mid = std::sqrt(below * above);
+      auto sc = segments_plan(mid);
+      (sc && sc->total <= target->total_peak_bytes() ? below : above) = mid;
+    }
+  }
+  // The smallest plans of each family gain most from a kept tail.
+  keep_tail(set, graph, cuts, segs, f.fixed[2].mirror);
+  if (auto groups = solve_segments(segs, static_cast<int64_t>(feasible)); !groups.empty())
+    keep_tail(set, graph, cuts, segs, groups_to_mirror(graph, cuts, segs, groups));
+  if (cuts.order.size() <= kGreedyPositions) {
+    greedy_walk(set, graph, droppable);
+    descend(set, graph, droppable, 3);
+    improve_locally(set, graph, droppable);
+  }
+  f.plans_built = set.built();
+  f.points = set.take_sorted();
+  return f;
+}
+
+FrontierPoint FrontierPoint::of(const Plan& p, std::string policy) {
+  FrontierPoint out;
+  out.policy = std::move(policy);
+  out.mirror = p.mirror;
+  out.total_peak = p.total_peak_bytes();
+  out.feature_map_peak_bytes = p.feature_map_peak_bytes;
+  out.recompute_flops = p.recompute_flops;
+  out.forward_flops = p.forward_flops;
+  out.recomputed_nodes = p.recomputed_nodes;
+  return out;
+}
+
+const FrontierPoint* pick_for_budget(const Frontier& f, int64_t budget) {
+  const FrontierPoint* best = nullptr;
+  for (const auto& p : f.points)
+    if (p.total_peak <= budget) best = &p;  // ascending total, descending recompute
+  return best;
+}
+
+Plan build_point(const Frontier& f, const FrontierPoint& p) {
+  Plan plan = build_plan(f.graph, p.mirror, f.options, p.policy);
+  SL_CHECK(plan.total_peak_bytes() == p.total_peak && plan.recompute_flops == p.recompute_flops)
+      << "frontier point " << p.policy << " rebuilt to " << plan.total_peak_bytes() << " B and "
+      << plan.recompute_flops << " FLOPs, searched as " << p.total_peak << " B and " << p.recompute_flops;
+  return plan;
+}
+
+std::vector<Plan> plans_at_fixed_totals(const Frontier& f) {
+  std::vector<Plan> out;
+  if (f.fixed.size() < 3) return out;
+  const int64_t cheap = f.fixed[1].total_peak, sqrt = f.fixed[2].total_peak;
+  const auto mid = static_cast<int64_t>(std::sqrt(static_cast<double>(cheap) * static_cast<double>(sqrt)));
+  for (int64_t budget : {sqrt, mid, cheap}) {
+    const FrontierPoint* p = pick_for_budget(f, budget);
+    if (!p) continue;
+    out.push_back(build_point(f, *p));
+    out.back().policy = "budget " + ir::human_bytes(budget);
+  }
+  return out;
+}
+
+}  // namespace sublinear::planner

@@ -1,0 +1,340 @@
+// The budget solver's guarantees: a well-formed frontier of sound plans; dominance over every fixed
+// policy (none, drop-cheap, sqrt, log and Algorithm 3 over a sweep of B) on the example models and on
+// hand-built dense-block, U-Net and multi-layer RNN graphs; a monotone --memory-budget; and, on graphs
+// small enough to enumerate every mirror vector, recomputation within 5% of the true optimum.
+#include "planner/budget_solver.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "planner/fixed_policies.h"
+#include "planner/frontier_report.h"
+#include "planner/policies.h"
+#include "planner/scheduler.h"
+#include "ir/format_util.h"
+#include "planner_test_util.h"
+
+namespace sublinear::planner {
+namespace {
+
+using namespace ptest;
+
+Plan run(const std::shared_ptr<const ir::Graph>& g, Policy policy) {
+  PlanRequest r;
+  r.policy = policy;
+  return plan_model(g, r);
+}
+
+Plan run_budget(const std::shared_ptr<const ir::Graph>& g, int64_t budget) {
+  PlanRequest r;
+  r.memory_budget = budget;
+  return plan_model(g, r);
+}
+
+std::shared_ptr<const ir::Graph> example(const std::string& file, int64_t batch,
+                                         std::vector<std::pair<std::string, std::string>> sets) {
+  std::ifstream in(source_dir() + "/examples/" + file);
+  EXPECT_TRUE(in) << file;
+  std::stringstream text;
+  text << in.rdbuf();
+  return load(text.str(), batch, std::move(sets), file);
+}
+
+// ---- hand-built graphs the examples do not cover --------------------------------------------------------
+
+// DenseNet-style: `blocks` dense blocks of `layers` layers, each layer bn-relu-conv3x3 over the concat of
+// everything before it in the block, a transition (bn-relu-conv1x1-avg_pool) between blocks.
+std::shared_ptr<const ir::Graph> dense_net(int blocks, int layers, int64_t growth = 8, int64_t batch = 2) {
+  GraphBuilder b("dense", batch);
+  ir::NodeId x = b.input("x", {batch, 3, 16, 16});
+  ir::NodeId h = b.op("conv2d", x, {{"out", int64_t{16}}, {"kernel", std::vector<int64_t>{3}}, {"pad", std::vector<int64_t>{1}}});
+  int64_t channels = 16;
+  for (int blk = 0; blk < blocks; ++blk) {
+    std::vector<ir::ValueRef> feats{{h, 0}};
+    for (int l = 0; l < layers; ++l) {
+      ir::NodeId in = feats.size() == 1 ? h : b.op("concat", feats, {{"axis", int64_t{1}}});
+      ir::NodeId n = b.op("batch_norm", in);
+      ir::NodeId r = b.op("relu", n);
+      ir::NodeId c = b.op("conv2d", r, {{"out", growth}, {"kernel", std::vector<int64_t>{3}}, {"pad", std::vector<int64_t>{1}}});
+      feats.push_back({c, 0});
+      channels += growth;
+    }
+    h = b.op("concat", feats, {{"axis", int64_t{1}}});
+    if (blk + 1 < blocks) {
+      ir::NodeId n = b.op("batch_norm", h);
+      ir::NodeId r = b.op("relu", n);
+      channels /= 2;
+      ir::NodeId c = b.op("conv2d", r, {{"out", channels}, {"kernel", std::vector<int64_t>{1}}});
+      h = b.op("avg_pool", c, {{"kernel", std::vector<int64_t>{2}}, {"stride", std::vector<int64_t>{2}}});
+    }
+  }
+  ir::NodeId loss = b.op("mean", b.op("relu", h));
+  b.output(loss, "loss");
+  return b.finish();
+}
+
+// U-Net-style over features: an encoder narrowing by halves, a decoder widening back, each decoder level
+// added to the encoder output of its width (the long skips).
+std::shared_ptr<const ir::Graph> u_net(int levels, int64_t width = 256, int64_t batch = 16) {
+  GraphBuilder b("unet", batch);
+  ir::NodeId h = b.input("x", {batch, width});
+  std::vector<ir::NodeId> skips;
+  int64_t w = width;
+  for (int l = 0; l < levels; ++l) {
+    h = b.op("relu", b.op("linear", h, {{"units", w}}));
+    h = b.op("relu", b.op("linear", h, {{"units", w}}));
+    skips.push_back(h);
+    w /= 2;
+  }
+  h = b.op("relu", b.op("linear", h, {{"units", w}}));
+  for (int l = levels - 1; l >= 0; --l) {
+    w *= 2;
+    h = b.op("relu", b.op("linear", h, {{"units", w}}));
+    h = b.op("add", {{h, 0}, {skips[l], 0}});
+    h = b.op("tanh", b.op("linear", h, {{"units", w}}));
+  }
+  b.output(b.op("mean", h), "loss");
+  return b.finish();
+}
+
+// A stacked RNN unrolled over `steps`: layer k at step t is tanh(linear(below_t) + matmul(h_{k,t-1}, U_k))
+// with U_k shared by every step of the layer.
+std::shared_ptr<const ir::Graph> stacked_rnn(int layers, int steps, int64_t width = 64, int64_t batch = 8) {
+  GraphBuilder b("rnn", batch);
+  std::vector<ir::NodeId> u, h;
+  for (int k = 0; k < layers; ++k) {
+    u.push_back(b.param("U" + std::to_string(k), {width, width}));
+    h.push_back(b.input("h0_" + std::to_string(k), {batch, width}));
+  }
+  ir::NodeId last = -1;
+  for (int t = 0; t < steps; ++t) {
+    ir::NodeId below = b.input("x" + std::to_string(t), {batch, width});
+    for (int k = 0; k < layers; ++k) {
+      ir::NodeId in = b.op("linear", below, {{"units", width}});
+      ir::NodeId rec = b.op("matmul", {{h[k], 0}, {u[k], 0}});
+      below = h[k] = b.op("tanh", b.op("add", {{in, 0}, {rec, 0}}));
+    }
+    last = below;
+  }
+  b.output(b.op("mean", last), "loss");
+  return b.finish();
+}
+
+// ---- the frontier's shape and soundness ------------------------------------------------------------------
+
+::testing::AssertionResult well_formed(const Frontier& f) {
+  if (f.points.empty()) return ::testing::AssertionFailure() << "empty frontier";
+  for (size_t i = 0; i < f.points.size(); ++i) {
+    const FrontierPoint& p = f.points[i];
+    // The full plan is sound and has the figures the search judged it by (build_point checks).
+    if (auto r = sound(build_point(f, p)); !r) return r << " (frontier point " << i << ")";
+    if (i > 0 && !(p.total_peak_bytes() > f.points[i - 1].total_peak_bytes() &&
+                   p.recompute_flops < f.points[i - 1].recompute_flops))
+      return ::testing::AssertionFailure() << "points " << i - 1 << " and " << i << " are not Pareto-ordered";
+  }
+  if (f.fixed.size() != 4) return ::testing::AssertionFailure() << f.fixed.size() << " fixed policies";
+  return ::testing::AssertionSuccess();
+}
+
+// Every fixed plan that fits a budget recomputes at least as much as the solver's plan for that budget,
+// and the solver reaches at least the smallest of their totals.
+template <typename P>
+::testing::AssertionResult dominates(const Frontier& f, const std::vector<P>& others) {
+  int64_t smallest = INT64_MAX;
+  for (const P& o : others) {
+    smallest = std::min(smallest, o.total_peak_bytes());
+    const FrontierPoint* p = pick_for_budget(f, o.total_peak_bytes());
+    if (!p) return ::testing::AssertionFailure() << o.policy << " fits " << o.total_peak_bytes() << " B, the solver nothing";
+    if (p->recompute_flops > o.recompute_flops)
+      return ::testing::AssertionFailure() << "at " << o.total_peak_bytes() << " B " << o.policy << " recomputes "
+                                           << o.recompute_flops << " FLOPs, the solver (" << p->policy << ") "
+                                           << p->recompute_flops;
+  }
+  if (f.points.front().total_peak_bytes() > smallest)
+    return ::testing::AssertionFailure() << "smallest frontier point " << f.points.front().total_peak_bytes()
+                                         << " B, a fixed policy reaches " << smallest << " B";
+  return ::testing::AssertionSuccess();
+}
+
+// The fixed policies as users run them, and Algorithm 3 over a geometric sweep of B.
+std::vector<Plan> fixed_and_sweep(const std::shared_ptr<const ir::Graph>& g) {
+  std::vector<Plan> out;
+  for (Policy p : {Policy::None, Policy::DropCheap, Policy::Sqrt, Policy::Log}) out.push_back(run(g, p));
+  const CutAnalysis cuts = analyse_cuts(*g);
+  int64_t total = 0;
+  for (int64_t b : cuts.node_bytes) total += b;
+  for (int i = 0; i <= 24; ++i) {
+    const auto budget = static_cast<int64_t>(static_cast<double>(total) * std::pow(2.0, -i / 2.0));
+    out.push_back(build_plan(g, constrain_mirror(*g, algorithm3(*g, cuts, budget).mirror), {}, "alg3"));
+  }
+  return out;
+}
+
+void expect_dominates_everything(const std::shared_ptr<const ir::Graph>& g) {
+  ASSERT_TRUE(g);
+  Frontier f = plan_frontier(g, {});
+  ASSERT_TRUE(well_formed(f));
+  EXPECT_TRUE(dominates(f, f.fixed));
+  EXPECT_TRUE(dominates(f, fixed_and_sweep(g)));
+  EXPECT_EQ(f.points.back().recompute_flops, 0);  // none of these graphs forces recomputation
+}
+
+TEST(BudgetSolverDominance, ResNetCifar) { expect_dominates_everything(example("resnet_cifar.snet", 4, {{"depth", "20"}})); }
+TEST(BudgetSolverDominance, ImageNetResNet) {
+  expect_dominates_everything(example("resnet.snet", 2, {{"depth", "50"}, {"image_size", "64"}}));
+}
+TEST(BudgetSolverDominance, Mlp) { expect_dominates_everything(example("mlp.snet", 8, {{"layers", "12"}})); }
+TEST(BudgetSolverDominance, Cnn) { expect_dominates_everything(example("cnn.snet", 4, {})); }
+TEST(BudgetSolverDominance, Lstm) {
+  expect_dominates_everything(example("lstm.snet", 4, {{"layers", "2"}, {"hidden", "64"}, {"classes", "50"}, {"seq_len", "12"}}));
+}
+TEST(BudgetSolverDominance, CharLstm) {
+  expect_dominates_everything(
+      example("char_lstm.snet", 4, {{"layers", "2"}, {"hidden", "64"}, {"vocab", "40"}, {"seq_len", "10"}}));
+}
+TEST(BudgetSolverDominance, DenseNet) { expect_dominates_everything(dense_net(3, 6)); }
+TEST(BudgetSolverDominance, UNet) { expect_dominates_everything(u_net(4)); }
+TEST(BudgetSolverDominance, StackedRnn) { expect_dominates_everything(stacked_rnn(3, 16)); }
+
+TEST(BudgetSolverDominance, AnnotationsHoldOnEveryPoint) {
+  auto g = example("annotated.snet", 4, {});
+  ASSERT_TRUE(g);
+  Frontier f = plan_frontier(g, {});
+  ASSERT_TRUE(well_formed(f));
+  EXPECT_TRUE(dominates(f, f.fixed));
+  for (const FrontierPoint& p : f.points)
+    for (const auto& n : g->nodes()) {
+      if (n.annotation == ir::Annotation::Checkpoint) {
+        EXPECT_EQ(p.mirror[n.id], 0) << n.name;
+      }
+      if (n.annotation == ir::Annotation::Recompute) {
+        EXPECT_GE(p.mirror[n.id], 1) << n.name;
+      }
+    }
+}
+
+// ---- the budget as users give it --------------------------------------------------------------------------
+
+TEST(BudgetSolverMonotone, LargerBudgetNeverRecomputesMore) {
+  for (const auto& g : {example("resnet_cifar.snet", 4, {{"depth", "20"}}), dense_net(2, 5), u_net(3)}) {
+    ASSERT_TRUE(g);
+    Frontier f = plan_frontier(g, {});
+    const int64_t lo = f.points.front().total_peak_bytes(), hi = f.points.back().total_peak_bytes();
+    int64_t previous = INT64_MAX;
+    for (int i = 0; i <= 40; ++i) {
+      const int64_t budget = lo + (hi - lo) * i / 40;
+      Plan p = run_budget(g, budget);
+      EXPECT_LE(p.total_peak_bytes(), budget);
+      EXPECT_LE(p.recompute_flops, previous) << g->model_name << " at " << budget << " B";
+      previous = p.recompute_flops;
+    }
+    EXPECT_EQ(previous, 0);
+  }
+}
+
+TEST(BudgetSolverMonotone, BudgetPlanIsTheFrontierPoint) {
+  auto g = dense_net(2, 4);
+  Frontier f = plan_frontier(g, {});
+  for (const FrontierPoint& want : f.points) {
+    Plan p = run_budget(g, want.total_peak_bytes());
+    EXPECT_TRUE(sound(p));
+    EXPECT_EQ(p.total_peak_bytes(), want.total_peak_bytes());
+    EXPECT_EQ(p.recompute_flops, want.recompute_flops);
+    EXPECT_EQ(p.policy, "budget(" + want.policy + ")");
+  }
+}
+
+// ---- what users see ------------------------------------------------------------------------------------------
+
+TEST(BudgetSolverReport, CompareRowsAtTheFixedPoliciesSizes) {
+  auto g = example("resnet_cifar.snet", 4, {{"depth", "20"}});
+  ASSERT_TRUE(g);
+  Frontier f = plan_frontier(g, {});
+  std::vector<Plan> rows = plans_at_fixed_totals(f);
+  ASSERT_EQ(rows.size(), 3u);
+  const FrontierPoint& cheap = f.fixed[1];
+  const FrontierPoint& sqrt = f.fixed[2];
+  EXPECT_LE(rows[0].total_peak_bytes(), sqrt.total_peak_bytes());
+  EXPECT_LE(rows[0].recompute_flops, sqrt.recompute_flops);
+  EXPECT_LE(rows[2].total_peak_bytes(), cheap.total_peak_bytes());
+  EXPECT_LE(rows[2].recompute_flops, cheap.recompute_flops);
+  EXPECT_GE(rows[0].recompute_flops, rows[1].recompute_flops);
+  EXPECT_GE(rows[1].recompute_flops, rows[2].recompute_flops);
+  EXPECT_EQ(rows[0].policy, "budget " + ir::human_bytes(sqrt.total_peak_bytes()));
+  for (const Plan& p : rows) EXPECT_TRUE(sound(p));
+}
+
+TEST(BudgetSolverReport, FrontierTableAndJsonListEveryPoint) {
+  auto g = u_net(3);
+  Frontier f = plan_frontier(g, {});
+  const std::string t = format_frontier(f);
+  EXPECT_NE(t.find("frontier for unet (batch 16"), std::string::npos) << t;
+  EXPECT_NE(t.find(std::to_string(f.points.size()) + " plans on it"), std::string::npos) << t;
+  for (const FrontierPoint& p : f.points) EXPECT_NE(t.find(ir::with_commas(p.recompute_flops)), std::string::npos) << t;
+  for (const char* policy : {"none", "drop-cheap", "sqrt", "log"}) EXPECT_NE(t.find(policy), std::string::npos);
+  const nlohmann::json j = frontier_to_json(f);
+  ASSERT_EQ(j["points"].size(), f.points.size());
+  for (size_t i = 0; i < f.points.size(); ++i) {
+    EXPECT_EQ(j["points"][i]["total_peak_bytes"].get<int64_t>(), f.points[i].total_peak_bytes());
+    EXPECT_EQ(j["points"][i]["recompute_flops"].get<int64_t>(), f.points[i].recompute_flops);
+  }
+  ASSERT_EQ(j["fixed"].size(), 4u);
+  for (const auto& row : j["fixed"])
+    EXPECT_LE(row["frontier_recompute_flops"].get<int64_t>(), row["recompute_flops"].get<int64_t>()) << row.dump();
+}
+
+// ---- near-optimality against exhaustive search ------------------------------------------------------------
+
+// The true frontier: every mirror vector with entries up to `depth` on the droppable nodes.
+std::map<int64_t, int64_t> exhaustive_frontier(const std::shared_ptr<const ir::Graph>& g, int depth) {
+  std::vector<ir::NodeId> free;
+  for (const auto& n : g->nodes())
+    if (!n.def->is_source && n.def->recomputable) free.push_back(n.id);
+  for (const auto& out : g->outputs()) std::erase(free, out.node);
+  EXPECT_LE(std::pow(depth + 1, free.size()), 5000.0) << "too many vectors to enumerate";
+  std::map<int64_t, int64_t> best;  // total -> least recompute at exactly that total
+  std::vector<int32_t> m(g->size(), 0);
+  for (;;) {
+    Plan p = build_plan(g, m, {}, "exhaustive");
+    auto [it, fresh] = best.emplace(p.total_peak_bytes(), p.recompute_flops);
+    if (!fresh) it->second = std::min(it->second, p.recompute_flops);
+    size_t k = 0;
+    for (; k < free.size() && m[free[k]] == depth; ++k) m[free[k]] = 0;
+    if (k == free.size()) break;
+    ++m[free[k]];
+  }
+  return best;
+}
+
+void expect_near_optimal(const std::shared_ptr<const ir::Graph>& g, int depth) {
+  ASSERT_TRUE(g);
+  Frontier f = plan_frontier(g, {});
+  ASSERT_TRUE(well_formed(f));
+  const std::map<int64_t, int64_t> truth = exhaustive_frontier(g, depth);
+  EXPECT_LE(f.points.front().total_peak_bytes(), truth.begin()->first) << "the smallest peak there is";
+  int64_t optimum = INT64_MAX;
+  for (const auto& [total, recompute] : truth) {
+    optimum = std::min(optimum, recompute);  // the least recomputation within `total`
+    const FrontierPoint* p = pick_for_budget(f, total);
+    ASSERT_NE(p, nullptr) << g->model_name << " at " << total << " B";
+    EXPECT_LE(static_cast<double>(p->recompute_flops), 1.05 * static_cast<double>(optimum))
+        << g->model_name << " at " << total << " B: optimum " << optimum << " FLOPs, solver " << p->recompute_flops;
+  }
+}
+
+TEST(BudgetSolverOptimality, ChainWithinFivePercentOfExhaustive) { expect_near_optimal(chain(11).graph, 1); }
+TEST(BudgetSolverOptimality, ChainTwoDeepWithinFivePercentOfExhaustive) { expect_near_optimal(chain(6).graph, 2); }
+TEST(BudgetSolverOptimality, ResidualWithinFivePercentOfExhaustive) { expect_near_optimal(residual_chain(3).graph, 1); }
+TEST(BudgetSolverOptimality, DiamondWithinFivePercentOfExhaustive) { expect_near_optimal(diamond().graph, 2); }
+TEST(BudgetSolverOptimality, DenseBlockWithinFivePercentOfExhaustive) { expect_near_optimal(dense_net(1, 2, 4, 1), 1); }
+TEST(BudgetSolverOptimality, RnnStepsWithinFivePercentOfExhaustive) { expect_near_optimal(stacked_rnn(1, 3, 16, 4), 1); }
+TEST(BudgetSolverOptimality, UNetWithinFivePercentOfExhaustive) { expect_near_optimal(u_net(1, 64, 8), 1); }
+
+}  // namespace
+}  // namespace sublinear::planner
