@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "planner/frontier_report.h"
+#include "planner/frontier_svg.h"
 #include "planner/plan_validator.h"
 #include "planner/policies.h"
 #include "planner/report.h"
@@ -57,12 +58,16 @@ int run(const PlanArgs& a, SourceManager& sources) {
   auto graph = std::make_shared<const ir::Graph>(load(a.model, sources));
   std::ostream& note = a.json ? std::cerr : std::cout;  // keep stdout pure JSON
 
-  if (a.frontier) {
+  if (a.frontier || !a.frontier_svg.empty()) {
     planner::Frontier f = planner::plan_frontier(graph, req.options);
     if (a.json)
       std::cout << planner::frontier_to_json(f).dump(2) << "\n";
     else
       std::cout << planner::format_frontier(f);
+    if (!a.frontier_svg.empty()) {
+      if (!write_output(a.frontier_svg, planner::frontier_svg(f))) return 1;
+      note << "frontier written to " << a.frontier_svg << "\n";
+    }
     return 0;
   }
 
@@ -120,6 +125,8 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& a) {
   cmd->add_flag("--compare", a.compare, "compare no optimisation, inplace, sharing, drop-cheap, sqrt, log and the budget solver at three sizes");
   cmd->add_flag("--frontier", a.frontier,
                 "print the Pareto frontier of total memory against extra forward work, with the fixed policies")
+      ->excludes("--compare");
+  cmd->add_option("--frontier-svg", a.frontier_svg, "draw the frontier (as --frontier prints it) as SVG to this file")
       ->excludes("--compare");
   cmd->add_option("--timeline", a.timeline, "write the memory timeline as SVG to this file");
   cmd->add_flag("--validate", a.validate, "check the plan's schedule and memory placement; exit 1 on faults");

@@ -2,7 +2,7 @@
 // `sublinear plan`: plan the memory of one training step and report it before anything runs.
 //   sublinear plan model.snet --batch 32 [--set k=v]... [--model NAME] [--policy none|drop-cheap|sqrt|log]
 //       [--memory-budget 6GiB] [--no-inplace] [--no-sharing] [--optimizer sgd|momentum|adam] [--json]
-//       [--compare | --frontier] [--timeline out.svg] [--validate]
+//       [--compare | --frontier] [--frontier-svg out.svg] [--timeline out.svg] [--validate]
 #include <CLI/CLI.hpp>
 #include <string>
 
@@ -21,6 +21,7 @@ struct PlanArgs {
   bool json = false;
   bool compare = false;
   bool frontier = false;
+  std::string frontier_svg;   // SVG path; empty: none (implies computing the frontier)
   std::string timeline;       // SVG path; empty: none
   bool validate = false;
 };

@@ -7,10 +7,17 @@
 #include <vector>
 
 #include "ir/format_util.h"
+#include "planner/svg_util.h"
 
 namespace sublinear::planner {
 
 namespace {
+
+using svg::byte_ticks;
+using svg::ByteTicks;
+using svg::nice_step;
+using svg::num;
+using svg::xml_escape;
 
 // Page layout, in SVG user units (pixels).
 constexpr double kWidth = 1200, kHeight = 720;
@@ -20,67 +27,6 @@ constexpr size_t kMaxTitleValues = 6;
 
 const char* const kColour[] = {"#4e79a7", "#f28e2b", "#59a14f"};  // forward, recompute, backward
 const char* const kClass[] = {"f", "r", "b"};
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // Control characters other than tab and newline are not allowed in XML 1.0.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
-          out += ' ';
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
-// Shortest decimal with at most two decimals: "12", "12.5", "12.25".
-std::string num(double v) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.2f", v);
-  std::string s = buf;
-  if (s.find('.') != std::string::npos) {
-    while (s.back() == '0') s.pop_back();
-    if (s.back() == '.') s.pop_back();
-  }
-  if (s == "-0") s = "0";
-  return s;
-}
-
-// 1, 2, 2.5 or 5 times a power of ten, at least `raw`.
-double nice_step(double raw) {
-  if (raw <= 0) return 1;
-  const double p = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
-    if (m * p >= raw * (1 - 1e-9)) return m * p;
-  return 10 * p;
-}
-
-struct ByteTicks {
-  double step = 1;  // bytes
-  double unit = 1;  // bytes per unit
-  const char* unit_name = "B";
-};
-
-ByteTicks byte_ticks(double max_bytes) {
-  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  ByteTicks t;
-  size_t k = 0;
-  while (k + 1 < sizeof kUnits / sizeof kUnits[0] && max_bytes / t.unit >= 1024) t.unit *= 1024, ++k;
-  t.unit_name = kUnits[k];
-  t.step = nice_step(max_bytes / t.unit / 6.0) * t.unit;
-  if (k == 0) t.step = std::max(1.0, std::round(t.step));
-  return t;
-}
 
 int64_t aligned(int64_t bytes, int64_t alignment) {
   const int64_t a = std::max<int64_t>(alignment, 1);

@@ -15,6 +15,7 @@
 
 #include "planner/fixed_policies.h"
 #include "planner/frontier_report.h"
+#include "planner/frontier_svg.h"
 #include "planner/policies.h"
 #include "planner/scheduler.h"
 #include "ir/format_util.h"
@@ -287,6 +288,33 @@ TEST(BudgetSolverReport, FrontierTableAndJsonListEveryPoint) {
   ASSERT_EQ(j["fixed"].size(), 4u);
   for (const auto& row : j["fixed"])
     EXPECT_LE(row["frontier_recompute_flops"].get<int64_t>(), row["recompute_flops"].get<int64_t>()) << row.dump();
+}
+
+size_t count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(BudgetSolverReport, FrontierSvgDrawsEveryPointAndPolicy) {
+  auto g = dense_net(2, 4);
+  Frontier f = plan_frontier(g, {});
+  const std::string svg = frontier_svg(f);
+  EXPECT_EQ(svg.rfind("<svg ", 0), 0u);
+  EXPECT_NE(svg.find("</svg>\n"), std::string::npos);
+  EXPECT_EQ(count(svg, "<circle class=\"pt\""), f.points.size());
+  EXPECT_EQ(count(svg, "<path class=\"fx\" d=\"M"), f.fixed.size() + 1);  // and the legend's
+  EXPECT_EQ(count(svg, "<polyline class=\"stair\""), 1u);
+  EXPECT_NE(svg.find("dense, batch 2"), std::string::npos);
+  for (const FrontierPoint& p : f.points) EXPECT_NE(svg.find(ir::with_commas(p.recompute_flops) + " FLOPs"), std::string::npos);
+  // Every coordinate lies on the page.
+  for (const char* attr : {" cx=\"", " cy=\"", " x=\"", " y=\""}) {
+    for (size_t at = svg.find(attr); at != std::string::npos; at = svg.find(attr, at + 1)) {
+      const double v = std::stod(svg.substr(at + std::string(attr).size()));
+      EXPECT_GE(v, 0.0) << svg.substr(at, 40);
+      EXPECT_LE(v, 1100.0) << svg.substr(at, 40);
+    }
+  }
 }
 
 // ---- near-optimality against exhaustive search ------------------------------------------------------------
