@@ -6,12 +6,14 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "cli/compile_command.h"
 #include "cli/model_args.h"
 #include "cli/plan_command.h"
 #include "cli/train_command.h"
 #include "runtime/cpu/cpu_kernels.h"
+#include "runtime/train/memory_budget.h"
 #include "ir/diagnostic.h"
 #include "ir/dot.h"
 #include "ir/format_util.h"
@@ -62,6 +64,11 @@ std::string version_text() {
 int main(int argc, char** argv) {
 #ifdef SUBLINEAR_HAVE_CUDA
   sl::runtime::train::register_cuda_program_factory(sl::runtime::cuda::cuda_program_factory);
+  sl::runtime::train::register_cuda_free_memory([](int device) -> std::optional<int64_t> {
+    for (const auto& d : sl::runtime::query_cuda_devices().devices)
+      if (d.index == device) return static_cast<int64_t>(d.free_bytes);
+    return std::nullopt;
+  });
 #endif
   CLI::App app{"sublinear: train deep nets in sublinear memory"};
   app.require_subcommand(0, 1);

@@ -187,17 +187,21 @@ void read_memory(const SectionReader& top, ExperimentConfig& cfg) {
   if (const ConfigNode* b = r.get("budget")) {
     std::string text;
     r.get_string("budget", &text);
-    try {
-      m.budget_bytes = planner::parse_size(text, "memory.budget");
-    } catch (const UserError&) {
-      fail_at(*b, "memory.budget", "expected a positive size such as 6GiB, 512MiB, 1.5GB or a byte count, got '" +
-                                       text + "'");
+    if (text == "auto") {
+      m.budget_auto = true;
+    } else {
+      try {
+        m.budget_bytes = planner::parse_size(text, "memory.budget");
+      } catch (const UserError&) {
+        fail_at(*b, "memory.budget",
+                "expected auto or a positive size such as 6GiB, 512MiB, 1.5GB or a byte count, got '" + text + "'");
+      }
     }
     if (!r.has("policy")) m.policy = "budget";
     if (m.policy != "budget")
       fail_at(*b, "memory.budget", "only applies to policy budget (memory.policy is " + m.policy + ")");
   }
-  if (m.policy == "budget" && !m.budget_bytes) r.missing("budget");
+  if (m.policy == "budget" && !m.budget_bytes && !m.budget_auto) r.missing("budget");
   r.get_bool("inplace", &m.inplace);
   r.get_bool("sharing", &m.sharing);
 }
@@ -358,10 +362,14 @@ int64_t ExperimentConfig::total_steps(int64_t epoch_size) const {
   return std::max<int64_t>(1, static_cast<int64_t>(s));
 }
 
-planner::PlanRequest ExperimentConfig::plan_request() const {
+planner::PlanRequest ExperimentConfig::plan_request(std::optional<int64_t> auto_budget) const {
   planner::PlanRequest req;
   if (memory.policy == "budget") {
-    req.memory_budget = memory.budget_bytes;
+    if (memory.budget_auto && !auto_budget)
+      throw ConfigError(loc("memory.budget"),
+                        "auto means the free memory of the device a run starts on, but this plan is made "
+                        "ahead of any run (compile): give a size such as 6GiB");
+    req.memory_budget = memory.budget_auto ? auto_budget : memory.budget_bytes;
   } else if (!planner::parse_policy(memory.policy, &req.policy)) {
     throw ConfigError(loc("memory.policy"), "unknown policy '" + memory.policy + "'");
   }
@@ -388,6 +396,7 @@ nlohmann::ordered_json ExperimentConfig::to_json() const {
                {"flip", data.flip},         {"mean", data.mean},         {"std", data.std}};
   j["memory"] = {{"policy", memory.policy}, {"inplace", memory.inplace}, {"sharing", memory.sharing}};
   if (memory.budget_bytes) j["memory"]["budget"] = *memory.budget_bytes;
+  if (memory.budget_auto) j["memory"]["budget"] = "auto";
   json o = {{"kind", optimizer_kind_name(optimizer.kind)}, {"lr", optimizer.lr},
             {"weight_decay", optimizer.weight_decay}};
   if (optimizer.kind == OptimizerKind::Sgd) {

@@ -28,8 +28,10 @@
 //   data.std              [0.229, 0.224, 0.225]   > 0, as many values as mean
 //   memory.policy         none      none | drop-cheap | sqrt | log | budget; budget when only memory.budget
 //                                   is given
-//   memory.budget         -         total peak bytes, "6GiB", "512MiB", "1.5GB" or a byte count; required by
-//                                   (and only allowed with) policy budget
+//   memory.budget         -         total peak bytes, "6GiB", "512MiB", "1.5GB" or a byte count, or auto
+//                                   (90% of the device's free memory when the run starts: cudaMemGetInfo
+//                                   on cuda, MemAvailable on cpu); required by (and only allowed with)
+//                                   policy budget
 //   memory.inplace        true      fold element-wise ops into their input's buffer
 //   memory.sharing        true      share arena buffers between values with disjoint lifetimes
 //   optimizer.kind        sgd       sgd | adam
@@ -95,7 +97,8 @@ struct DeviceConfig {
 
 struct MemoryConfig {
   std::string policy = "none";         // none | drop-cheap | sqrt | log | budget
-  std::optional<int64_t> budget_bytes; // set exactly when policy == "budget"
+  std::optional<int64_t> budget_bytes; // set when policy == "budget", unless budget_auto
+  bool budget_auto = false;            // memory.budget: auto, resolved by the run (auto_memory_budget)
   bool inplace = true;
   bool sharing = true;
 };
@@ -142,7 +145,9 @@ struct ExperimentConfig {
   int64_t total_steps(int64_t epoch_size) const;
 
   // The planner request for this experiment (policy, budget, inplace/sharing, optimizer state class).
-  planner::PlanRequest plan_request() const;
+  // memory.budget: auto needs `auto_budget` (auto_memory_budget's bytes); a ConfigError at memory.budget
+  // without it.
+  planner::PlanRequest plan_request(std::optional<int64_t> auto_budget = std::nullopt) const;
 
   // The resolved configuration (defaults filled, paths absolute, overrides applied): to_json for the run
   // directory's record, to_yaml as a file load_experiment reads back to the same configuration.

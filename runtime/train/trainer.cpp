@@ -13,6 +13,7 @@
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/data/dataset.h"
 #include "runtime/train/checkpoint.h"
+#include "runtime/train/memory_budget.h"
 #include "runtime/train/metrics.h"
 #include "runtime/train/peak_rss.h"
 #include "runtime/train/progress.h"
@@ -119,7 +120,15 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   lo.model = cfg.model.name;
   auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
 
-  const planner::PlanRequest preq = cfg.plan_request();
+  std::optional<int64_t> auto_budget;
+  if (cfg.memory.budget_auto) {
+    const AutoBudget ab = auto_memory_budget(cfg);
+    auto_budget = ab.bytes;
+    if (!req.quiet)
+      out << "memory.budget auto: " << ir::human_bytes(ab.bytes) << " (" << static_cast<int>(kAutoBudgetShare * 100)
+          << "% of " << ir::human_bytes(ab.free_bytes) << " " << ab.source << ")\n";
+  }
+  const planner::PlanRequest preq = cfg.plan_request(auto_budget);
   auto plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, preq));
   if (!req.quiet) {
     std::optional<planner::Plan> baseline;

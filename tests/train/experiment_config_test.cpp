@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/train/memory_budget.h"
 #include "tests/train/train_test_util.h"
 
 namespace sublinear::runtime::train {
@@ -201,6 +202,59 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_EQ(plain.plan_request().options.optimizer, planner::Optimizer::Sgd);
   EXPECT_EQ(plain.memory.policy, "budget");  // a budget alone implies the policy
   EXPECT_EQ(plain.memory.budget_bytes, int64_t{512} << 20);
+}
+
+TEST_F(ConfigTest, AutoBudgetIsResolvedByTheRunNotTheFile) {
+  ExperimentConfig c = load(std::string(kMinimal) + "memory:\n  budget: auto\n");
+  EXPECT_EQ(c.memory.policy, "budget");
+  EXPECT_TRUE(c.memory.budget_auto);
+  EXPECT_FALSE(c.memory.budget_bytes.has_value());
+  EXPECT_EQ(c.plan_request(int64_t{3} << 30).memory_budget, int64_t{3} << 30);
+  // A plan made ahead of any run (compile) cannot know the free memory: an error at the key.
+  try {
+    c.plan_request();
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.loc().line, 6) << e.what();
+    EXPECT_NE(std::string(e.what()).find("give a size"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(c.to_yaml().find("budget: auto"), std::string::npos) << c.to_yaml();
+  EXPECT_ERROR_AT(error(std::string(kMinimal) + "memory:\n  budget: automatic\n"), 6, 11, "memory.budget",
+                  "expected auto or a positive size");
+}
+
+TEST_F(ConfigTest, AutoBudgetTakesTheStatedShareOfTheFreeMemory) {
+  const std::string meminfo = dir_.write("meminfo", "MemTotal:       24000000 kB\nMemFree:  100 kB\n"
+                                                     "MemAvailable:   16000000 kB\nBuffers: 5 kB\n");
+  EXPECT_EQ(cpu_available_bytes(meminfo), int64_t{16000000} * 1024);
+  EXPECT_FALSE(cpu_available_bytes(dir_.write("bad", "MemTotal: 5 kB\n")).has_value());
+  EXPECT_FALSE(cpu_available_bytes(dir_.write("garbled", "MemAvailable: lots\n")).has_value());
+  EXPECT_FALSE(cpu_available_bytes((dir_.path() / "missing").string()).has_value());
+
+  ExperimentConfig cpu = load(std::string(kMinimal) + "memory: {budget: auto}\n");
+  if (auto avail = cpu_available_bytes()) {
+    const AutoBudget b = auto_memory_budget(cpu);
+    EXPECT_GT(b.free_bytes, 0);
+    EXPECT_EQ(b.bytes, static_cast<int64_t>(static_cast<double>(b.free_bytes) * kAutoBudgetShare));
+    EXPECT_NE(b.source.find("MemAvailable"), std::string::npos);
+  }
+  // A CUDA device this binary cannot query is an error at the key, not a guess.
+  register_cuda_free_memory(nullptr);
+  ExperimentConfig gpu = load(std::string(kMinimal) + "device: cuda:3\nmemory: {budget: auto}\n");
+  try {
+    auto_memory_budget(gpu);
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.loc().key, "memory.budget");
+    EXPECT_NE(std::string(e.what()).find("cuda:3"), std::string::npos) << e.what();
+  }
+  register_cuda_free_memory([](int device) -> std::optional<int64_t> {
+    return device == 3 ? std::optional<int64_t>(int64_t{100} << 30) : std::nullopt;
+  });
+  const AutoBudget b = auto_memory_budget(gpu);
+  EXPECT_EQ(b.free_bytes, int64_t{100} << 30);
+  EXPECT_EQ(b.bytes, static_cast<int64_t>(static_cast<double>(int64_t{100} << 30) * kAutoBudgetShare));
+  register_cuda_free_memory(nullptr);
 }
 
 TEST_F(ConfigTest, UnknownKeysSuggestTheClosest) {
