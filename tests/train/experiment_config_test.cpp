@@ -333,7 +333,7 @@ TEST_F(ConfigTest, BadEnumsSizesAndDevices) {
   EXPECT_ERROR_AT(error(std::string(kMinimal) + "memory:\n  policy: sqr\n"), 6, 11, "memory.policy",
                   "expected one of none, drop-cheap, sqrt, log or budget, got 'sqr' (did you mean 'sqrt'?)");
   EXPECT_ERROR_AT(error(std::string(kMinimal) + "memory:\n  budget: 2 gigs\n"), 6, 11, "memory.budget",
-                  "expected a positive size such as 6GiB");
+                  "expected auto or a positive size such as 6GiB");
   EXPECT_ERROR_AT(error(std::string(kMinimal) + "memory: {policy: sqrt, budget: 1GiB}\n"), 5, 32, "memory.budget",
                   "only applies to policy budget");
   for (const char* bad : {"gpu", "'cuda:'", "cuda:x", "cuda:-1", "cuda:+1", "CPU"})
