@@ -1,12 +1,12 @@
 // The budget solver: the frontier of exact plans between the smallest peak and keeping everything.
 // Rules:
-// - Every candidate is a mirror vector built into an exact plan by build_plan (after the annotations
-//   are applied); its total peak and recompute FLOPs are what the frontier compares. No model figure
-//   is ever reported.
+// - Every candidate is a mirror vector built into an exact plan (build_plan_figures: the real schedule
+//   and arena, after the annotations are applied); its total peak and recompute FLOPs are what the
+//   frontier compares. No model figure is ever reported.
 // - The candidates never depend on a budget, so pick_for_budget is monotone, and they include every
 //   fixed policy (none, drop-cheap, Algorithm 3 at sqrt's search points, log) and Algorithm 3 at every
-//   B where its plan changes (up to 512 of them on graphs of up to 2,000 compute nodes; 24 sampled
-//   geometrically on larger ones), so the frontier dominates each of them.
+//   B where its plan changes: all of them (at most 512) when there are at most max(24, 100,000 /
+//   compute nodes), else that many sampled geometrically in B. The frontier dominates each of them.
 // - The main family is a dynamic programme over the chain of segments between split candidates (Rotor's
 //   idea on our scheduler's terms): consecutive segments form groups, each group kept whole ("keep"),
 //   kept but for its cheap ops ("keep-noncheap"), or recomputed from the previous group's end
@@ -14,6 +14,11 @@
 //   before it hold what they keep and g holds everything it has (its bytes, its end set, and twice its
 //   largest node for gradients); the least recompute FLOPs under a model budget M is solved exactly over
 //   M discretised into levels, for a geometric grid of M.
+// - From sqrt's plan and the DP's smallest, the longest suffix of segments that can be kept whole (then
+//   but for cheap ops) without raising the total is found by bisection: the last segments run backward
+//   first, while the earlier ones hold only what they keep.
+// - Graphs of more than 20,000 compute nodes (each exact plan takes about a second) get coarser grids
+//   and at most 6 bisection steps per kept-tail search.
 // - On small graphs (a few dozen compute nodes) a greedy walk from keep-everything adds the single-node
 //   (else paired) changes with the best bytes saved per FLOP, a descent from the smallest points takes
 //   the single or paired depth changes that lower the peak most, and every frontier point is then
@@ -40,11 +45,13 @@ constexpr int64_t kInf = std::numeric_limits<int64_t>::max() / 4;
 constexpr size_t kGreedyPositions = 24;  // greedy walk and local improvement up to this many compute nodes
 constexpr int kDpLevels = 96;            // persistent-memory levels of the segment DP
 constexpr int kDpBudgets = 32;           // model budgets on the geometric grid
+constexpr size_t kDpSegments = 400;      // the DP's segments, at most about
 constexpr int kRefineSteps = 8;          // bisection steps towards each fixed policy's total
 constexpr size_t kLargeGraph = 20000;    // compute nodes from which the grids are coarser
-constexpr size_t kSmallGraph = 2000;     // compute nodes up to which every Algorithm 3 plan is built
+constexpr int kLargeTailSteps = 6;       // bisection steps per kept-tail search on those
 constexpr size_t kAlg3Breakpoints = 512; // Algorithm 3 plans enumerated at most
-constexpr size_t kAlg3Sampled = 24;      // Algorithm 3 plans built on larger graphs
+constexpr size_t kAlg3Work = 100000;     // Algorithm 3 plans built x compute nodes, at most ...
+constexpr size_t kAlg3Sampled = 24;      // ... unless that leaves fewer plans than this
 
 // The frontier under construction: every built plan is offered to a Pareto set kept as plans arrive, so
 // large graphs never hold more than the set's plans at once. Built vectors are remembered by their
@@ -147,7 +154,15 @@ struct Segments {
   size_t size() const { return last.size(); }
 };
 
-Segments make_segments(const ir::Graph& g, const CutAnalysis& c, const std::vector<char>& droppable) {
+// Segments between split candidates; with `at_most` > 0, a candidate ends a segment only once the segment
+// holds a 1/at_most share of all bytes, so there are at most about that many (the DP's cost grows with
+// the count, and a segment that small is never worth a decision of its own).
+Segments make_segments(const ir::Graph& g, const CutAnalysis& c, const std::vector<char>& droppable,
+                       size_t at_most) {
+  int64_t all = 0;
+  for (int64_t b : c.node_bytes) all += b;
+  const int64_t least = at_most > 0 ? all / static_cast<int64_t>(at_most) : 0;
+  int64_t held = 0;
   Segments s;
   auto open = [&] {
     for (auto* v : {&s.fixed, &s.noncheap, &s.cheap, &s.flops, &s.cheap_flops, &s.end_set, &s.largest})
@@ -162,7 +177,9 @@ Segments make_segments(const ir::Graph& g, const CutAnalysis& c, const std::vect
     else if (n.def->cheap) s.cheap[k] += b, s.cheap_flops[k] += node_flops(g, n), s.flops[k] += node_flops(g, n);
     else s.noncheap[k] += b, s.flops[k] += node_flops(g, n);
     s.largest[k] = std::max(s.largest[k], b);
-    if (c.candidate[p] || p + 1 == c.order.size()) {
+    held += b;
+    if ((c.candidate[p] && held >= least) || p + 1 == c.order.size()) {
+      held = 0;
       s.last.push_back(p);
       s.end_set[k] = c.candidate[p] ? c.crossing_bytes[p] : 0;
       if (p + 1 < c.order.size()) open();
@@ -185,7 +202,8 @@ std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget) {
   struct Back { int32_t from_level = -1; int32_t first = -1; GroupMode mode = GroupMode::Keep; };
   std::vector<Back> back((n + 1) * width);
   dp[0] = 0;
-  const size_t max_group = n <= 600 ? n : static_cast<size_t>(4 * std::sqrt(static_cast<double>(n))) + 32;
+  // Recomputed groups far longer than sqrt(n) segments are never worth their peak.
+  const size_t max_group = static_cast<size_t>(4 * std::sqrt(static_cast<double>(n))) + 32;
   auto relax = [&](size_t i, int l, size_t j, int64_t persist, int64_t cost, GroupMode mode) {
     const int64_t nl = l + (persist + q - 1) / q;
     if (nl > kDpLevels) return;
@@ -194,8 +212,13 @@ std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget) {
     if (v < dp[at]) dp[at] = v, back[at] = {l, static_cast<int32_t>(i), mode};
   };
   for (size_t i = 0; i < n; ++i) {
+    // A state that holds more levels for no less recomputation than a lower one is dominated: whatever
+    // follows it fits from the lower one too, at no more cost.
+    int64_t least = kInf;
     for (int l = 0; l <= kDpLevels; ++l) {
-      if (dp[i * width + static_cast<size_t>(l)] >= kInf) continue;
+      const int64_t here = dp[i * width + static_cast<size_t>(l)];
+      if (here >= least) continue;
+      least = here;
       const int64_t base = l * q;
       int64_t all = 0, fixed = 0, noncheap = 0, flops = 0, cheap_flops = 0, largest = 0;
       for (size_t j = i; j < n && j < i + max_group; ++j) {
@@ -350,7 +373,7 @@ void improve_locally(ParetoSet& set, const ir::Graph& g, const std::vector<char>
 // peak. From `base`, find by bisection the longest suffix of segments that can be kept whole without
 // raising the total, then the longest run before it that can keep its non-cheap ops.
 void keep_tail(ParetoSet& set, const ir::Graph& g, const CutAnalysis& c, const Segments& s,
-               std::vector<int32_t> base) {
+               std::vector<int32_t> base, int max_steps) {
   const int64_t limit = set.evaluate(base, "tail").total;
   size_t done = s.size();  // segments [done, size) are settled
   for (GroupMode mode : {GroupMode::Keep, GroupMode::KeepNonCheap}) {
@@ -363,7 +386,7 @@ void keep_tail(ParetoSet& set, const ir::Graph& g, const CutAnalysis& c, const S
       return m;
     };
     size_t lo = done, hi = 0;  // keeping [lo, done) fits; [hi, done) is the most to try
-    while (lo > hi) {
+    for (int step = 0; lo > hi && step < max_steps; ++step) {
       const size_t mid = hi + (lo - hi) / 2;  // mid < lo
       if (set.evaluate(with(mid), "tail").total <= limit) lo = mid;
       else hi = mid + 1;
@@ -395,7 +418,7 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
     // Every B where Algorithm 3 changes on graphs whose plans are quick to build, else a geometric
     // subsample of them.
     std::vector<int64_t> breaks = algorithm3_breakpoints(cuts, kAlg3Breakpoints);
-    const size_t wanted = cuts.order.size() <= kSmallGraph ? breaks.size() : kAlg3Sampled;
+    const size_t wanted = std::max(kAlg3Sampled, kAlg3Work / std::max<size_t>(cuts.order.size(), 1));
     if (breaks.size() <= wanted) {
       budgets.insert(budgets.end(), breaks.begin(), breaks.end());
     } else {
@@ -421,7 +444,8 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
   fixed(log_mirror(graph, cuts), "log");
 
   const std::vector<char> droppable = droppable_nodes(graph);
-  const Segments segs = make_segments(graph, cuts, droppable);
+  const Segments segs = make_segments(graph, cuts, droppable, kDpSegments);
+  const Segments fine = make_segments(graph, cuts, droppable, 0);
   int64_t keep_all = 0, largest = 0;
   for (size_t k = 0; k < segs.size(); ++k) {
     keep_all += segs.fixed[k] + segs.noncheap[k] + segs.cheap[k];
@@ -436,7 +460,7 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
   };
   const double hi = static_cast<double>(keep_all + largest);
   double lo = 0, feasible = hi;
-  for (int i = 0; i < 24 && feasible - lo > hi * 1e-4; ++i) {
+  for (int i = 0; i < 16 && feasible - lo > hi * 1e-3; ++i) {
     const double mid = (lo + feasible) / 2;
     (solve_segments(segs, static_cast<int64_t>(mid)).empty() ? lo : feasible) = mid;
   }
@@ -456,9 +480,10 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
     }
   }
   // The smallest plans of each family gain most from a kept tail.
-  keep_tail(set, graph, cuts, segs, f.fixed[2].mirror);
+  const int tail_steps = large ? kLargeTailSteps : 64;
+  keep_tail(set, graph, cuts, fine, f.fixed[2].mirror, tail_steps);
   if (auto groups = solve_segments(segs, static_cast<int64_t>(feasible)); !groups.empty())
-    keep_tail(set, graph, cuts, segs, groups_to_mirror(graph, cuts, segs, groups));
+    keep_tail(set, graph, cuts, fine, groups_to_mirror(graph, cuts, segs, groups), tail_steps);
   if (cuts.order.size() <= kGreedyPositions) {
     greedy_walk(set, graph, droppable);
     descend(set, graph, droppable, 3);
