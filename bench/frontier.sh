@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Real runs along the budget solver's frontier, side by side with keeping everything: for five budgets
 # picked from `sublinear plan --frontier` (the frontier points nearest 5%, 15%, 30%, 60% and 100% extra
-# forward work), the planned and measured arena, peak RSS, the predicted extra work (recomputed FLOPs
-# over one forward pass) and the predicted step time relative to keep-everything ((forward + backward +
-# recompute FLOPs) / (forward + backward)) against the measured one (median seconds per step, first
-# step excluded), and whether the loss is bitwise the keep-everything loss. Defaults: CIFAR ResNet-164,
-# batch 32, 6 steps on synthetic data.
+# forward work), the planned and measured arena, peak RSS, the predicted extra work (recomputation over
+# one forward pass) and the predicted step time relative to keep-everything against the measured one
+# (median seconds per step, first step excluded), and whether the loss is bitwise the keep-everything
+# loss. Defaults: CIFAR ResNet-164, batch 32, 6 steps on synthetic data.
+#
+# COSTS=time (default): keep-everything runs first with --profile; the frontier, the budget runs
+#   (memory.costs) and the prediction use its measured per-node times: predicted = (forward + backward +
+#   recompute seconds) / (forward + backward seconds).
+# COSTS=flops: the registry's FLOPs, predicted = (forward + backward + recompute FLOPs) / (forward +
+#   backward FLOPs).
 #
 #   bench/frontier.sh
-#   DEPTH=56 BATCH=16 STEPS=4 bench/frontier.sh
+#   DEPTH=56 BATCH=16 STEPS=4 COSTS=flops bench/frontier.sh
 #   OUT=/tmp/out bench/frontier.sh     # also writes $OUT/frontier.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,11 +21,22 @@ SUBLINEAR="${SUBLINEAR:-build/sublinear}"
 DEPTH="${DEPTH:-164}"
 BATCH="${BATCH:-32}"
 STEPS="${STEPS:-6}"
+COSTS="${COSTS:-time}"
+[[ "$COSTS" == time || "$COSTS" == flops ]] || { echo "frontier: COSTS must be time or flops" >&2; exit 2; }
 [[ -x "$SUBLINEAR" ]] || { echo "frontier: $SUBLINEAR not built (cmake --build build)" >&2; exit 1; }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 model=(examples/resnet_cifar.snet --set depth="$DEPTH" --batch "$BATCH")
-"$SUBLINEAR" plan "${model[@]}" --frontier --json > "$tmp/frontier.json"
+common=(--set model.params.depth="$DEPTH" --set batch="$BATCH" --set log.every=1)
+costs=()
+train_costs=()
+if [[ "$COSTS" == time ]]; then
+  "$SUBLINEAR" train bench/resnet_cifar_bench.yaml --quiet --steps "$STEPS" --run-dir "$tmp/profile" \
+    "${common[@]}" --set memory.policy=none --profile
+  costs=(--costs "$tmp/profile/profile.json")
+  train_costs=(memory.costs="$tmp/profile/profile.json")
+fi
+"$SUBLINEAR" plan "${model[@]}" "${costs[@]}" --frontier --json > "$tmp/frontier.json"
 budgets=$(python3 - "$tmp/frontier.json" <<'PY'
 import json, sys
 pts = json.load(open(sys.argv[1]))["points"]
@@ -37,13 +53,13 @@ run() {  # label, then --set overrides; prints one row
   local sets=() plan_args=()
   for s in "$@"; do sets+=(--set "$s"); done
   "$SUBLINEAR" train bench/resnet_cifar_bench.yaml --quiet --steps "$STEPS" --run-dir "$tmp/$label" \
-    --set model.params.depth="$DEPTH" --set batch="$BATCH" --set log.every=1 "${sets[@]}"
+    "${common[@]}" "${sets[@]}"
   if [[ "$label" == none ]]; then plan_args=(--policy none); else plan_args=(--memory-budget "$label"); fi
-  "$SUBLINEAR" plan "${model[@]}" "${plan_args[@]}" --json > "$tmp/$label.plan.json"
+  "$SUBLINEAR" plan "${model[@]}" "${plan_args[@]}" "${costs[@]}" --json > "$tmp/$label.plan.json"
   python3 - "$label" "$tmp/$label/metrics.jsonl" "$tmp/$label.plan.json" "$tmp/none/metrics.jsonl" \
-    "$tmp/none.plan.json" "$BATCH" <<'PY'
-import json, statistics, sys
-label, metrics, plan, none_metrics, none_plan, batch = sys.argv[1:7]
+    "$tmp/none.plan.json" "$BATCH" "$tmp/profile/profile.json" <<'PY'
+import json, os, statistics, sys
+label, metrics, plan, none_metrics, none_plan, batch, profile = sys.argv[1:8]
 def step_seconds(path):
     rows = [json.loads(l) for l in open(path) if l.strip()]
     return rows, statistics.median(int(batch) / r["samples_per_s"] for r in rows[1:] or rows)
@@ -51,13 +67,18 @@ rows, secs = step_seconds(metrics)
 p = json.load(open(plan))
 _, none_secs = step_seconds(none_metrics)
 n = json.load(open(none_plan))
-work = lambda q: q["forward_flops"] + q["backward_flops"] + q["recompute_flops"]
-predicted = work(p) / work(n)
+if os.path.exists(profile):  # measured seconds: forward and backward of keep-everything, recompute planned
+    nodes = json.load(open(profile))["nodes"]
+    base = sum(e["forward_seconds"] + (e["backward_seconds"] or 0) for e in nodes)
+    predicted = (base + p["recompute_cost"] / 1e9) / base
+else:
+    work = lambda q: q["forward_flops"] + q["backward_flops"] + q["recompute_flops"]
+    predicted = work(p) / work(n)
 measured = secs / none_secs
 last = rows[-1]
 none_loss = [json.loads(l) for l in open(none_metrics) if l.strip()][-1]["loss"]
 mib = lambda b: b / 2**20
-name = "keep everything" if label == "none" else f"budget {mib(int(label)):.1f} MiB"
+name = "keep everything" if label == "none" else f"budget {mib(int(label)):.2f} MiB"
 print(f"{name:<22}{mib(last['planned_arena_bytes']):>10.1f}{mib(last['arena_peak_bytes']):>10.1f}"
       f"{mib(last['rss_peak_bytes']):>9.1f}{100 * p['extra_forward_ratio']:>9.1f}%{predicted:>10.2f}x"
       f"{measured:>10.2f}x{100 * (measured / predicted - 1):>+8.0f}%{secs:>8.2f}  "
@@ -65,10 +86,10 @@ print(f"{name:<22}{mib(last['planned_arena_bytes']):>10.1f}{mib(last['arena_peak
 PY
 }
 {
-  echo "resnet_cifar depth $DEPTH, batch $BATCH, $STEPS steps (CPU, $(nproc) threads), budgets from plan --frontier"
+  echo "resnet_cifar depth $DEPTH, batch $BATCH, $STEPS steps (CPU, $(nproc) threads), budgets from plan --frontier, costs: $COSTS"
   printf '%-22s%10s%10s%9s%10s%11s%11s%8s%8s  %s\n' run "planned" "measured" "RSS MiB" "extra" "pred time" \
     "meas time" "error" "s/step" "loss vs keep-everything"
   run none memory.policy=none
-  for b in $budgets; do run "$b" memory.policy=budget memory.budget="$b"; done
+  for b in $budgets; do run "$b" memory.policy=budget memory.budget="$b" "${train_costs[@]}"; done
 } | tee "$tmp/table.txt"
 if [[ -n "${OUT:-}" ]]; then mkdir -p "$OUT"; cp "$tmp/table.txt" "$OUT/frontier.txt"; fi

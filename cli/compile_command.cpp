@@ -15,6 +15,7 @@
 #include "codegen/plan_digest.h"
 #include "frontend/frontend.h"
 #include "ir/format_util.h"
+#include "planner/cost_profile.h"
 #include "planner/policies.h"
 #include "runtime/config_error.h"
 #include "runtime/train/experiment_config.h"
@@ -93,7 +94,9 @@ Compiled plan_experiment(const CompileArgs& a, SourceManager& sources) {
   } else {
     c.backend = a.backend == "cuda" ? codegen::Backend::Cuda : codegen::Backend::Cpu;
   }
-  c.plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, cfg.plan_request()));
+  planner::PlanRequest preq = cfg.plan_request();
+  if (!cfg.memory.costs.empty()) preq.options.costs = planner::load_cost_profile(cfg.memory.costs, *graph);
+  c.plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, preq));
   c.from = cat("sublinear compile ", a.input);
   for (const auto& s : a.sets) c.from += cat(" --set ", s);
   return c;

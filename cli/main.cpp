@@ -65,8 +65,7 @@ int main(int argc, char** argv) {
 #ifdef SUBLINEAR_HAVE_CUDA
   sl::runtime::train::register_cuda_program_factory(sl::runtime::cuda::cuda_program_factory);
   sl::runtime::train::register_cuda_free_memory([](int device) -> std::optional<int64_t> {
-    for (const auto& d : sl::runtime::query_cuda_devices().devices)
-      if (d.index == device) return static_cast<int64_t>(d.free_bytes);
+    if (auto free = sl::runtime::cuda_free_bytes(device); free && *free > 0) return static_cast<int64_t>(*free);
     return std::nullopt;
   });
 #endif

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "planner/cost_profile.h"
 #include "planner/frontier_report.h"
 #include "planner/frontier_svg.h"
 #include "planner/plan_validator.h"
@@ -56,6 +57,7 @@ bool validate(const planner::Plan& plan, std::ostream& out, const std::string& l
 int run(const PlanArgs& a, SourceManager& sources) {
   planner::PlanRequest req = make_request(a);  // flag mistakes before the (slower) model load
   auto graph = std::make_shared<const ir::Graph>(load(a.model, sources));
+  if (!a.costs.empty()) req.options.costs = planner::load_cost_profile(a.costs, *graph);
   std::ostream& note = a.json ? std::cerr : std::cout;  // keep stdout pure JSON
 
   if (a.frontier || !a.frontier_svg.empty()) {
@@ -117,6 +119,8 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& a) {
       ->capture_default_str();
   cmd->add_option("--memory-budget", a.memory_budget,
                   "total bytes allowed (6GiB, 512MiB, 1.5GB): picks the least recomputation that fits");
+  cmd->add_option("--costs", a.costs,
+                  "cost recomputation by the measured times of a profile.json (train --profile) instead of FLOPs");
   cmd->add_flag("--no-inplace", a.no_inplace, "do not write outputs over dead inputs");
   cmd->add_flag("--no-sharing", a.no_sharing, "give every buffer bytes of its own");
   cmd->add_option("--optimizer", a.optimizer, "sgd, momentum or adam (sets the optimizer state)")
@@ -130,6 +134,11 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& a) {
       ->excludes("--compare");
   cmd->add_option("--timeline", a.timeline, "write the memory timeline as SVG to this file");
   cmd->add_flag("--validate", a.validate, "check the plan's schedule and memory placement; exit 1 on faults");
+  // The frontier is every plan at once: a policy, a budget, a timeline or a validation of one plan does
+  // not apply to it.
+  for (const char* frontier_flag : {"--frontier", "--frontier-svg"})
+    for (const char* one_plan : {"--policy", "--memory-budget", "--timeline", "--validate"})
+      cmd->get_option(frontier_flag)->excludes(cmd->get_option(one_plan));
   return cmd;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // `sublinear plan`: plan the memory of one training step and report it before anything runs.
 //   sublinear plan model.snet --batch 32 [--set k=v]... [--model NAME] [--policy none|drop-cheap|sqrt|log]
-//       [--memory-budget 6GiB] [--no-inplace] [--no-sharing] [--optimizer sgd|momentum|adam] [--json]
+//       [--memory-budget 6GiB] [--costs profile.json] [--no-inplace] [--no-sharing]
+//       [--optimizer sgd|momentum|adam] [--json]
 //       [--compare | --frontier] [--frontier-svg out.svg] [--timeline out.svg] [--validate]
 #include <CLI/CLI.hpp>
 #include <string>
@@ -15,6 +16,7 @@ struct PlanArgs {
   ModelArgs model;
   std::string policy = "none";
   std::string memory_budget;  // empty: none
+  std::string costs;          // a profile.json from train --profile; empty: FLOPs
   bool no_inplace = false;
   bool no_sharing = false;
   std::string optimizer = "momentum";

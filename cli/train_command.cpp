@@ -13,6 +13,9 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   c->add_option("--steps", a.steps, "total steps of the run (replaces steps/epochs)")->check(CLI::PositiveNumber);
   c->add_option("--run-dir", a.request.run_dir, "run directory (replaces run_dir; checkpoints and metrics go here)");
   c->add_flag("--quiet", a.request.quiet, "no plan summary or progress");
+  c->add_flag("--profile", a.request.profile,
+              "time every node's forward, recompute and backward steps; writes profile.json to the run directory "
+              "(for plan --costs and memory.costs)");
   return c;
 }
 

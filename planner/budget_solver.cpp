@@ -11,9 +11,10 @@
 //   idea on our scheduler's terms): consecutive segments form groups, each group kept whole ("keep"),
 //   kept but for its cheap ops ("keep-noncheap"), or recomputed from the previous group's end
 //   ("recompute"); a group's end crossing set is kept. The model: while group g runs backward, the groups
-//   before it hold what they keep and g holds everything it has (its bytes, its end set, and twice its
-//   largest node for gradients); the least recompute FLOPs under a model budget M is solved exactly over
-//   M discretised into levels, for a geometric grid of M.
+//   before it hold what they keep and g holds all its bytes; the least recompute cost under a model
+//   budget M is solved exactly over M discretised into levels, for a geometric grid of M (from the
+//   least M the model fits to keeping everything plus the largest node). The model ignores gradients
+//   and end sets: only the exact plans built from its solutions are judged.
 // - From sqrt's plan and the DP's smallest, the longest suffix of segments that can be kept whole (then
 //   but for cheap ops) without raising the total is found by bisection: the last segments run backward
 //   first, while the earlier ones hold only what they keep.
@@ -64,7 +65,7 @@ class ParetoSet {
   };
 
   ParetoSet(const std::shared_ptr<const ir::Graph>& g, const PlanOptions& o)
-      : g_(g), o_(o), costs_(graph_costs(*g)) {}
+      : g_(g), o_(o), costs_(graph_costs(*g, o)) {}
 
   // Builds the exact plan for mirror vector `raw` (annotations applied first) and offers its point to
   // the set; `keep` gets a copy of the point when the caller needs it.
@@ -72,7 +73,7 @@ class ParetoSet {
     std::vector<int32_t> m = constrain_mirror(*g_, raw);
     ++built_;
     FrontierPoint p = FrontierPoint::of(build_plan_figures(g_, m, o_, costs_), family);
-    const Score score{p.total_peak, p.recompute_flops};
+    const Score score{p.total_peak, p.recompute_cost};
     seen_[std::move(m)] = score;
     if (keep) *keep = p;
     insert(std::move(p));
@@ -86,9 +87,9 @@ class ParetoSet {
   }
   void insert(FrontierPoint p) {
     for (const auto& q : points_)
-      if (q.total_peak <= p.total_peak && q.recompute_flops <= p.recompute_flops) return;
+      if (q.total_peak <= p.total_peak && q.recompute_cost <= p.recompute_cost) return;
     std::erase_if(points_, [&](const FrontierPoint& q) {
-      return p.total_peak <= q.total_peak && p.recompute_flops <= q.recompute_flops;
+      return p.total_peak <= q.total_peak && p.recompute_cost <= q.recompute_cost;
     });
     points_.push_back(std::move(p));
   }
@@ -112,6 +113,7 @@ class ParetoSet {
     return out;
   }
   int32_t built() const { return built_; }
+  const GraphCosts& costs() const { return costs_; }
 
  private:
   std::shared_ptr<const ir::Graph> g_;
@@ -122,12 +124,6 @@ class ParetoSet {
   int32_t built_ = 0;
 };
 
-int64_t node_flops(const ir::Graph& g, const ir::Node& n) {
-  if (!n.def->cost) return 0;
-  std::vector<ir::TensorType> ins;
-  for (const auto& in : n.inputs) ins.push_back(g.type(in));
-  return n.def->cost(ins, n.outputs, n.attrs).flops;
-}
 
 // A node the solver may drop: what constrain_mirror would not force back to 0.
 std::vector<char> droppable_nodes(const ir::Graph& g) {
@@ -147,8 +143,8 @@ struct Segments {
   std::vector<int64_t> fixed;      // bytes of nodes that are never dropped
   std::vector<int64_t> noncheap;   // bytes of droppable non-cheap nodes
   std::vector<int64_t> cheap;      // bytes of droppable cheap nodes
-  std::vector<int64_t> flops;      // forward FLOPs of droppable nodes
-  std::vector<int64_t> cheap_flops;
+  std::vector<int64_t> cost;       // recomputation cost of droppable nodes (GraphCosts::cost)
+  std::vector<int64_t> cheap_cost;
   std::vector<int64_t> end_set;    // bytes of the crossing set at the segment's last position (0: tail)
   std::vector<int64_t> largest;    // the largest node's bytes
   size_t size() const { return last.size(); }
@@ -158,14 +154,14 @@ struct Segments {
 // holds a 1/at_most share of all bytes, so there are at most about that many (the DP's cost grows with
 // the count, and a segment that small is never worth a decision of its own).
 Segments make_segments(const ir::Graph& g, const CutAnalysis& c, const std::vector<char>& droppable,
-                       size_t at_most) {
+                       const std::vector<int64_t>& cost, size_t at_most) {
   int64_t all = 0;
   for (int64_t b : c.node_bytes) all += b;
   const int64_t least = at_most > 0 ? all / static_cast<int64_t>(at_most) : 0;
   int64_t held = 0;
   Segments s;
   auto open = [&] {
-    for (auto* v : {&s.fixed, &s.noncheap, &s.cheap, &s.flops, &s.cheap_flops, &s.end_set, &s.largest})
+    for (auto* v : {&s.fixed, &s.noncheap, &s.cheap, &s.cost, &s.cheap_cost, &s.end_set, &s.largest})
       v->push_back(0);
   };
   open();
@@ -174,8 +170,8 @@ Segments make_segments(const ir::Graph& g, const CutAnalysis& c, const std::vect
     const int64_t b = c.node_bytes[p];
     const size_t k = s.fixed.size() - 1;
     if (!droppable[n.id]) s.fixed[k] += b;
-    else if (n.def->cheap) s.cheap[k] += b, s.cheap_flops[k] += node_flops(g, n), s.flops[k] += node_flops(g, n);
-    else s.noncheap[k] += b, s.flops[k] += node_flops(g, n);
+    else if (n.def->cheap) s.cheap[k] += b, s.cheap_cost[k] += cost[n.id], s.cost[k] += cost[n.id];
+    else s.noncheap[k] += b, s.cost[k] += cost[n.id];
     s.largest[k] = std::max(s.largest[k], b);
     held += b;
     if ((c.candidate[p] && held >= least) || p + 1 == c.order.size()) {
@@ -220,16 +216,16 @@ std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget) {
       if (here >= least) continue;
       least = here;
       const int64_t base = l * q;
-      int64_t all = 0, fixed = 0, noncheap = 0, flops = 0, cheap_flops = 0, largest = 0;
+      int64_t all = 0, fixed = 0, noncheap = 0, cost = 0, cheap_cost = 0, largest = 0;
       for (size_t j = i; j < n && j < i + max_group; ++j) {
-        fixed += s.fixed[j], noncheap += s.noncheap[j], flops += s.flops[j], cheap_flops += s.cheap_flops[j];
+        fixed += s.fixed[j], noncheap += s.noncheap[j], cost += s.cost[j], cheap_cost += s.cheap_cost[j];
         all += s.fixed[j] + s.noncheap[j] + s.cheap[j];
         largest = std::max(largest, s.largest[j]);
         // While the group runs backward it holds everything it has, whatever it keeps afterwards.
         if (base + all > budget) break;
         if (j == i) relax(i, l, j, all, 0, GroupMode::Keep);  // longer kept groups split for free
-        relax(i, l, j, fixed + noncheap + s.end_set[j], cheap_flops, GroupMode::KeepNonCheap);
-        relax(i, l, j, fixed + s.end_set[j], flops, GroupMode::Recompute);
+        relax(i, l, j, fixed + noncheap + s.end_set[j], cheap_cost, GroupMode::KeepNonCheap);
+        relax(i, l, j, fixed + s.end_set[j], cost, GroupMode::Recompute);
       }
     }
   }
@@ -419,14 +415,17 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
     // subsample of them.
     std::vector<int64_t> breaks = algorithm3_breakpoints(cuts, kAlg3Breakpoints);
     const size_t wanted = std::max(kAlg3Sampled, kAlg3Work / std::max<size_t>(cuts.order.size(), 1));
-    if (breaks.size() <= wanted) {
+    if (breaks.size() <= wanted && breaks.size() < kAlg3Breakpoints) {
       budgets.insert(budgets.end(), breaks.begin(), breaks.end());
     } else {
-      const double lo = static_cast<double>(std::max<int64_t>(1, breaks[1])), hi = static_cast<double>(breaks.back());
-      for (size_t i = 0; i < wanted; ++i) {
-        const auto b = static_cast<int64_t>(lo * std::pow(hi / lo, static_cast<double>(i) / static_cast<double>(wanted - 1)));
-        budgets.push_back(*std::prev(std::upper_bound(breaks.begin(), breaks.end(), b)));
-      }
+      // Over the whole range of B (the enumeration may have stopped short of it): from the first B that
+      // changes anything to all bytes in one segment.
+      int64_t all = 0;
+      for (int64_t b : cuts.node_bytes) all += b;
+      const double lo = static_cast<double>(std::max<int64_t>(1, breaks.size() > 1 ? breaks[1] : 1));
+      const double hi = std::max(lo, static_cast<double>(all));
+      for (size_t i = 0; i < wanted; ++i)
+        budgets.push_back(static_cast<int64_t>(lo * std::pow(hi / lo, static_cast<double>(i) / static_cast<double>(wanted - 1))));
     }
     std::vector<FrontierPoint> sqrt_plans;
     for (size_t i = 0; i < budgets.size(); ++i) {
@@ -437,15 +436,16 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
     const FrontierPoint* best = nullptr;
     for (const auto& p : sqrt_plans)
       if (!best || p.feature_map_peak_bytes < best->feature_map_peak_bytes ||
-          (p.feature_map_peak_bytes == best->feature_map_peak_bytes && p.recompute_flops < best->recompute_flops))
+          (p.feature_map_peak_bytes == best->feature_map_peak_bytes && p.recompute_cost < best->recompute_cost))
         best = &p;
     f.fixed.push_back(*best);
   }
   fixed(log_mirror(graph, cuts), "log");
 
   const std::vector<char> droppable = droppable_nodes(graph);
-  const Segments segs = make_segments(graph, cuts, droppable, kDpSegments);
-  const Segments fine = make_segments(graph, cuts, droppable, 0);
+  const std::vector<int64_t>& cost = set.costs().cost;
+  const Segments segs = make_segments(graph, cuts, droppable, cost, kDpSegments);
+  const Segments fine = make_segments(graph, cuts, droppable, cost, 0);
   int64_t keep_all = 0, largest = 0;
   for (size_t k = 0; k < segs.size(); ++k) {
     keep_all += segs.fixed[k] + segs.noncheap[k] + segs.cheap[k];
@@ -459,6 +459,11 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
     return set.evaluate(groups_to_mirror(graph, cuts, segs, groups), "segments");
   };
   const double hi = static_cast<double>(keep_all + largest);
+  if (hi <= 0) {  // nothing to recompute: no computing node holds a byte
+    f.plans_built = set.built();
+    f.points = set.take_sorted();
+    return f;
+  }
   double lo = 0, feasible = hi;
   for (int i = 0; i < 16 && feasible - lo > hi * 1e-3; ++i) {
     const double mid = (lo + feasible) / 2;
@@ -502,6 +507,9 @@ FrontierPoint FrontierPoint::of(const Plan& p, std::string policy) {
   out.feature_map_peak_bytes = p.feature_map_peak_bytes;
   out.recompute_flops = p.recompute_flops;
   out.forward_flops = p.forward_flops;
+  out.recompute_cost = p.recompute_cost;
+  out.forward_cost = p.forward_cost;
+  out.cost_unit = p.cost_unit();
   out.recomputed_nodes = p.recomputed_nodes;
   return out;
 }
@@ -515,9 +523,10 @@ const FrontierPoint* pick_for_budget(const Frontier& f, int64_t budget) {
 
 Plan build_point(const Frontier& f, const FrontierPoint& p) {
   Plan plan = build_plan(f.graph, p.mirror, f.options, p.policy);
-  SL_CHECK(plan.total_peak_bytes() == p.total_peak && plan.recompute_flops == p.recompute_flops)
+  SL_CHECK(plan.total_peak_bytes() == p.total_peak && plan.recompute_cost == p.recompute_cost)
       << "frontier point " << p.policy << " rebuilt to " << plan.total_peak_bytes() << " B and "
-      << plan.recompute_flops << " FLOPs, searched as " << p.total_peak << " B and " << p.recompute_flops;
+      << plan.recompute_cost << " " << plan.cost_unit() << ", searched as " << p.total_peak << " B and "
+      << p.recompute_cost;
   return plan;
 }
 

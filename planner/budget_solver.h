@@ -21,19 +21,22 @@ struct FrontierPoint {
   int64_t feature_map_peak_bytes = 0;
   int64_t recompute_flops = 0;
   int64_t forward_flops = 0;
+  int64_t recompute_cost = 0;       // what the frontier minimises (Plan::recompute_cost)
+  int64_t forward_cost = 0;
+  std::string cost_unit;            // Plan::cost_unit()
   int32_t recomputed_nodes = 0;
 
   static FrontierPoint of(const Plan& p, std::string policy);
   int64_t total_peak_bytes() const { return total_peak; }
   double extra_forward_ratio() const {
-    return forward_flops > 0 ? static_cast<double>(recompute_flops) / static_cast<double>(forward_flops) : 0.0;
+    return forward_cost > 0 ? static_cast<double>(recompute_cost) / static_cast<double>(forward_cost) : 0.0;
   }
 };
 
 struct Frontier {
   std::shared_ptr<const ir::Graph> graph;
   PlanOptions options;
-  // Pareto-optimal plans: total peak strictly ascending, recompute FLOPs strictly descending. The
+  // Pareto-optimal plans: total peak strictly ascending, recompute cost strictly descending. The
   // first is the smallest plan found, the last recomputes least (nothing, unless annotations force
   // it). Families: "none", "drop-cheap", "sqrt", "log", "segments", "tail", "greedy".
   std::vector<FrontierPoint> points;

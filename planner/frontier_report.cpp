@@ -17,10 +17,11 @@ std::string format_frontier(const Frontier& f) {
            " plans on it, " + std::to_string(f.plans_built) + " built\n";
   }
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"total", "feature maps", "extra fwd", "recompute flops", "recomputed", "from"});
+  const std::string unit = f.options.costs ? "ns" : "flops";
+  rows.push_back({"total", "feature maps", "extra fwd", "recompute " + unit, "recomputed", "from"});
   for (const auto& p : f.points)
     rows.push_back({ir::human_bytes(p.total_peak_bytes()), ir::human_bytes(p.feature_map_peak_bytes),
-                    percent(p.extra_forward_ratio()), ir::with_commas(p.recompute_flops),
+                    percent(p.extra_forward_ratio()), ir::with_commas(p.recompute_cost),
                     ir::with_commas(p.recomputed_nodes), p.policy});
   out += format_table(rows);
   out += "\nfixed policies against it (the frontier at the policy's own total):\n";
@@ -32,8 +33,10 @@ std::string format_frontier(const Frontier& f) {
                     at ? percent(at->extra_forward_ratio()) : "-", at ? ir::human_bytes(at->total_peak_bytes()) : "-"});
   }
   out += format_table(rows);
-  out += "total: every category (inputs, parameters, gradients, optimizer state, feature maps, workspace);\n"
-         "extra fwd: recomputed forward FLOPs as a share of one forward pass\n";
+  out += "total: every category (inputs, parameters, gradients, optimizer state, feature maps, workspace);\n";
+  out += f.options.costs ? "extra fwd: recomputed forward time (measured, " + f.options.costs->source +
+                               ") as a share of one forward pass\n"
+                         : std::string("extra fwd: recomputed forward FLOPs as a share of one forward pass\n");
   return out;
 }
 
@@ -45,12 +48,15 @@ nlohmann::json frontier_to_json(const Frontier& f) {
     j["optimizer"] = optimizer_name(f.options.optimizer);
   }
   j["plans_built"] = f.plans_built;
+  j["cost_unit"] = f.options.costs ? "ns" : "flops";
   j["points"] = nlohmann::json::array();
   for (const auto& p : f.points)
     j["points"].push_back({{"total_peak_bytes", p.total_peak_bytes()},
                            {"feature_map_peak_bytes", p.feature_map_peak_bytes},
                            {"recompute_flops", p.recompute_flops},
                            {"forward_flops", p.forward_flops},
+                           {"recompute_cost", p.recompute_cost},
+                           {"forward_cost", p.forward_cost},
                            {"extra_forward_ratio", p.extra_forward_ratio()},
                            {"recomputed_nodes", p.recomputed_nodes},
                            {"family", p.policy}});
@@ -61,8 +67,10 @@ nlohmann::json frontier_to_json(const Frontier& f) {
                           {"total_peak_bytes", p.total_peak_bytes()},
                           {"feature_map_peak_bytes", p.feature_map_peak_bytes},
                           {"recompute_flops", p.recompute_flops},
+                          {"recompute_cost", p.recompute_cost},
                           {"extra_forward_ratio", p.extra_forward_ratio()},
                           {"frontier_recompute_flops", at ? nlohmann::json(at->recompute_flops) : nlohmann::json()},
+                          {"frontier_recompute_cost", at ? nlohmann::json(at->recompute_cost) : nlohmann::json()},
                           {"frontier_extra_forward_ratio",
                            at ? nlohmann::json(at->extra_forward_ratio()) : nlohmann::json()}});
   }

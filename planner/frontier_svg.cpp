@@ -72,8 +72,8 @@ class FrontierSvg {
 
   static std::string figures(const FrontierPoint& p) {
     return ir::human_bytes(p.total_peak) + " total (feature maps " + ir::human_bytes(p.feature_map_peak_bytes) +
-           "), extra forward " + percent(p.extra_forward_ratio()) + " (" + ir::with_commas(p.recompute_flops) +
-           " FLOPs), " + ir::with_commas(p.recomputed_nodes) + " nodes recomputed";
+           "), extra forward " + percent(p.extra_forward_ratio()) + " (" + ir::with_commas(p.recompute_cost) +
+           " " + p.cost_unit + "), " + ir::with_commas(p.recomputed_nodes) + " nodes recomputed";
   }
 
   void header() {
@@ -127,7 +127,9 @@ class FrontierSvg {
          "total peak memory (inputs, parameters, gradients, optimizer state, feature maps, workspace)",
          " text-anchor=\"middle\"");
     const double ym = (kTop + kBottom) / 2;
-    text(24, ym, "extra forward work (recomputed FLOPs, % of one forward pass)",
+    text(24, ym,
+         f_.options.costs ? "extra forward work (recomputed measured time, % of one forward pass)"
+                          : "extra forward work (recomputed FLOPs, % of one forward pass)",
          " text-anchor=\"middle\" transform=\"rotate(-90 24 " + num(ym) + ")\"");
   }
 

@@ -69,11 +69,19 @@ struct Storage {
 enum class Optimizer { Sgd, Momentum, Adam };
 const char* optimizer_name(Optimizer o);
 
+// Measured forward times per node (cost_profile.h), replacing the registry's FLOPs as the cost of
+// recomputation: what the budget solver minimises and "extra forward" reports.
+struct CostProfile {
+  std::string source;                // the profile file
+  std::vector<int64_t> forward_ns;   // per node id; 0 for sources
+};
+
 struct PlanOptions {
   bool inplace = true;
   bool sharing = true;
   Optimizer optimizer = Optimizer::Momentum;
   int64_t alignment = 256;
+  std::shared_ptr<const CostProfile> costs;  // null: the registry's FLOPs
 };
 
 struct Plan {
@@ -95,6 +103,10 @@ struct Plan {
   StepId peak_step = 0;                 // a step where live feature-map bytes reach live_peak_bytes
   int64_t forward_flops = 0;            // one forward pass
   int64_t recompute_flops = 0;          // extra forward work of the recompute steps
+  // The same two in the unit recomputation is costed in (cost_unit()): FLOPs, or measured nanoseconds
+  // with a cost profile. The solver minimises recompute_cost; "extra forward" is their ratio.
+  int64_t forward_cost = 0;
+  int64_t recompute_cost = 0;
   int64_t backward_flops = 0;
   int32_t recomputed_nodes = 0;         // distinct forward nodes recomputed at least once
   double plan_seconds = 0;
@@ -104,8 +116,9 @@ struct Plan {
            workspace_bytes;
   }
   double extra_forward_ratio() const {
-    return forward_flops > 0 ? static_cast<double>(recompute_flops) / static_cast<double>(forward_flops) : 0.0;
+    return forward_cost > 0 ? static_cast<double>(recompute_cost) / static_cast<double>(forward_cost) : 0.0;
   }
+  const char* cost_unit() const { return options.costs ? "ns" : "flops"; }
   int64_t fragmentation_bytes() const { return feature_map_peak_bytes - live_peak_bytes; }
 };
 

@@ -104,12 +104,12 @@ void check_annotations(const ir::Graph& g) {
 
 Plan best_sqrt(const std::shared_ptr<const ir::Graph>& g, const CutAnalysis& c, const PlanOptions& o) {
   // The search compares figures; only the winner is built in full.
-  const GraphCosts costs = graph_costs(*g);
+  const GraphCosts costs = graph_costs(*g, o);
   std::optional<Plan> best;
   for (int64_t b : sqrt_search_budgets(*g, c)) {
     Plan p = build_plan_figures(g, constrain_mirror(*g, algorithm3(*g, c, b).mirror), o, costs);
     if (!best || p.feature_map_peak_bytes < best->feature_map_peak_bytes ||
-        (p.feature_map_peak_bytes == best->feature_map_peak_bytes && p.recompute_flops < best->recompute_flops))
+        (p.feature_map_peak_bytes == best->feature_map_peak_bytes && p.recompute_cost < best->recompute_cost))
       best = std::move(p);
   }
   return build_plan(g, best->mirror, o, "sqrt");

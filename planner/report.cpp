@@ -147,6 +147,10 @@ nlohmann::json plan_to_json(const Plan& plan) {
   j["peak_step"] = plan.peak_step;
   j["forward_flops"] = plan.forward_flops;
   j["recompute_flops"] = plan.recompute_flops;
+  j["forward_cost"] = plan.forward_cost;
+  j["recompute_cost"] = plan.recompute_cost;
+  j["cost_unit"] = plan.cost_unit();
+  if (plan.options.costs) j["costs"] = plan.options.costs->source;
   j["backward_flops"] = plan.backward_flops;
   j["largest_at_peak"] = nlohmann::json::array();
   for (const auto& t : live_at_step(plan, plan.peak_step, kLargestAtPeak)) {
@@ -251,7 +255,16 @@ std::string format_plan(const Plan& plan) {
   out += ir::with_commas(plan.recompute_flops);
   out += " of ";
   out += ir::with_commas(plan.forward_flops);
-  out += " flops)\n  plan time        ";
+  out += " flops";
+  if (plan.options.costs) {
+    out += "; costed by measured time: ";
+    out += ir::with_commas(plan.recompute_cost);
+    out += " of ";
+    out += ir::with_commas(plan.forward_cost);
+    out += " ns, from ";
+    out += plan.options.costs->source;
+  }
+  out += ")\n  plan time        ";
   out += seconds_str(plan.plan_seconds);
   out += '\n';
 

@@ -200,6 +200,7 @@ class Builder {
       for (const auto& in : n.inputs) ins.push_back(fwd_[in.node][in.index]);
       fwd_[n.id] = emit_compute(StepKind::Forward, n, ins, 0);
       plan_.forward_flops += costs_.flops[n.id];
+      plan_.forward_cost += costs_.cost[n.id];
     }
   }
 
@@ -257,6 +258,7 @@ class Builder {
         if (copies_[u] == 0) ++plan_.recomputed_nodes;
         auto outs = emit_compute(StepKind::Recompute, n, ins, ++copies_[u]);
         plan_.recompute_flops += costs_.flops[u];
+        plan_.recompute_cost += costs_.cost[u];
         if (m_[u] <= d) {
           avail_[u] = outs;
           depth_[u] = d;
@@ -417,10 +419,12 @@ void assign_storage(Plan& plan, const std::vector<std::vector<std::pair<ValueId,
 
 }  // namespace
 
-GraphCosts graph_costs(const ir::Graph& g) {
+GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o) {
   GraphCosts c;
   c.flops.assign(g.size(), 0);
   c.workspace.assign(g.size(), 0);
+  SL_CHECK(!o.costs || o.costs->forward_ns.size() == g.size())
+      << "cost profile for " << o.costs->forward_ns.size() << " nodes, graph has " << g.size();
   for (const auto& n : g.nodes()) {
     c.first_output.push_back(c.bytes.size());
     for (const auto& t : n.outputs) c.bytes.push_back(t.bytes());
@@ -428,6 +432,7 @@ GraphCosts graph_costs(const ir::Graph& g) {
     c.flops[n.id] = forward_flops(g, n);
     c.workspace[n.id] = node_workspace_bytes(g, n);
   }
+  c.cost = o.costs ? o.costs->forward_ns : c.flops;
   return c;
 }
 
@@ -446,9 +451,9 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, cons
   // Graph outputs are read after the step; they are never dropped.
   for (const auto& out : g->outputs()) mirror[out.node] = 0;
   GraphCosts own;
-  if (!costs) own = graph_costs(*g), costs = &own;
+  if (!costs) own = graph_costs(*g, opts), costs = &own;
   SL_CHECK(costs->flops.size() == g->size() && costs->workspace.size() == g->size() &&
-           costs->first_output.size() == g->size())
+           costs->cost.size() == g->size() && costs->first_output.size() == g->size())
       << "graph costs for " << costs->flops.size() << " nodes, graph has " << g->size();
   Plan plan;
   plan.policy = std::move(policy);

@@ -20,15 +20,16 @@ Plan build_plan(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror,
 // workspace bytes, asked of the registry once.
 struct GraphCosts {
   std::vector<int64_t> flops, workspace;
+  std::vector<int64_t> cost;           // recomputation cost: flops, or the options' measured ns
   std::vector<int64_t> bytes;          // output bytes, output k of node n at bytes[first_output[n] + k]
   std::vector<size_t> first_output;
   int64_t output_bytes(ir::ValueRef r) const { return bytes[first_output[r.node] + static_cast<size_t>(r.index)]; }
 };
-GraphCosts graph_costs(const ir::Graph& g);
+GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o);
 
 // build_plan for a search that builds many plans and keeps few: the same schedule, storages, arena and
 // every figure, but values carry no names or types (reports, the validator and codegen need
-// build_plan's). `costs` is graph_costs(*g).
+// build_plan's). `costs` is graph_costs(*g, opts).
 Plan build_plan_figures(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
                         const GraphCosts& costs);
 

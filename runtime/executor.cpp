@@ -1,6 +1,7 @@
 #include "runtime/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -97,9 +98,20 @@ void Executor::run_step(int64_t iteration) {
     schedule_->run(buffers_, iteration);
     arena_peak_ = schedule_->arena_peak_bytes();
   } else {
-    for (StepCall& s : calls_.steps) {
-      s.call.iteration = iteration;
-      (*s.fn)(s.call);
+    if (profiling_) {
+      using clock = std::chrono::steady_clock;
+      for (size_t i = 0; i < calls_.steps.size(); ++i) {
+        StepCall& s = calls_.steps[i];
+        s.call.iteration = iteration;
+        const auto t0 = clock::now();
+        (*s.fn)(s.call);
+        step_seconds_[i] = std::chrono::duration<double>(clock::now() - t0).count();
+      }
+    } else {
+      for (StepCall& s : calls_.steps) {
+        s.call.iteration = iteration;
+        (*s.fn)(s.call);
+      }
     }
     arena_peak_ = calls_.arena_peak;
   }
@@ -109,6 +121,15 @@ void Executor::run_step(int64_t iteration) {
     canary_peak_ = top == 0 ? 0 : planner::align_up(top, plan_->options.alignment);
     canary_pending_ = false;
   }
+}
+
+bool Executor::start_profiling() {
+  if (schedule_) return false;
+  SL_CHECK(calls_.steps.size() == plan_->steps.size()) << calls_.steps.size() << " calls for " << plan_->steps.size()
+                                                       << " plan steps";
+  profiling_ = true;
+  step_seconds_.assign(calls_.steps.size(), 0.0);
+  return true;
 }
 
 void Executor::run_forward_eval() {

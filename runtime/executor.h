@@ -60,6 +60,12 @@ class Executor {
   // Forward only, in Mode::Eval (no dropout, running statistics), for evaluation.
   void run_forward_eval();
 
+  // Times every plan step of each run_step from now on (wall clock around each kernel call), for
+  // `train --profile`. False, and nothing timed, when a compiled schedule runs the steps.
+  bool start_profiling();
+  // Seconds per plan step of the last run_step (empty unless profiling).
+  const std::vector<double>& step_seconds() const { return step_seconds_; }
+
   // A graph output after run_step: its view (valid until the next step).
   Tensor output(size_t index) const;
   float loss() const;  // output 0, a scalar
@@ -89,7 +95,9 @@ class Executor {
   std::vector<planner::ValueId> output_values_;  // the forward values of the graph outputs
   StepCalls calls_;
   std::unique_ptr<CompiledSchedule> schedule_;
-  float loss_seed_ = 1.0f;  // d loss / d loss, the loss node's output gradient
+  float loss_seed_ = 1.0f;
+  bool profiling_ = false;
+  std::vector<double> step_seconds_;  // d loss / d loss, the loss node's output gradient
 };
 
 }  // namespace sublinear::runtime

@@ -33,4 +33,18 @@ CudaStatus query_cuda_devices() {
   return st;
 }
 
+std::optional<size_t> cuda_free_bytes(int device) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || device < 0 || device >= count) {
+    cudaGetLastError();
+    return std::nullopt;
+  }
+  size_t free_b = 0, total_b = 0;
+  if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    cudaGetLastError();
+    return std::nullopt;
+  }
+  return free_b;
+}
+
 }  // namespace sublinear::runtime

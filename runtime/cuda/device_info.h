@@ -1,5 +1,6 @@
 #pragma once
 // What CUDA devices this process can use; empty-handed, never fatal, where there is no driver or GPU.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,5 +21,9 @@ struct CudaStatus {
 };
 
 CudaStatus query_cuda_devices();
+
+// The free memory of one device (cudaMemGetInfo on it alone: no context on the others); nullopt when
+// the device does not exist or cannot be queried.
+std::optional<size_t> cuda_free_bytes(int device);
 
 }  // namespace sublinear::runtime

@@ -35,7 +35,7 @@ const std::vector<std::string> kTopKeys = {"model",     "batch", "device", "seed
 const std::vector<std::string> kModelKeys = {"file", "params", "name"};
 const std::vector<std::string> kDataKeys = {"kind",    "root",      "path",      "level", "workers", "prefetch",
                                             "shuffle", "min_scale", "max_scale", "flip",  "mean",    "std"};
-const std::vector<std::string> kMemoryKeys = {"policy", "budget", "inplace", "sharing"};
+const std::vector<std::string> kMemoryKeys = {"policy", "budget", "inplace", "sharing", "costs"};
 const std::vector<std::string> kOptimizerKeys = {"kind",  "lr",    "momentum", "nesterov", "weight_decay",
                                                  "beta1", "beta2", "eps"};
 const std::vector<std::string> kScheduleKeys = {"kind", "warmup_steps", "step_size", "gamma", "min_lr"};
@@ -180,9 +180,10 @@ void read_data(const Context& cx, const SectionReader& top, ExperimentConfig& cf
     if (key.rfind("data.", 0) == 0) d.locs.keys[key] = loc;
 }
 
-void read_memory(const SectionReader& top, ExperimentConfig& cfg) {
+void read_memory(const Context& cx, const SectionReader& top, ExperimentConfig& cfg) {
   SectionReader r(top.get("memory"), "memory", kMemoryKeys, &cfg.locs, all_dotted_keys());
   MemoryConfig& m = cfg.memory;
+  get_path(cx, r, "costs", &m.costs);
   r.get_choice("policy", &m.policy, {"none", "drop-cheap", "sqrt", "log", "budget"});
   if (const ConfigNode* b = r.get("budget")) {
     std::string text;
@@ -297,7 +298,7 @@ ExperimentConfig validate(const ConfigNode& root, const std::string& file, const
   top.get_uint("seed", &cfg.seed);
   read_length(top, cfg);
   read_data(cx, top, cfg);
-  read_memory(top, cfg);
+  read_memory(cx, top, cfg);
   read_optimizer(top, cfg);
   read_schedule(top, cfg);
   read_runs(cx, top, cfg);
@@ -397,6 +398,7 @@ nlohmann::ordered_json ExperimentConfig::to_json() const {
   j["memory"] = {{"policy", memory.policy}, {"inplace", memory.inplace}, {"sharing", memory.sharing}};
   if (memory.budget_bytes) j["memory"]["budget"] = *memory.budget_bytes;
   if (memory.budget_auto) j["memory"]["budget"] = "auto";
+  if (!memory.costs.empty()) j["memory"]["costs"] = memory.costs;
   json o = {{"kind", optimizer_kind_name(optimizer.kind)}, {"lr", optimizer.lr},
             {"weight_decay", optimizer.weight_decay}};
   if (optimizer.kind == OptimizerKind::Sgd) {

@@ -32,6 +32,8 @@
 //                                   (90% of the device's free memory when the run starts: cudaMemGetInfo
 //                                   on cuda, MemAvailable on cpu); required by (and only allowed with)
 //                                   policy budget
+//   memory.costs          -         a profile.json written by `train --profile`: the planner costs
+//                                   recomputation by measured forward time instead of FLOPs
 //   memory.inplace        true      fold element-wise ops into their input's buffer
 //   memory.sharing        true      share arena buffers between values with disjoint lifetimes
 //   optimizer.kind        sgd       sgd | adam
@@ -99,6 +101,7 @@ struct MemoryConfig {
   std::string policy = "none";         // none | drop-cheap | sqrt | log | budget
   std::optional<int64_t> budget_bytes; // set when policy == "budget", unless budget_auto
   bool budget_auto = false;            // memory.budget: auto, resolved by the run (auto_memory_budget)
+  std::string costs;                   // a profile.json (train --profile): recomputation costed in time
   bool inplace = true;
   bool sharing = true;
 };

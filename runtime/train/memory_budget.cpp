@@ -1,5 +1,6 @@
 #include "runtime/train/memory_budget.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -26,10 +27,26 @@ std::optional<int64_t> cpu_available_bytes(const std::string& meminfo) {
     std::istringstream fields(line.substr(13));
     int64_t kib = -1;
     std::string unit;
-    if (!(fields >> kib >> unit) || kib < 0 || unit != "kB") return std::nullopt;
+    // Beyond 2^53 KiB (8 ZiB) the file is not describing memory.
+    if (!(fields >> kib >> unit) || kib < 0 || kib > (int64_t{1} << 53) || unit != "kB") return std::nullopt;
     return kib * 1024;
   }
   return std::nullopt;
+}
+
+std::optional<int64_t> cgroup_memory_room(const std::string& limit_file, const std::string& usage_file) {
+  std::ifstream limit_in(limit_file), usage_in(usage_file);
+  std::string limit_text;
+  int64_t usage = 0;
+  if (!(limit_in >> limit_text) || limit_text == "max" || !(usage_in >> usage) || usage < 0) return std::nullopt;
+  try {
+    const long long limit = std::stoll(limit_text);
+    // cgroup v1 reports "no limit" as a huge page-rounded number.
+    if (limit <= 0 || limit >= (int64_t{1} << 60)) return std::nullopt;
+    return std::max<int64_t>(0, limit - usage);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 AutoBudget auto_memory_budget(const ExperimentConfig& cfg) {
@@ -47,6 +64,15 @@ AutoBudget auto_memory_budget(const ExperimentConfig& cfg) {
       throw ConfigError(cfg.loc("memory.budget"),
                         "auto: /proc/meminfo has no MemAvailable here; give a size such as 8GiB");
     b.source = "available on this machine (MemAvailable)";
+    // In a container the cgroup's limit, not the host's memory, is what the run may use.
+    std::optional<int64_t> room = cgroup_memory_room("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current");
+    if (!room)
+      room = cgroup_memory_room("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                "/sys/fs/cgroup/memory/memory.usage_in_bytes");
+    if (room && *room < *free) {
+      free = room;
+      b.source = "left under this container's memory limit (cgroup)";
+    }
   }
   b.free_bytes = *free;
   b.bytes = static_cast<int64_t>(static_cast<double>(*free) * kAutoBudgetShare);

@@ -27,7 +27,11 @@ void register_cuda_free_memory(CudaFreeMemory query);
 // MemAvailable of a /proc/meminfo-format file, in bytes; nullopt when the file or the line is missing.
 std::optional<int64_t> cpu_available_bytes(const std::string& meminfo = "/proc/meminfo");
 
-// The auto budget for cfg.device. A ConfigError at memory.budget when the free memory cannot be known
+// A cgroup's memory limit minus its usage (v2: memory.max and memory.current; v1: memory.limit_in_bytes
+// and memory.usage_in_bytes); nullopt when either file is missing or there is no limit.
+std::optional<int64_t> cgroup_memory_room(const std::string& limit_file, const std::string& usage_file);
+
+// The auto budget for cfg.device (on cpu, the smaller of MemAvailable and the cgroup's room). A ConfigError at memory.budget when the free memory cannot be known
 // (no /proc/meminfo, a CUDA device this binary cannot query).
 AutoBudget auto_memory_budget(const ExperimentConfig& cfg);
 

@@ -9,6 +9,7 @@
 #include "frontend/frontend.h"
 #include "ir/diagnostic.h"
 #include "ir/format_util.h"
+#include "planner/cost_profile.h"
 #include "planner/report.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/data/dataset.h"
@@ -17,6 +18,7 @@
 #include "runtime/train/metrics.h"
 #include "runtime/train/peak_rss.h"
 #include "runtime/train/progress.h"
+#include "runtime/train/step_profile.h"
 
 namespace sublinear::runtime::train {
 
@@ -57,7 +59,10 @@ void print_plan_summary(std::ostream& out, const ExperimentConfig& cfg, const ir
   out << "model " << g.model_name << " from " << cfg.model.file << ": " << g.size() << " nodes, "
       << ir::with_commas(params) << " parameters, batch " << cfg.batch << "\n";
   out << "memory plan (" << planner::strategy_label(plan) << ", " << plan.steps.size() << " steps, "
-      << plan.recomputed_nodes << " nodes recomputed, " << pct(plan.extra_forward_ratio()) << " extra forward)\n";
+      << plan.recomputed_nodes << " nodes recomputed, " << pct(plan.extra_forward_ratio())
+      << (plan.options.costs ? " extra forward time, costed by measured time from " + plan.options.costs->source
+                             : std::string(" extra forward"))
+      << ")\n";
   auto row = [&out](const char* what, int64_t bytes) {
     std::string label = what;
     label.resize(18, ' ');
@@ -128,7 +133,8 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       out << "memory.budget auto: " << ir::human_bytes(ab.bytes) << " (" << static_cast<int>(kAutoBudgetShare * 100)
           << "% of " << ir::human_bytes(ab.free_bytes) << " " << ab.source << ")\n";
   }
-  const planner::PlanRequest preq = cfg.plan_request(auto_budget);
+  planner::PlanRequest preq = cfg.plan_request(auto_budget);
+  if (!cfg.memory.costs.empty()) preq.options.costs = planner::load_cost_profile(cfg.memory.costs, *graph);
   auto plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, preq));
   if (!req.quiet) {
     std::optional<planner::Plan> baseline;
@@ -147,6 +153,13 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   if (total <= 0) throw ConfigError(cfg.loc("steps"), "the run has no steps (" + std::to_string(total) + ")");
 
   auto program = device_factory ? device_factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
+  std::optional<StepProfile> profile;
+  if (req.profile) {
+    if (!program->start_profiling())
+      throw ConfigError(cfg.loc("device"), "--profile times the steps of the CPU executor; this run (" +
+                                               cfg.device.str() + ", or a compiled trainer) cannot be profiled yet");
+    profile.emplace(*plan);
+  }
   if (auto d = program->device_memory(); d && !req.quiet) print_device_memory(out, *d, *plan);
   const std::string run_dir = cfg.run_dir;
   fs::create_directories(run_dir);
@@ -190,6 +203,8 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   for (int64_t step = start; step < total; ++step) {
     source->next(program->inputs());
     program->run_step(step);
+    // The run's first step warms caches and allocators up: it is left out unless it is the only one.
+    if (profile && (step > start || total - start == 1)) profile->add(*program->step_seconds());
     const float loss = program->loss();
     if (!std::isfinite(loss))
       throw std::runtime_error("the loss is " + std::string(std::isnan(loss) ? "nan" : "infinite") + " at step " +
@@ -245,6 +260,15 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     }
   }
   progress.finish();
+  if (profile) {
+    const std::string path = run_dir + "/profile.json";
+    std::ofstream f(path);
+    f << profile->to_json().dump(1) << "\n";
+    if (!f) throw std::runtime_error("cannot write " + path);
+    if (!req.quiet)
+      out << "profile: " << path << " (medians of " << profile->steps() << " steps; use it with plan --costs or "
+          << "memory.costs)\n";
+  }
   result.measured_arena_bytes = program->arena_peak_bytes();
   result.rss_peak_bytes = peak_rss_bytes();
   if (!req.quiet) {

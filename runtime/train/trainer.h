@@ -30,6 +30,7 @@ struct TrainRequest {
   std::optional<int64_t> steps;         // --steps N: total steps of the run
   std::string run_dir;                  // --run-dir: replaces the YAML's run_dir
   bool quiet = false;                   // no plan summary or progress (tests)
+  bool profile = false;                 // --profile: time every step, write <run_dir>/profile.json
 };
 
 struct TrainResult {

@@ -47,6 +47,10 @@ class TrainingProgram {
   virtual void save_state(CheckpointContents& c) = 0;
   virtual void load_state(const CheckpointContents& c) = 0;
   virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
+  // `train --profile`: time every plan step from now on; false where this program cannot.
+  virtual bool start_profiling() { return false; }
+  // Seconds per plan step of the last run_step, in plan order, once profiling.
+  virtual const std::vector<double>* step_seconds() const { return nullptr; }
 };
 
 // Optimizer state and checkpointing over host parameter buffers: shared by every CPU program.
@@ -80,6 +84,8 @@ class ExecutorProgram : public TrainingProgram {
   std::string plan_fingerprint() const override { return ex_.plan_fingerprint(); }
   void save_state(CheckpointContents& c) override { opt_.save(ex_.params(), c); }
   void load_state(const CheckpointContents& c) override { opt_.load(ex_.params(), c); }
+  bool start_profiling() override { return ex_.start_profiling(); }
+  const std::vector<double>* step_seconds() const override { return &ex_.step_seconds(); }
   Executor& executor() { return ex_; }
 
  private:

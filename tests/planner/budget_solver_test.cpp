@@ -306,7 +306,7 @@ TEST(BudgetSolverReport, FrontierSvgDrawsEveryPointAndPolicy) {
   EXPECT_EQ(count(svg, "<path class=\"fx\" d=\"M"), f.fixed.size() + 1);  // and the legend's
   EXPECT_EQ(count(svg, "<polyline class=\"stair\""), 1u);
   EXPECT_NE(svg.find("dense, batch 2"), std::string::npos);
-  for (const FrontierPoint& p : f.points) EXPECT_NE(svg.find(ir::with_commas(p.recompute_flops) + " FLOPs"), std::string::npos);
+  for (const FrontierPoint& p : f.points) EXPECT_NE(svg.find(ir::with_commas(p.recompute_cost) + " flops"), std::string::npos);
   // Every coordinate lies on the page.
   for (const char* attr : {" cx=\"", " cy=\"", " x=\"", " y=\""}) {
     for (size_t at = svg.find(attr); at != std::string::npos; at = svg.find(attr, at + 1)) {

@@ -113,8 +113,8 @@ Plan tiny_plan() {
   p.live_peak_bytes = 16384 + 256 + 16384;
   p.peak_step = 3;
   p.workspace_bytes = 512;
-  p.forward_flops = 1000;
-  p.recompute_flops = 100;
+  p.forward_flops = p.forward_cost = 1000;  // without a cost profile the cost is the FLOPs
+  p.recompute_flops = p.recompute_cost = 100;
   p.backward_flops = 2000;
   p.recomputed_nodes = 1;
   p.plan_seconds = 0.0125;
@@ -171,7 +171,8 @@ TEST(PlanReport, JsonHasEveryKeyAndTheNumbers) {
                         "feature_map_peak_bytes", "live_peak_bytes", "workspace_bytes", "total_peak_bytes",
                         "recomputed_nodes", "extra_forward_ratio", "plan_seconds", "input_bytes",
                         "fragmentation_bytes", "inplace", "sharing", "optimizer", "steps", "forward_flops",
-                        "recompute_flops", "backward_flops", "largest_at_peak"})
+                        "recompute_flops", "backward_flops", "forward_cost", "recompute_cost", "cost_unit",
+                        "largest_at_peak"})
     EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_EQ(j["policy"], "drop-cheap");
   EXPECT_EQ(j["batch"], 4);
@@ -249,7 +250,7 @@ TEST(PlanReport, CompareTableKeepsOrderAndRatios) {
   plans[1].feature_map_peak_bytes = 2 << 20;
   plans[2].policy = "sqrt";
   plans[2].feature_map_peak_bytes = 1 << 20;
-  plans[2].recompute_flops = 500;
+  plans[2].recompute_flops = plans[2].recompute_cost = 500;
   const std::string t = format_compare(plans);
   const size_t a = t.find("no optimisation"), b = t.find("inplace+sharing"), c = t.find("sqrt");
   ASSERT_NE(a, std::string::npos) << t;

@@ -444,7 +444,7 @@ TEST(BuildPlanFigures, EqualToTheFullPlanOnRandomMirrors) {
   uint64_t state = 12345;
   auto next = [&] { return state = state * 6364136223846793005ULL + 1442695040888963407ULL, state >> 33; };
   for (const auto& g : graphs) {
-    const GraphCosts costs = graph_costs(*g);
+    const GraphCosts costs = graph_costs(*g, {});
     for (int trial = 0; trial < 40; ++trial) {
       std::vector<int32_t> m(g->size(), 0);
       for (const auto& n : g->nodes())

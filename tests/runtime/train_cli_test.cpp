@@ -129,6 +129,60 @@ TEST(TrainCli, PoliciesChangeMemoryNotLosses) {
   EXPECT_LT(arenas[2], arenas[0]);
 }
 
+// --profile writes every computing node's measured times; plan --costs and memory.costs read them back,
+// cost recomputation in time, and the losses stay those of keeping everything.
+TEST(TrainCli, ProfileFeedsThePlannerItsCosts) {
+  auto d = temp_dir("profile");
+  auto y = write(d / "exp.yaml", mlp_yaml(4, 0));
+  auto r = run("train " + y.string() + " --profile --run-dir " + (d / "run").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("profile: "), std::string::npos) << r.output;
+  std::ifstream in(d / "run" / "profile.json");
+  ASSERT_TRUE(in);
+  const nlohmann::json prof = nlohmann::json::parse(in);
+  EXPECT_EQ(prof["format"], "sublinear profile 1");
+  EXPECT_EQ(prof["model"], "mlp");
+  EXPECT_EQ(prof["batch"], 16);
+  EXPECT_EQ(prof["steps_measured"], 3);  // the first step is a warm-up
+  ASSERT_GT(prof["nodes"].size(), 5u);
+  double total = 0;
+  for (const auto& n : prof["nodes"]) {
+    ASSERT_TRUE(n["forward_seconds"].is_number()) << n.dump();
+    EXPECT_GE(n["forward_seconds"].get<double>(), 0.0);
+    EXPECT_TRUE(n["recompute_seconds"].is_null()) << n.dump();  // policy none recomputes nothing
+    total += n["forward_seconds"].get<double>();
+  }
+  EXPECT_GT(total, 0.0);
+
+  const std::string model = std::string(SUBLINEAR_SOURCE_DIR) + "/examples/mlp.snet --batch 16 --set features=16 "
+                            "--set hidden=32 --set classes=4 --set dropout_rate=0.3";
+  auto p = run("plan " + model + " --policy sqrt --json --costs " + (d / "run" / "profile.json").string());
+  ASSERT_EQ(p.code, 0) << p.output;
+  const nlohmann::json plan = nlohmann::json::parse(p.output);
+  EXPECT_EQ(plan["cost_unit"], "ns");
+  EXPECT_GT(plan["forward_cost"].get<int64_t>(), 0);
+  auto f = run("plan " + model + " --frontier --costs " + (d / "run" / "profile.json").string());
+  ASSERT_EQ(f.code, 0) << f.output;
+  EXPECT_NE(f.output.find("recompute ns"), std::string::npos) << f.output;
+  EXPECT_NE(f.output.find("recomputed forward time (measured"), std::string::npos) << f.output;
+
+  // Another batch is not this profile's: an error at the file that says how to measure again.
+  auto bad = run("plan " + std::string(SUBLINEAR_SOURCE_DIR) + "/examples/mlp.snet --batch 8 --set features=16 "
+                 "--set hidden=32 --set classes=4 --costs " + (d / "run" / "profile.json").string());
+  EXPECT_EQ(bad.code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("measured at batch 16, this plan is for batch 8"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("--profile"), std::string::npos) << bad.output;
+
+  // memory.costs in an experiment: a budget planned in time, losses bitwise those of keeping everything.
+  auto keep = run("train " + y.string() + " --quiet --run-dir " + (d / "keep").string());
+  ASSERT_EQ(keep.code, 0) << keep.output;
+  auto costed = run("train " + y.string() + " --set memory.policy=sqrt --set memory.costs=" +
+                    (d / "run" / "profile.json").string() + " --run-dir " + (d / "costed").string());
+  ASSERT_EQ(costed.code, 0) << costed.output;
+  EXPECT_NE(costed.output.find("costed by measured time"), std::string::npos) << costed.output;
+  EXPECT_EQ(losses(d / "costed" / "metrics.jsonl"), losses(d / "keep" / "metrics.jsonl"));
+}
+
 TEST(TrainCli, StepsOverrideAndModelParamOverride) {
   auto d = temp_dir("overrides");
   auto y = write(d / "exp.yaml", mlp_yaml(50, 0));

@@ -230,6 +230,14 @@ TEST_F(ConfigTest, AutoBudgetTakesTheStatedShareOfTheFreeMemory) {
   EXPECT_FALSE(cpu_available_bytes(dir_.write("bad", "MemTotal: 5 kB\n")).has_value());
   EXPECT_FALSE(cpu_available_bytes(dir_.write("garbled", "MemAvailable: lots\n")).has_value());
   EXPECT_FALSE(cpu_available_bytes((dir_.path() / "missing").string()).has_value());
+  EXPECT_FALSE(cpu_available_bytes(dir_.write("huge", "MemAvailable: 99999999999999999 kB\n")).has_value());
+  // A container's limit: cgroup v2 files, v1's "no limit" and v2's "max".
+  EXPECT_EQ(cgroup_memory_room(dir_.write("max", "8589934592\n"), dir_.write("cur", "1073741824\n")),
+            int64_t{7} << 30);
+  EXPECT_EQ(cgroup_memory_room(dir_.write("max2", "1000\n"), dir_.write("cur2", "5000\n")), 0);
+  EXPECT_FALSE(cgroup_memory_room(dir_.write("nolimit", "max\n"), dir_.write("cur3", "5\n")).has_value());
+  EXPECT_FALSE(cgroup_memory_room(dir_.write("v1", "9223372036854771712\n"), dir_.write("cur4", "5\n")).has_value());
+  EXPECT_FALSE(cgroup_memory_room((dir_.path() / "none").string(), (dir_.path() / "none2").string()).has_value());
 
   ExperimentConfig cpu = load(std::string(kMinimal) + "memory: {budget: auto}\n");
   if (auto avail = cpu_available_bytes()) {
