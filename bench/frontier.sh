@@ -4,7 +4,7 @@
 # forward work), the planned and measured arena, peak RSS, the predicted extra work (recomputation over
 # one forward pass) and the predicted step time relative to keep-everything against the measured one
 # (median seconds per step, first step excluded), and whether the loss is bitwise the keep-everything
-# loss. Defaults: CIFAR ResNet-164, batch 32, 6 steps on synthetic data.
+# loss. Defaults: CIFAR ResNet-164, batch 32, 10 steps on synthetic data.
 #
 # COSTS=time (default): keep-everything runs first with --profile; the frontier, the budget runs
 #   (memory.costs) and the prediction use its measured per-node times: predicted = (forward + backward +
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 SUBLINEAR="${SUBLINEAR:-build/sublinear}"
 DEPTH="${DEPTH:-164}"
 BATCH="${BATCH:-32}"
-STEPS="${STEPS:-6}"
+STEPS="${STEPS:-10}"
 COSTS="${COSTS:-time}"
 [[ "$COSTS" == time || "$COSTS" == flops ]] || { echo "frontier: COSTS must be time or flops" >&2; exit 2; }
 [[ -x "$SUBLINEAR" ]] || { echo "frontier: $SUBLINEAR not built (cmake --build build)" >&2; exit 1; }
