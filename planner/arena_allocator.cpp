@@ -27,8 +27,8 @@
 // Strategies (k = number of buffers whose lifetimes overlap the one being placed). Finding the smallest
 // arena is NP-hard (dynamic storage allocation); all are greedy heuristics, bounded below by rule 5.
 //   FirstFitInOrder is O(n log n + n k); BestFitLargestFirst is O(n log n + n min(k log k, n)) (it sorts
-//   each buffer's conflicts by offset, or walks every placed buffer in offset order when k is a large
-//   share of them; on checkpointed plans k is O(sqrt(n)), but when forward activations live until the
+//   each buffer's conflicts by offset, or walks every placed buffer in offset order, skipping those whose
+//   lifetimes miss it, when k is a large share of them; on checkpointed plans k is O(sqrt(n)), but when forward activations live until the
 //   backward pass k ~ n / 2 and it turns quadratic); BestFitInOrder is O(n log n)
 //   whatever k. Its step sorts are counting sorts when the steps span at most 4n + 1024 values (the
 //   scheduler's step ids are dense), else comparison sorts.
@@ -75,7 +75,6 @@
 #include <queue>
 #include <set>
 #include <sstream>
-#include <tuple>
 #include <utility>
 
 #include "ir/check.h"
@@ -313,6 +312,50 @@ class IntervalTree {
   mutable std::vector<int32_t> stack_;
 };
 
+// Placed buffers ordered by (begin, end), kept in chunks of at most 2 * kChunk entries: inserting moves at
+// most a chunk, walking reads memory in order.
+class PlacedByOffset {
+ public:
+  struct Entry {
+    int64_t begin, end;   // byte range
+    int64_t first, last;  // lifetime
+  };
+
+  void insert(const Entry& e) {
+    if (chunks_.empty()) {
+      chunks_.push_back({e});
+      return;
+    }
+    // The first chunk whose last entry is not before e (else the last chunk).
+    size_t lo = 0, hi = chunks_.size() - 1;
+    while (lo < hi) {
+      const size_t mid = (lo + hi) / 2;
+      if (before(chunks_[mid].back(), e)) lo = mid + 1;
+      else hi = mid;
+    }
+    std::vector<Entry>& c = chunks_[lo];
+    c.insert(std::upper_bound(c.begin(), c.end(), e, before), e);
+    if (c.size() > 2 * kChunk) {
+      std::vector<Entry> tail(c.begin() + kChunk, c.end());
+      c.resize(kChunk);
+      chunks_.insert(chunks_.begin() + static_cast<std::ptrdiff_t>(lo) + 1, std::move(tail));
+    }
+  }
+
+  // Calls f(entry) in order until it returns false.
+  template <typename F>
+  void walk(F&& f) const {
+    for (const auto& c : chunks_)
+      for (const Entry& e : c)
+        if (!f(e)) return;
+  }
+
+ private:
+  static constexpr size_t kChunk = 256;
+  static bool before(const Entry& x, const Entry& y) { return x.begin != y.begin ? x.begin < y.begin : x.end < y.end; }
+  std::vector<std::vector<Entry>> chunks_;
+};
+
 // ---- BestFitLargestFirst ------------------------------------------------------------------------------
 std::vector<int64_t> place_best_fit(const std::vector<Item>& items, const std::vector<BufferRequest>& reqs) {
   const size_t n = items.size();
@@ -332,38 +375,43 @@ std::vector<int64_t> place_best_fit(const std::vector<Item>& items, const std::v
   const IntervalTree tree(ranked);
   std::vector<Range> placed(n);
   std::vector<Range> conflicts;
-  // Every placed buffer by (begin, end, rank). When a buffer conflicts with a large share of those
-  // already placed (keep-everything plans, where k ~ n / 2), walking this index and skipping the
-  // buffers whose lifetimes miss it is cheaper than sorting its conflicts; the gaps found are the same,
-  // since choose_offset depends only on the set of ranges in begin order.
-  // Built on the first buffer that wants it, then kept up to date.
-  std::set<std::tuple<int64_t, int64_t, size_t>> by_offset;
-  bool indexed = false;
+  // Every placed buffer in offset order. When a buffer conflicts with a large share of those already
+  // placed (keep-everything plans, where k ~ n / 2), walking this index and skipping the buffers whose
+  // lifetimes miss it is cheaper than sorting its conflicts; the gaps found are the same, since
+  // choose_offset depends only on the set of ranges in begin order. Which way a buffer goes changes only
+  // the time taken: after a walk, the next kRecheck buffers walk too without asking the tree.
+  PlacedByOffset by_offset;
+  constexpr int kRecheck = 16;
+  int walks_left = 0;
   for (size_t r = 0; r < n; ++r) {
     const Item& b = ranked[r];
-    conflicts.clear();
-    tree.for_each_overlapping(b.first, b.last, [&](size_t j) {
-      if (j < r) conflicts.push_back(placed[j]);
-    });
+    bool walk = walks_left > 0;
+    if (walk) {
+      --walks_left;
+    } else {
+      conflicts.clear();
+      tree.for_each_overlapping(b.first, b.last, [&](size_t j) {
+        if (j < r) conflicts.push_back(placed[j]);
+      });
+      const double k = static_cast<double>(conflicts.size());
+      walk = k > 64 && 2.0 * static_cast<double>(r) < k * std::log2(k);
+      if (walk) walks_left = kRecheck;
+    }
     int64_t off = 0;
-    const double k = static_cast<double>(conflicts.size());
-    if (k > 64 && 4.0 * static_cast<double>(r) < k * std::log2(k)) {
-      if (!indexed) {
-        for (size_t j = 0; j < r; ++j) by_offset.emplace(placed[j].begin, placed[j].end, j);
-        indexed = true;
-      }
+    if (walk) {
       int64_t cursor = 0, best_offset = -1, best_gap = kMaxBytes;
-      for (const auto& [begin, end, j] : by_offset) {
-        if (ranked[j].last < b.first || ranked[j].first > b.last) continue;
-        if (begin > cursor) {
-          const int64_t gap = begin - cursor;
+      by_offset.walk([&](const PlacedByOffset::Entry& e) {
+        if (e.last < b.first || e.first > b.last) return true;
+        if (e.begin > cursor) {
+          const int64_t gap = e.begin - cursor;
           if (gap >= b.size && gap < best_gap) {
             best_gap = gap, best_offset = cursor;
-            if (gap == b.size) break;
+            if (gap == b.size) return false;  // exact fit: nothing smaller can fit
           }
         }
-        cursor = std::max(cursor, end);
-      }
+        cursor = std::max(cursor, e.end);
+        return true;
+      });
       off = best_offset >= 0 ? best_offset : cursor;
     } else {
       std::sort(conflicts.begin(), conflicts.end(), [](const Range& x, const Range& y) {
@@ -372,7 +420,7 @@ std::vector<int64_t> place_best_fit(const std::vector<Item>& items, const std::v
       off = choose_offset(conflicts.cbegin(), conflicts.cend(), b.size, true);
     }
     placed[r] = {off, checked_end(off, b.size)};
-    if (indexed) by_offset.emplace(placed[r].begin, placed[r].end, r);
+    by_offset.insert({placed[r].begin, placed[r].end, b.first, b.last});
   }
   std::vector<int64_t> offset(n, -1);
   for (size_t r = 0; r < n; ++r) offset[order[r]] = placed[r].begin;
