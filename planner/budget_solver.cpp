@@ -1,8 +1,10 @@
 // The budget solver: the frontier of exact plans between the smallest peak and keeping everything.
 // Rules:
 // - Every candidate is a mirror vector built into an exact plan (build_plan_figures: the real schedule
-//   and arena, after the annotations are applied); its total peak and recompute FLOPs are what the
-//   frontier compares. No model figure is ever reported.
+//   and arena, after the annotations are applied); its total peak and recompute cost are what the
+//   frontier compares. No model figure is ever reported. A candidate whose lower bound (its live peak in
+//   place of the arena) is already dominated is not placed: it could not join the frontier; searches
+//   then see the bound.
 // - The candidates never depend on a budget, so pick_for_budget is monotone, and they include every
 //   fixed policy (none, drop-cheap, Algorithm 3 at sqrt's search points, log) and Algorithm 3 at every
 //   B where its plan changes: all of them (at most 512) when there are at most max(24, 100,000 /
@@ -69,10 +71,22 @@ class ParetoSet {
 
   // Builds the exact plan for mirror vector `raw` (annotations applied first) and offers its point to
   // the set; `keep` gets a copy of the point when the caller needs it.
+  // A candidate whose lower bound (the live peak in place of the arena) is already dominated is not
+  // placed: its exact plan could only be dominated too. Its score is then that bound.
   Score build(const std::vector<int32_t>& raw, const std::string& family, FrontierPoint* keep = nullptr) {
     std::vector<int32_t> m = constrain_mirror(*g_, raw);
     ++built_;
-    FrontierPoint p = FrontierPoint::of(build_plan_figures(g_, m, o_, costs_), family);
+    bool placed = true;
+    PlaceIf worth;
+    if (!keep) worth = [this](int64_t bound, int64_t recompute) { return !dominated(bound, recompute); };
+    Plan plan = build_plan_figures(g_, m, o_, costs_, worth, &placed);
+    if (!placed) {
+      ++unplaced_;
+      const Score bound{plan.total_peak_bytes(), plan.recompute_cost};
+      seen_[std::move(m)] = bound;
+      return bound;
+    }
+    FrontierPoint p = FrontierPoint::of(plan, family);
     const Score score{p.total_peak, p.recompute_cost};
     seen_[std::move(m)] = score;
     if (keep) *keep = p;
@@ -84,6 +98,11 @@ class ParetoSet {
     auto it = seen_.find(constrain_mirror(*g_, raw));
     if (it != seen_.end()) return it->second;
     return build(raw, family);
+  }
+  bool dominated(int64_t total, int64_t recompute) const {
+    for (const auto& q : points_)
+      if (q.total_peak <= total && q.recompute_cost <= recompute) return true;
+    return false;
   }
   void insert(FrontierPoint p) {
     for (const auto& q : points_)
@@ -113,6 +132,7 @@ class ParetoSet {
     return out;
   }
   int32_t built() const { return built_; }
+  int32_t unplaced() const { return unplaced_; }
   const GraphCosts& costs() const { return costs_; }
 
  private:
@@ -122,6 +142,7 @@ class ParetoSet {
   std::map<std::vector<int32_t>, Score> seen_;
   std::vector<FrontierPoint> points_;
   int32_t built_ = 0;
+  int32_t unplaced_ = 0;
 };
 
 
@@ -461,6 +482,7 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
   const double hi = static_cast<double>(keep_all + largest);
   if (hi <= 0) {  // nothing to recompute: no computing node holds a byte
     f.plans_built = set.built();
+    f.plans_unplaced = set.unplaced();
     f.points = set.take_sorted();
     return f;
   }
@@ -495,6 +517,7 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
     improve_locally(set, graph, droppable);
   }
   f.plans_built = set.built();
+  f.plans_unplaced = set.unplaced();
   f.points = set.take_sorted();
   return f;
 }

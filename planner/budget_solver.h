@@ -43,7 +43,8 @@ struct Frontier {
   // The fixed policies' own plans (none, drop-cheap, sqrt as its Appendix A search picks it, log),
   // which the frontier dominates, for placing them against it.
   std::vector<FrontierPoint> fixed;
-  int32_t plans_built = 0;  // candidates judged by the scheduler and allocator
+  int32_t plans_built = 0;     // candidates judged by the scheduler (and the allocator, unless ...)
+  int32_t plans_unplaced = 0;  // ... their lower bound was already dominated
 };
 
 // Builds the frontier. The candidate set does not depend on any budget, so picking from it is

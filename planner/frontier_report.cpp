@@ -14,7 +14,8 @@ std::string format_frontier(const Frontier& f) {
   if (f.graph) {
     out += "frontier for " + f.graph->model_name + " (batch " + ir::with_commas(f.graph->batch) +
            ", optimizer " + optimizer_name(f.options.optimizer) + "): " + std::to_string(f.points.size()) +
-           " plans on it, " + std::to_string(f.plans_built) + " built\n";
+           " plans on it, " + std::to_string(f.plans_built) + " built (" + std::to_string(f.plans_unplaced) +
+           " ruled out before placing their arena)\n";
   }
   std::vector<std::vector<std::string>> rows;
   const std::string unit = f.options.costs ? "ns" : "flops";
@@ -48,6 +49,7 @@ nlohmann::json frontier_to_json(const Frontier& f) {
     j["optimizer"] = optimizer_name(f.options.optimizer);
   }
   j["plans_built"] = f.plans_built;
+  j["plans_unplaced"] = f.plans_unplaced;
   j["cost_unit"] = f.options.costs ? "ns" : "flops";
   j["points"] = nlohmann::json::array();
   for (const auto& p : f.points)

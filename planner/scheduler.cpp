@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <unordered_map>
 
 #include "ir/check.h"
@@ -338,7 +339,10 @@ class Builder {
 
 bool in_arena(ValueKind k) { return k == ValueKind::Activation || k == ValueKind::Gradient; }
 
-void assign_storage(Plan& plan, const std::vector<std::vector<std::pair<ValueId, ValueId>>>& candidates) {
+// Returns false, with feature_map_peak_bytes = the live peak and no offsets, when `place` says the arena is
+// not worth placing for that live peak.
+bool assign_storage(Plan& plan, const std::vector<std::vector<std::pair<ValueId, ValueId>>>& candidates,
+                    const std::function<bool(int64_t live_peak)>& place) {
   const auto& g = *plan.graph;
   const StepId end = static_cast<StepId>(plan.steps.size()) - 1;
   std::vector<StepId> first(plan.values.size(), -1), last(plan.values.size(), -1);
@@ -389,7 +393,23 @@ void assign_storage(Plan& plan, const std::vector<std::vector<std::pair<ValueId,
     }
   }
   const int64_t align = plan.options.alignment;
+  // The live peak first: it bounds the arena from below whatever the placement.
+  std::vector<int64_t> delta(plan.steps.size() + 1, 0);
+  for (const auto& st : plan.storages) {
+    const int64_t b = align_up(std::max<int64_t>(st.bytes, 1), align);
+    delta[st.first_step] += b;
+    delta[st.last_step + 1] -= b;
+  }
+  int64_t live = 0;
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    live += delta[i];
+    if (live > plan.live_peak_bytes) plan.live_peak_bytes = live, plan.peak_step = static_cast<StepId>(i);
+  }
   if (plan.options.sharing) {
+    if (place && !place(plan.live_peak_bytes)) {
+      plan.feature_map_peak_bytes = plan.live_peak_bytes;
+      return false;
+    }
     std::vector<BufferRequest> reqs;
     reqs.reserve(plan.storages.size());
     for (const auto& st : plan.storages) reqs.push_back({st.id, std::max<int64_t>(st.bytes, 1), st.first_step, st.last_step});
@@ -404,17 +424,7 @@ void assign_storage(Plan& plan, const std::vector<std::vector<std::pair<ValueId,
     }
     plan.feature_map_peak_bytes = off;
   }
-  std::vector<int64_t> delta(plan.steps.size() + 1, 0);
-  for (const auto& st : plan.storages) {
-    const int64_t b = align_up(std::max<int64_t>(st.bytes, 1), align);
-    delta[st.first_step] += b;
-    delta[st.last_step + 1] -= b;
-  }
-  int64_t live = 0;
-  for (size_t i = 0; i < plan.steps.size(); ++i) {
-    live += delta[i];
-    if (live > plan.live_peak_bytes) plan.live_peak_bytes = live, plan.peak_step = static_cast<StepId>(i);
-  }
+  return true;
 }
 
 }  // namespace
@@ -439,7 +449,7 @@ GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o) {
 namespace {
 
 Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
-           std::string policy, const GraphCosts* costs, bool lean) {
+           std::string policy, const GraphCosts* costs, bool lean, const PlaceIf* place_if, bool* placed) {
   auto t0 = std::chrono::steady_clock::now();
   SL_CHECK(g && mirror.size() == g->size()) << "mirror counts for " << mirror.size() << " nodes, graph has "
                                             << (g ? g->size() : 0);
@@ -462,7 +472,6 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, cons
   plan.mirror = mirror;
   Builder b(*g, plan.mirror, plan, *costs, lean);
   b.run();
-  assign_storage(plan, b.inplace_candidates);
   for (const auto& n : g->nodes()) {
     const int64_t bytes = costs->output_bytes({n.id, 0});
     if (n.is_input()) plan.input_bytes += bytes;
@@ -473,6 +482,13 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, cons
   const int64_t state_factor = opts.optimizer == Optimizer::Sgd ? 0 : opts.optimizer == Optimizer::Momentum ? 1 : 2;
   plan.optimizer_state_bytes = state_factor * plan.gradient_bytes;
   for (const auto& s : plan.steps) plan.workspace_bytes = std::max(plan.workspace_bytes, s.workspace_bytes);
+  std::function<bool(int64_t)> place;
+  if (place_if && *place_if) {
+    const int64_t others = plan.total_peak_bytes() - plan.feature_map_peak_bytes;
+    place = [&](int64_t live_peak) { return (*place_if)(others + live_peak, plan.recompute_cost); };
+  }
+  const bool was_placed = assign_storage(plan, b.inplace_candidates, place);
+  if (placed) *placed = was_placed;
   plan.plan_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return plan;
 }
@@ -481,12 +497,12 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, cons
 
 Plan build_plan(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
                 std::string policy) {
-  return build(std::move(g), std::move(mirror), opts, std::move(policy), nullptr, false);
+  return build(std::move(g), std::move(mirror), opts, std::move(policy), nullptr, false, nullptr, nullptr);
 }
 
 Plan build_plan_figures(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
-                        const GraphCosts& costs) {
-  return build(std::move(g), std::move(mirror), opts, "figures", &costs, true);
+                        const GraphCosts& costs, const PlaceIf& place_if, bool* placed) {
+  return build(std::move(g), std::move(mirror), opts, "figures", &costs, true, &place_if, placed);
 }
 
 }  // namespace sublinear::planner

@@ -1,6 +1,7 @@
 #pragma once
 // The schedule of one training step for given mirror counts (the paper's Algorithm 2, with the
 // recursion of section 4.4), followed by liveness, in-place folding, sharing and arena offsets.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,7 +31,13 @@ GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o);
 // build_plan for a search that builds many plans and keeps few: the same schedule, storages, arena and
 // every figure, but values carry no names or types (reports, the validator and codegen need
 // build_plan's). `costs` is graph_costs(*g, opts).
+//
+// `place_if`, when set, is asked before the arena is placed with a lower bound of the total peak (the
+// live peak in place of the arena) and the plan's recompute cost; when it answers false the arena is not
+// placed: feature_map_peak_bytes is then the live peak, the storages have no offsets and `*placed` is
+// false. A search uses it to skip plans the bound already shows are dominated.
+using PlaceIf = std::function<bool(int64_t total_lower_bound, int64_t recompute_cost)>;
 Plan build_plan_figures(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
-                        const GraphCosts& costs);
+                        const GraphCosts& costs, const PlaceIf& place_if = {}, bool* placed = nullptr);
 
 }  // namespace sublinear::planner
