@@ -200,6 +200,9 @@ TEST(BudgetSolverDominance, CharLstm) {
       example("char_lstm.snet", 4, {{"layers", "2"}, {"hidden", "64"}, {"vocab", "40"}, {"seq_len", "10"}}));
 }
 TEST(BudgetSolverDominance, DenseNet) { expect_dominates_everything(dense_net(3, 6)); }
+TEST(BudgetSolverDominance, DenseNetExample) {
+  expect_dominates_everything(example("densenet.snet", 2, {{"depth", "40"}, {"growth", "6"}, {"image_size", "16"}}));
+}
 TEST(BudgetSolverDominance, UNet) { expect_dominates_everything(u_net(4)); }
 TEST(BudgetSolverDominance, StackedRnn) { expect_dominates_everything(stacked_rnn(3, 16)); }
 

@@ -31,6 +31,7 @@ inline std::vector<ModelCase> small_example_models() {
       {"lstm", "examples/lstm.snet",
        {{"layers", "2"}, {"hidden", "8"}, {"seq_len", "6"}, {"classes", "7"}, {"input_dim", "3"}}, 2},
       {"annotated", "examples/annotated.snet", {{"width", "4"}, {"units", "2"}, {"classes", "5"}}, 2},
+      {"densenet", "examples/densenet.snet", {{"depth", "16"}, {"growth", "4"}, {"image_size", "8"}, {"classes", "5"}}, 2},
   };
 }
 
