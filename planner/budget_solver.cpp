@@ -19,7 +19,8 @@
 //   and end sets: only the exact plans built from its solutions are judged.
 // - From sqrt's plan and the DP's smallest, the longest suffix of segments that can be kept whole (then
 //   but for cheap ops) without raising the total is found by bisection: the last segments run backward
-//   first, while the earlier ones hold only what they keep.
+//   first, while the earlier ones hold only what they keep. From sqrt's plan also the longest suffix
+//   kept but for cheap ops alone.
 // - Graphs of more than 20,000 compute nodes (each exact plan takes about a second) get coarser grids
 //   and at most 6 bisection steps per kept-tail search.
 // - On small graphs (a few dozen compute nodes) a greedy walk from keep-everything adds the single-node
@@ -390,10 +391,10 @@ void improve_locally(ParetoSet& set, const ir::Graph& g, const std::vector<char>
 // peak. From `base`, find by bisection the longest suffix of segments that can be kept whole without
 // raising the total, then the longest run before it that can keep its non-cheap ops.
 void keep_tail(ParetoSet& set, const ir::Graph& g, const CutAnalysis& c, const Segments& s,
-               std::vector<int32_t> base, int max_steps) {
+               std::vector<int32_t> base, int max_steps, std::initializer_list<GroupMode> modes) {
   const int64_t limit = set.evaluate(base, "tail").total;
   size_t done = s.size();  // segments [done, size) are settled
-  for (GroupMode mode : {GroupMode::Keep, GroupMode::KeepNonCheap}) {
+  for (GroupMode mode : modes) {
     auto with = [&](size_t from) {
       std::vector<int32_t> m = base;
       for (size_t p = from == 0 ? 0 : s.last[from - 1] + 1; p <= s.last[done - 1]; ++p) {
@@ -508,9 +509,13 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
   }
   // The smallest plans of each family gain most from a kept tail.
   const int tail_steps = large ? kLargeTailSteps : 64;
-  keep_tail(set, graph, cuts, fine, f.fixed[2].mirror, tail_steps);
+  // From sqrt's plan both ways: whole segments first, or only their non-cheap ops over a longer tail
+  // (on ResNets the second keeps the convolutions of many more units for the same peak).
+  keep_tail(set, graph, cuts, fine, f.fixed[2].mirror, tail_steps, {GroupMode::Keep, GroupMode::KeepNonCheap});
+  keep_tail(set, graph, cuts, fine, f.fixed[2].mirror, tail_steps, {GroupMode::KeepNonCheap});
   if (auto groups = solve_segments(segs, static_cast<int64_t>(feasible)); !groups.empty())
-    keep_tail(set, graph, cuts, fine, groups_to_mirror(graph, cuts, segs, groups), tail_steps);
+    keep_tail(set, graph, cuts, fine, groups_to_mirror(graph, cuts, segs, groups), tail_steps,
+              {GroupMode::Keep, GroupMode::KeepNonCheap});
   if (cuts.order.size() <= kGreedyPositions) {
     greedy_walk(set, graph, droppable);
     descend(set, graph, droppable, 3);
