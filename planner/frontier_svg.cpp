@@ -62,13 +62,10 @@ class FrontierSvg {
   double sx(double bytes) const { return kLeft + bytes * (kRight - kLeft) / xmax_; }
   double sy(double percent) const { return kBottom - percent * (kBottom - kTop) / ymax_; }
 
-  void text(double x, double y, const std::string& s, const std::string& extra = "") {
-    out_ += "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\"" + extra + ">" + xml_escape(s) + "</text>\n";
+  void text(double x, double y, const std::string& s, std::string_view extra = {}) {
+    svg::text(out_, x, y, s, extra);
   }
-  void line(double x1, double y1, double x2, double y2, const char* cls) {
-    out_ += "<line class=\"" + std::string(cls) + "\" x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" +
-            num(x2) + "\" y2=\"" + num(y2) + "\"/>\n";
-  }
+  void line(double x1, double y1, double x2, double y2, const char* cls) { svg::line(out_, x1, y1, x2, y2, cls); }
 
   static std::string figures(const FrontierPoint& p) {
     return ir::human_bytes(p.total_peak) + " total (feature maps " + ir::human_bytes(p.feature_map_peak_bytes) +
@@ -77,8 +74,7 @@ class FrontierSvg {
   }
 
   void header() {
-    out_ += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(kWidth) + "\" height=\"" + num(kHeight) +
-            "\" viewBox=\"0 0 " + num(kWidth) + " " + num(kHeight) + "\" font-family=\"Helvetica, Arial, sans-serif\">\n";
+    svg::open_page(out_, kWidth, kHeight);
     out_ +=
         "<style>\n"
         "text{font-size:11px;fill:#222}\n"
@@ -93,7 +89,7 @@ class FrontierSvg {
         ".pt{stroke:#fff;stroke-width:0.8}\n"
         ".fx{fill:#fff;stroke:#d62728;stroke-width:1.6}\n"
         "</style>\n";
-    out_ += "<rect x=\"0\" y=\"0\" width=\"" + num(kWidth) + "\" height=\"" + num(kHeight) + "\" fill=\"#fff\"/>\n";
+    svg::background(out_, kWidth, kHeight);
     std::string title = "memory against recomputation";
     if (f_.graph)
       title += ": " + f_.graph->model_name + ", batch " + ir::with_commas(f_.graph->batch) + ", optimizer " +

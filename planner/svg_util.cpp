@@ -59,4 +59,27 @@ ByteTicks byte_ticks(double max_bytes) {
   return t;
 }
 
+void open_page(std::string& out, double width, double height) {
+  out += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(width) + "\" height=\"" + num(height) +
+         "\" viewBox=\"0 0 " + num(width) + " " + num(height) + "\" font-family=\"Helvetica, Arial, sans-serif\">\n";
+}
+
+void background(std::string& out, double width, double height) {
+  out += "<rect x=\"0\" y=\"0\" width=\"" + num(width) + "\" height=\"" + num(height) + "\" fill=\"#fff\"/>\n";
+}
+
+void text(std::string& out, double x, double y, const std::string& s, std::string_view extra) {
+  out += "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\"";
+  out += extra;
+  out += '>';
+  out += xml_escape(s);
+  out += "</text>\n";
+}
+
+void line(std::string& out, double x1, double y1, double x2, double y2, std::string_view cls) {
+  out += "<line class=\"";
+  out += cls;
+  out += "\" x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" + num(y2) + "\"/>\n";
+}
+
 }  // namespace sublinear::planner::svg

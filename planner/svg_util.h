@@ -1,6 +1,7 @@
 #pragma once
 // What the SVG figures (memory timeline, frontier) share: XML escaping, short numbers and axis ticks.
 #include <string>
+#include <string_view>
 
 namespace sublinear::planner::svg {
 
@@ -22,5 +23,13 @@ struct ByteTicks {
   const char* unit_name = "B";
 };
 ByteTicks byte_ticks(double max_bytes);
+
+// Elements appended to `out`: the opening <svg> tag of a width x height page (Helvetica), a white
+// background over it, a <text> (escaped; `extra` is raw attribute text starting with a space) and a
+// <line> of CSS class `cls`.
+void open_page(std::string& out, double width, double height);
+void background(std::string& out, double width, double height);
+void text(std::string& out, double x, double y, const std::string& s, std::string_view extra = {});
+void line(std::string& out, double x1, double y1, double x2, double y2, std::string_view cls);
 
 }  // namespace sublinear::planner::svg

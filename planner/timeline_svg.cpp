@@ -60,23 +60,14 @@ class Svg {
   double sx(double step) const { return kLeft + step * (kRight - kLeft) / static_cast<double>(n_); }
   double sy(double bytes) const { return kBottom - bytes * (kBottom - kTop) / ymax_; }
 
-  void text(double x, double y, const std::string& s, const char* extra = "") {
-    out_ += "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\"";
-    out_ += extra;
-    out_ += '>';
-    out_ += xml_escape(s);
-    out_ += "</text>\n";
+  void text(double x, double y, const std::string& s, std::string_view extra = {}) {
+    svg::text(out_, x, y, s, extra);
   }
 
-  void line(double x1, double y1, double x2, double y2, const char* cls) {
-    out_ += "<line class=\"";
-    out_ += cls;
-    out_ += "\" x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" + num(y2) + "\"/>\n";
-  }
+  void line(double x1, double y1, double x2, double y2, const char* cls) { svg::line(out_, x1, y1, x2, y2, cls); }
 
   void header() {
-    out_ += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(kWidth) + "\" height=\"" + num(kHeight) +
-            "\" viewBox=\"0 0 " + num(kWidth) + " " + num(kHeight) + "\" font-family=\"Helvetica, Arial, sans-serif\">\n";
+    svg::open_page(out_, kWidth, kHeight);
     out_ +=
         "<style>\n"
         "text{font-size:11px;fill:#222}\n"
@@ -101,7 +92,7 @@ class Svg {
         ".peak{stroke:#d62728;stroke-width:1.2;stroke-dasharray:6 4}\n"
         ".arena{stroke:#777;stroke-width:1;stroke-dasharray:2 3}\n"
         "</style>\n";
-    out_ += "<rect x=\"0\" y=\"0\" width=\"" + num(kWidth) + "\" height=\"" + num(kHeight) + "\" fill=\"#fff\"/>\n";
+    svg::background(out_, kWidth, kHeight);
     std::string title = plan_.graph ? plan_.graph->model_name : std::string("plan");
     title += ", batch ";
     title += ir::with_commas(plan_.graph ? plan_.graph->batch : 0);

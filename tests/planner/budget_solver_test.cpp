@@ -26,18 +26,6 @@ namespace {
 
 using namespace ptest;
 
-Plan run(const std::shared_ptr<const ir::Graph>& g, Policy policy) {
-  PlanRequest r;
-  r.policy = policy;
-  return plan_model(g, r);
-}
-
-Plan run_budget(const std::shared_ptr<const ir::Graph>& g, int64_t budget) {
-  PlanRequest r;
-  r.memory_budget = budget;
-  return plan_model(g, r);
-}
-
 std::shared_ptr<const ir::Graph> example(const std::string& file, int64_t batch,
                                          std::vector<std::pair<std::string, std::string>> sets) {
   std::ifstream in(source_dir() + "/examples/" + file);

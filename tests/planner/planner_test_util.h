@@ -18,6 +18,7 @@
 #include "ir/op_registry.h"
 #include "planner/plan.h"
 #include "planner/plan_validator.h"
+#include "planner/policies.h"
 
 namespace sublinear::planner::ptest {
 
@@ -212,6 +213,20 @@ inline std::shared_ptr<const ir::Graph> load(const std::string& text, int64_t ba
 inline std::string source_dir() {
   std::string f = __FILE__;
   return f.substr(0, f.rfind("/tests/planner/"));
+}
+
+// plan_model with a policy, or with a memory budget (the default options otherwise).
+inline Plan run(const std::shared_ptr<const ir::Graph>& g, Policy policy, PlanOptions o = {}) {
+  PlanRequest r;
+  r.policy = policy;
+  r.options = o;
+  return plan_model(g, r);
+}
+
+inline Plan run_budget(const std::shared_ptr<const ir::Graph>& g, int64_t budget) {
+  PlanRequest r;
+  r.memory_budget = budget;
+  return plan_model(g, r);
 }
 
 // validate_plan finds nothing.

@@ -20,19 +20,6 @@ namespace {
 
 using namespace ptest;
 
-Plan run(const std::shared_ptr<const ir::Graph>& g, Policy policy, PlanOptions o = {}) {
-  PlanRequest r;
-  r.policy = policy;
-  r.options = o;
-  return plan_model(g, r);
-}
-
-Plan run_budget(const std::shared_ptr<const ir::Graph>& g, int64_t budget) {
-  PlanRequest r;
-  r.memory_budget = budget;
-  return plan_model(g, r);
-}
-
 // The diagnostics of a user error, whether thrown alone or collected.
 template <typename F>
 std::vector<Diagnostic> user_errors(F&& f) {
