@@ -28,18 +28,59 @@
 //   (best fit, largest first or in order, whichever is smaller; in order alone when most storages live
 //   long, where largest first is quadratic), 256-byte aligned; without sharing every storage gets bytes
 //   of its own.
+//
+// Representation: the builder writes the schedule flat (every step's reads, writes, accumulates and
+// in-place candidates in shared arrays, per-output state indexed like GraphCosts::bytes) into the
+// graph's BuildScratch, which every build reuses; build_plan then copies it into Plan's steps, values and
+// storages, build_plan_figures keeps only the figures. A search of thousands of builds on a graph of
+// 100,000 nodes would otherwise spend most of its time allocating and freeing per-step vectors.
 #include "planner/scheduler.h"
 
 #include <algorithm>
 #include <chrono>
 #include <functional>
-#include <unordered_map>
 
 #include "ir/check.h"
 #include "ir/op_registry.h"
 #include "planner/arena_allocator.h"
 
 namespace sublinear::planner {
+
+// The flat schedule of one build and the working arrays of the builder and of storage assignment.
+struct BuildScratch {
+  // Values, by ValueId.
+  std::vector<ValueKind> value_kind;
+  std::vector<ir::ValueRef> value_source;
+  std::vector<int32_t> value_version;
+  std::vector<int64_t> value_bytes;
+  // Steps, by StepId; step i's reads are reads[reads_at[i] .. reads_at[i + 1]), and so on.
+  std::vector<StepKind> step_kind;
+  std::vector<ir::NodeId> step_node;
+  std::vector<int64_t> step_flops, step_workspace;
+  std::vector<uint32_t> reads_at, writes_at, accumulates_at, candidates_at;
+  std::vector<ValueId> reads, writes, accumulates;
+  std::vector<std::pair<ValueId, ValueId>> candidates;  // (written, read) pairs in-place may fold
+  // The builder's state: per output (GraphCosts::output_index) and per node.
+  std::vector<ValueId> fwd, avail, transient, grad;
+  std::vector<char> has_avail;
+  std::vector<int32_t> depth, copies;
+  std::vector<uint64_t> stamp;
+  std::vector<ir::NodeId> pass, stack;
+  std::vector<ValueId> ins;
+  // Storage assignment: per value, per storage, and the folds made, by step.
+  std::vector<StepId> first_use, last_use;
+  std::vector<char> is_output, placed;
+  std::vector<int32_t> storage_of;
+  std::vector<int64_t> storage_bytes, offsets, delta;
+  std::vector<StepId> storage_first, storage_last, folded_at;
+  std::vector<std::pair<ValueId, ValueId>> inplace;
+  std::vector<uint32_t> inplace_at;
+  std::vector<BufferRequest> requests;
+
+  size_t steps() const { return step_kind.size(); }
+  size_t values() const { return value_kind.size(); }
+  size_t storages() const { return storage_bytes.size(); }
+};
 
 namespace {
 
@@ -64,166 +105,122 @@ int64_t forward_flops(const ir::Graph& g, const ir::Node& n) {
   return n.def->cost(ins, n.outputs, n.attrs).flops;
 }
 
+template <typename T>
+void append(std::vector<T>& to, const std::vector<T>& from, uint32_t begin, uint32_t end) {
+  to.insert(to.end(), from.begin() + begin, from.begin() + end);
+}
+
 class Builder {
  public:
-  // `lean`: leave value names and types empty (the figures do not read them).
-  Builder(const ir::Graph& g, const std::vector<int32_t>& mirror, Plan& plan, const GraphCosts& costs, bool lean)
-      : g_(g), m_(mirror), plan_(plan), costs_(costs), lean_(lean), fwd_(g.size()), avail_(g.size()),
-        depth_(g.size(), 0), copies_(g.size(), 0), grad_(g.size()), needs_grad_(g.size()),
-        stamp_(g.size(), 0), transient_(g.size()) {}
+  Builder(const ir::Graph& g, const std::vector<int32_t>& mirror, Plan& plan, const GraphCosts& costs,
+          BuildScratch& s)
+      : g_(g), m_(mirror), plan_(plan), c_(costs), s_(s) {}
 
   void run() {
-    analyse_gradients();
+    reset();
     forward();
     backward();
+    for (auto* at : {&s_.reads_at, &s_.writes_at, &s_.accumulates_at, &s_.candidates_at}) at->push_back(0);
+    s_.reads_at.back() = static_cast<uint32_t>(s_.reads.size());
+    s_.writes_at.back() = static_cast<uint32_t>(s_.writes.size());
+    s_.accumulates_at.back() = static_cast<uint32_t>(s_.accumulates.size());
+    s_.candidates_at.back() = static_cast<uint32_t>(s_.candidates.size());
   }
-
-  std::vector<std::vector<std::pair<ValueId, ValueId>>> inplace_candidates;  // per step
 
  private:
-  bool available(ir::NodeId n) const {
-    const ir::Node& node = g_.node(n);
-    return node.def->is_source || m_[n] == 0 || !avail_[n].empty();
+  size_t out(ir::ValueRef r) const { return c_.output_index(r); }
+
+  void reset() {
+    const size_t outputs = c_.bytes.size(), nodes = g_.size();
+    s_.value_kind.clear(), s_.value_source.clear(), s_.value_version.clear(), s_.value_bytes.clear();
+    s_.step_kind.clear(), s_.step_node.clear(), s_.step_flops.clear(), s_.step_workspace.clear();
+    for (auto* v : {&s_.reads_at, &s_.writes_at, &s_.accumulates_at, &s_.candidates_at}) v->clear();
+    s_.reads.clear(), s_.writes.clear(), s_.accumulates.clear(), s_.candidates.clear();
+    for (auto* v : {&s_.fwd, &s_.avail, &s_.transient, &s_.grad}) v->assign(outputs, -1);
+    s_.has_avail.assign(nodes, 0);
+    s_.depth.assign(nodes, 0);
+    s_.copies.assign(nodes, 0);
+    s_.stamp.assign(nodes, 0);
   }
 
-  ValueId add_value(ValueKind kind, ir::ValueRef src, int32_t version, std::string name) {
-    PlanValue v;
-    v.id = static_cast<ValueId>(plan_.values.size());
-    v.kind = kind;
-    v.source = src;
-    v.version = version;
-    v.bytes = costs_.output_bytes(src);
-    if (!lean_) {
-      v.type = g_.type(src);
-      v.name = std::move(name);
-    }
-    plan_.values.push_back(std::move(v));
-    return plan_.values.back().id;
+  bool available(ir::NodeId n) const { return c_.is_source[n] || m_[n] == 0 || s_.has_avail[n]; }
+
+  ValueId add_value(ValueKind kind, ir::ValueRef src, int32_t version) {
+    const auto id = static_cast<ValueId>(s_.values());
+    s_.value_kind.push_back(kind);
+    s_.value_source.push_back(src);
+    s_.value_version.push_back(version);
+    s_.value_bytes.push_back(c_.output_bytes(src));
+    return id;
   }
 
-  std::string value_name(ir::ValueRef r) const {
-    if (lean_) return {};
-    std::string s = g_.node(r.node).name;
-    if (r.index > 0) {
-      s += ':';
-      s += std::to_string(r.index);
-    }
-    return s;
+  void begin_step(StepKind kind, ir::NodeId node, int64_t flops, int64_t workspace) {
+    s_.step_kind.push_back(kind);
+    s_.step_node.push_back(node);
+    s_.step_flops.push_back(flops);
+    s_.step_workspace.push_back(workspace);
+    s_.reads_at.push_back(static_cast<uint32_t>(s_.reads.size()));
+    s_.writes_at.push_back(static_cast<uint32_t>(s_.writes.size()));
+    s_.accumulates_at.push_back(static_cast<uint32_t>(s_.accumulates.size()));
+    s_.candidates_at.push_back(static_cast<uint32_t>(s_.candidates.size()));
   }
 
-  PlanStep& add_step(StepKind kind, ir::NodeId node) {
-    PlanStep s;
-    s.id = static_cast<StepId>(plan_.steps.size());
-    s.kind = kind;
-    s.node = node;
-    plan_.steps.push_back(std::move(s));
-    inplace_candidates.emplace_back();
-    return plan_.steps.back();
-  }
-
-  // needs_grad: the value depends on a trainable parameter through differentiable f32 ops.
-  // has_grad: a gradient reaches the value from the loss. A node gets a backward step when one of its
-  // outputs has a gradient and one of its inputs needs one.
-  void analyse_gradients() {
-    for (const auto& n : g_.nodes()) {
-      needs_grad_[n.id].assign(n.outputs.size(), 0);
-      if (n.is_param()) {
-        needs_grad_[n.id][0] = n.attrs.get_bool("trainable") && n.outputs[0].dtype == ir::DType::F32;
-        continue;
-      }
-      if (n.def->is_source || !n.def->differentiable) continue;
-      bool any = false;
-      for (const auto& in : n.inputs) any = any || needs_grad_[in.node][in.index];
-      for (size_t k = 0; k < n.outputs.size(); ++k)
-        needs_grad_[n.id][k] = any && n.outputs[k].dtype == ir::DType::F32;
-    }
-    has_backward_.assign(g_.size(), 0);
-    std::vector<std::vector<char>> has_grad(g_.size());
-    for (const auto& n : g_.nodes()) has_grad[n.id].assign(n.outputs.size(), 0);
-    const ir::ValueRef loss = g_.loss();
-    has_grad[loss.node][loss.index] = needs_grad_[loss.node][loss.index];
-    for (auto it = g_.nodes().rbegin(); it != g_.nodes().rend(); ++it) {
-      const ir::Node& n = *it;
-      if (n.def->is_source || !n.def->differentiable) continue;
-      bool out_grad = std::any_of(has_grad[n.id].begin(), has_grad[n.id].end(), [](char c) { return c; });
-      if (!out_grad) continue;
-      bool in_needs = false;
-      for (const auto& in : n.inputs) in_needs = in_needs || needs_grad_[in.node][in.index];
-      if (!in_needs) continue;
-      has_backward_[n.id] = 1;
-      for (const auto& in : n.inputs)
-        if (needs_grad_[in.node][in.index]) has_grad[in.node][in.index] = 1;
-    }
-  }
-
-  void add_inplace_candidates(const ir::Node& n, const std::vector<ValueId>& ins, const std::vector<ValueId>& outs) {
+  // Emits a forward or recompute step of `n` reading `ins`; its outputs are the values from the one
+  // returned on, in output order.
+  ValueId emit_compute(StepKind kind, const ir::Node& n, const std::vector<ValueId>& ins, int32_t version) {
+    const auto first = static_cast<ValueId>(s_.values());
+    const auto outs = static_cast<int>(n.outputs.size());
+    for (int k = 0; k < outs; ++k) add_value(ValueKind::Activation, {n.id, k}, version);
+    begin_step(kind, n.id, c_.flops[n.id], c_.workspace[n.id]);
+    s_.reads.insert(s_.reads.end(), ins.begin(), ins.end());
+    for (int k = 0; k < outs; ++k) s_.writes.push_back(first + k);
     for (const auto& opt : n.def->inplace) {
-      if (opt.input >= static_cast<int>(ins.size()) || opt.output >= static_cast<int>(outs.size())) continue;
-      const PlanValue& in = plan_.values[ins[opt.input]];
-      const PlanValue& out = plan_.values[outs[opt.output]];
-      if (in.kind != ValueKind::Activation || in.bytes != out.bytes ||
-          g_.type(in.source).dtype != g_.type(out.source).dtype)
+      if (opt.input >= static_cast<int>(ins.size()) || opt.output >= outs) continue;
+      const ValueId in = ins[opt.input], o = first + opt.output;
+      if (s_.value_kind[in] != ValueKind::Activation || s_.value_bytes[in] != s_.value_bytes[o] ||
+          c_.dtype[out(s_.value_source[in])] != c_.dtype[out(s_.value_source[o])])
         continue;
-      inplace_candidates.back().emplace_back(outs[opt.output], ins[opt.input]);
+      s_.candidates.emplace_back(o, in);
     }
-  }
-
-  // Emits a forward or recompute step of `n` reading `ins`; returns the values it writes.
-  std::vector<ValueId> emit_compute(StepKind kind, const ir::Node& n, const std::vector<ValueId>& ins,
-                                    int32_t version) {
-    std::vector<ValueId> outs;
-    for (size_t k = 0; k < n.outputs.size(); ++k) {
-      ir::ValueRef r{n.id, static_cast<int>(k)};
-      std::string name = value_name(r);
-      if (version > 0 && !lean_) {
-        name += "@r";
-        name += std::to_string(version);
-      }
-      outs.push_back(add_value(ValueKind::Activation, r, version, std::move(name)));
-    }
-    PlanStep& s = add_step(kind, n.id);
-    s.reads = ins;
-    s.writes = outs;
-    s.flops = costs_.flops[n.id];
-    s.workspace_bytes = costs_.workspace[n.id];
-    add_inplace_candidates(n, ins, outs);
-    return outs;
+    return first;
   }
 
   void forward() {
     for (const auto& n : g_.nodes()) {
       if (n.def->is_source) {
-        ValueKind kind = n.is_input() ? ValueKind::Input : ValueKind::Param;
-        fwd_[n.id] = {add_value(kind, {n.id, 0}, 0, lean_ ? std::string() : n.name)};
+        s_.fwd[out({n.id, 0})] = add_value(n.is_input() ? ValueKind::Input : ValueKind::Param, {n.id, 0}, 0);
         continue;
       }
-      std::vector<ValueId> ins;
-      for (const auto& in : n.inputs) ins.push_back(fwd_[in.node][in.index]);
-      fwd_[n.id] = emit_compute(StepKind::Forward, n, ins, 0);
-      plan_.forward_flops += costs_.flops[n.id];
-      plan_.forward_cost += costs_.cost[n.id];
+      s_.ins.clear();
+      for (const auto& in : n.inputs) s_.ins.push_back(s_.fwd[out(in)]);
+      const ValueId first = emit_compute(StepKind::Forward, n, s_.ins, 0);
+      for (size_t k = 0; k < n.outputs.size(); ++k) s_.fwd[out({n.id, static_cast<int>(k)})] = first + static_cast<ValueId>(k);
+      plan_.forward_flops += c_.flops[n.id];
+      plan_.forward_cost += c_.cost[n.id];
     }
   }
 
   ValueId current(ir::ValueRef r) const {
-    if (g_.node(r.node).def->is_source || m_[r.node] == 0) return fwd_[r.node][r.index];
-    SL_CHECK(!avail_[r.node].empty()) << "no live copy of " << g_.node(r.node).name;
-    return avail_[r.node][r.index];
+    if (c_.is_source[r.node] || m_[r.node] == 0) return s_.fwd[out(r)];
+    SL_CHECK(s_.has_avail[r.node]) << "no live copy of " << g_.node(r.node).name;
+    return s_.avail[out(r)];
   }
 
-  // Marks of the current pass in stamp_: seen when >= pass_seen_, needed when == pass_seen_ + 1,
-  // transient (transient_ holds its copy) when == pass_seen_ + 2. Fresh marks per pass, no clearing.
+  // Marks of the current pass in stamp: seen when >= pass_seen_, needed when == pass_seen_ + 1,
+  // transient (BuildScratch::transient holds its copy) when == pass_seen_ + 2. Fresh marks per pass, no
+  // clearing.
   void materialize(ir::NodeId target) {
     if (available(target)) return;
     int32_t prev_depth = 0;
+    auto& stamp = s_.stamp;
     while (true) {
       pass_seen_ += 3;
       const uint64_t seen = pass_seen_, needed = seen + 1, transient = seen + 2;
-      std::vector<ir::NodeId>& pass = pass_;
+      std::vector<ir::NodeId>& pass = s_.pass;
       pass.clear();
-      std::vector<ir::NodeId>& stack = stack_;
+      std::vector<ir::NodeId>& stack = s_.stack;
       stack.assign(1, target);
-      stamp_[target] = seen;
+      stamp[target] = seen;
       int32_t base_depth = 0;
       while (!stack.empty()) {
         ir::NodeId u = stack.back();
@@ -231,11 +228,11 @@ class Builder {
         pass.push_back(u);
         for (const auto& in : g_.node(u).inputs) {
           if (available(in.node)) {
-            if (!g_.node(in.node).def->is_source && m_[in.node] > 0)
-              base_depth = std::max(base_depth, depth_[in.node]);
+            if (!c_.is_source[in.node] && m_[in.node] > 0)
+              base_depth = std::max(base_depth, s_.depth[in.node]);
             continue;
           }
-          if (stamp_[in.node] < seen) stamp_[in.node] = seen, stack.push_back(in.node);
+          if (stamp[in.node] < seen) stamp[in.node] = seen, stack.push_back(in.node);
         }
       }
       std::sort(pass.begin(), pass.end());
@@ -244,31 +241,33 @@ class Builder {
       // transient copy would be thrown away unread (the next, deeper pass starts from what this one
       // retains). Inputs outside the pass are available: marking them needed changes nothing.
       for (auto it = pass.rbegin(); it != pass.rend(); ++it) {
-        if (m_[*it] > d && stamp_[*it] != needed) continue;
+        if (m_[*it] > d && stamp[*it] != needed) continue;
         for (const auto& in : g_.node(*it).inputs)
-          if (stamp_[in.node] == seen) stamp_[in.node] = needed;
-        stamp_[*it] = needed;
+          if (stamp[in.node] == seen) stamp[in.node] = needed;
+        stamp[*it] = needed;
       }
       for (ir::NodeId u : pass) {
-        if (stamp_[u] != needed) continue;
+        if (stamp[u] != needed) continue;
         const ir::Node& n = g_.node(u);
         SL_CHECK(n.def->recomputable) << "node '" << n.name << "' is dropped but its op cannot be recomputed";
-        std::vector<ValueId> ins;
+        s_.ins.clear();
         for (const auto& in : n.inputs)
-          ins.push_back(stamp_[in.node] == transient ? transient_[in.node][in.index] : current(in));
-        if (copies_[u] == 0) ++plan_.recomputed_nodes;
-        auto outs = emit_compute(StepKind::Recompute, n, ins, ++copies_[u]);
-        plan_.recompute_flops += costs_.flops[u];
-        plan_.recompute_cost += costs_.cost[u];
-        if (m_[u] <= d) {
-          avail_[u] = outs;
-          depth_[u] = d;
+          s_.ins.push_back(stamp[in.node] == transient ? s_.transient[out(in)] : current(in));
+        if (s_.copies[u] == 0) ++plan_.recomputed_nodes;
+        const ValueId first = emit_compute(StepKind::Recompute, n, s_.ins, ++s_.copies[u]);
+        plan_.recompute_flops += c_.flops[u];
+        plan_.recompute_cost += c_.cost[u];
+        const bool retained = m_[u] <= d;
+        for (size_t k = 0; k < n.outputs.size(); ++k)
+          (retained ? s_.avail : s_.transient)[out({u, static_cast<int>(k)})] = first + static_cast<ValueId>(k);
+        if (retained) {
+          s_.has_avail[u] = 1;
+          s_.depth[u] = d;
         } else {
-          transient_[u] = std::move(outs);
-          stamp_[u] = transient;
+          stamp[u] = transient;
         }
       }
-      if (!avail_[target].empty()) return;
+      if (s_.has_avail[target]) return;
       prev_depth = d;
     }
   }
@@ -276,155 +275,211 @@ class Builder {
   void backward() {
     for (auto it = g_.nodes().rbegin(); it != g_.nodes().rend(); ++it) {
       const ir::Node& n = *it;
-      if (!has_backward_[n.id]) continue;
+      if (!c_.has_backward[n.id]) continue;
       // Recompute first: the copies must precede the backward step that reads them.
       for (int i : n.def->backward.inputs) materialize(n.inputs[i].node);
       if (!n.def->backward.outputs.empty()) materialize(n.id);
-      std::vector<ValueId> reads;
-      for (int i : n.def->backward.inputs) reads.push_back(current(n.inputs[i]));
-      for (int k : n.def->backward.outputs) reads.push_back(current({n.id, k}));
-      std::vector<ValueId> dys;
-      for (size_t k = 0; k < n.outputs.size(); ++k)
-        if (!grad_[n.id].empty() && grad_[n.id][k] >= 0) dys.push_back(grad_[n.id][k]);
-      reads.insert(reads.end(), dys.begin(), dys.end());
-      std::vector<ValueId> writes, accumulates;
+      begin_step(StepKind::Backward, n.id, c_.backward_flops[n.id], c_.workspace[n.id]);
+      plan_.backward_flops += c_.backward_flops[n.id];
+      for (int i : n.def->backward.inputs) s_.reads.push_back(current(n.inputs[i]));
+      for (int k : n.def->backward.outputs) s_.reads.push_back(current({n.id, k}));
+      ValueId dy = -1;  // the first output gradient: in-place backward writes over it
+      for (size_t k = 0; k < n.outputs.size(); ++k) {
+        const ValueId gk = s_.grad[out({n.id, static_cast<int>(k)})];
+        if (gk < 0) continue;
+        s_.reads.push_back(gk);
+        if (dy < 0) dy = gk;
+      }
+      const size_t writes = s_.writes.size(), accumulates = s_.accumulates.size();
       for (const auto& in : n.inputs) {
-        if (!needs_grad_[in.node][in.index]) continue;
-        auto& slot = grad_[in.node];
-        if (slot.empty()) slot.assign(g_.node(in.node).outputs.size(), -1);
-        if (slot[in.index] < 0) {
-          const bool param = g_.node(in.node).is_param();
-          slot[in.index] = add_value(param ? ValueKind::ParamGrad : ValueKind::Gradient, in, 0,
-                                     "grad(" + value_name(in) + ")");
-          writes.push_back(slot[in.index]);
-        } else if (std::find(writes.begin(), writes.end(), slot[in.index]) == writes.end() &&
-                   std::find(accumulates.begin(), accumulates.end(), slot[in.index]) == accumulates.end()) {
-          accumulates.push_back(slot[in.index]);
+        if (!c_.needs_grad[out(in)]) continue;
+        ValueId& slot = s_.grad[out(in)];
+        if (slot < 0) {
+          slot = add_value(g_.node(in.node).is_param() ? ValueKind::ParamGrad : ValueKind::Gradient, in, 0);
+          s_.writes.push_back(slot);
+        } else if (std::find(s_.writes.begin() + static_cast<std::ptrdiff_t>(writes), s_.writes.end(), slot) ==
+                       s_.writes.end() &&
+                   std::find(s_.accumulates.begin() + static_cast<std::ptrdiff_t>(accumulates),
+                             s_.accumulates.end(), slot) == s_.accumulates.end()) {
+          s_.accumulates.push_back(slot);
         }
       }
-      PlanStep& s = add_step(StepKind::Backward, n.id);
-      s.reads = std::move(reads);
-      s.writes = writes;
-      s.accumulates = std::move(accumulates);
-      // Two GEMMs (data and weight gradients) for layers, about one forward's work for the rest.
-      const bool gemm = n.def->params || n.op == "matmul";
-      s.flops = costs_.flops[n.id] * (gemm ? 2 : 1);
-      s.workspace_bytes = costs_.workspace[n.id];
-      plan_.backward_flops += s.flops;
-      if (!n.def->inplace.empty() && !dys.empty()) {
-        const PlanValue& dy = plan_.values[dys[0]];
-        for (ValueId w : writes) {
-          const PlanValue& dx = plan_.values[w];
-          if (dx.kind == ValueKind::Gradient && dx.bytes == dy.bytes) inplace_candidates.back().emplace_back(w, dys[0]);
+      if (!n.def->inplace.empty() && dy >= 0)
+        for (size_t w = writes; w < s_.writes.size(); ++w) {
+          const ValueId dx = s_.writes[w];
+          if (s_.value_kind[dx] == ValueKind::Gradient && s_.value_bytes[dx] == s_.value_bytes[dy])
+            s_.candidates.emplace_back(dx, dy);
         }
-      }
     }
   }
 
   const ir::Graph& g_;
   const std::vector<int32_t>& m_;
   Plan& plan_;
-  const GraphCosts& costs_;
-  const bool lean_;
-  std::vector<std::vector<ValueId>> fwd_, avail_;
-  std::vector<int32_t> depth_, copies_;
-  std::vector<std::vector<ValueId>> grad_;
-  std::vector<std::vector<char>> needs_grad_;
-  std::vector<char> has_backward_;
-  std::vector<uint64_t> stamp_;  // materialize's per-pass marks
-  uint64_t pass_seen_ = 0;
-  std::vector<std::vector<ValueId>> transient_;
-  std::vector<ir::NodeId> pass_, stack_;
+  const GraphCosts& c_;
+  BuildScratch& s_;
+  uint64_t pass_seen_ = 0;  // materialize's per-pass marks
 };
 
 bool in_arena(ValueKind k) { return k == ValueKind::Activation || k == ValueKind::Gradient; }
 
-// Returns false, with feature_map_peak_bytes = the live peak and no offsets, when `place` says the arena is
-// not worth placing for that live peak.
-bool assign_storage(Plan& plan, const std::vector<std::vector<std::pair<ValueId, ValueId>>>& candidates,
-                    const std::function<bool(int64_t live_peak)>& place) {
-  const auto& g = *plan.graph;
-  const StepId end = static_cast<StepId>(plan.steps.size()) - 1;
-  std::vector<StepId> first(plan.values.size(), -1), last(plan.values.size(), -1);
-  for (const auto& s : plan.steps) {
-    for (ValueId v : s.writes) first[v] = s.id, last[v] = std::max(last[v], s.id);
-    for (ValueId v : s.reads) last[v] = std::max(last[v], s.id);
-    for (ValueId v : s.accumulates) last[v] = std::max(last[v], s.id);
+// Liveness, in-place folding, the live peak and (unless `place` declines for that peak) the arena
+// offsets, into the scratch's storage arrays and the plan's figures. Returns whether offsets were placed.
+bool assign_storage(const GraphCosts& c, BuildScratch& s, Plan& plan, const std::function<bool(int64_t)>& place) {
+  const size_t nv = s.values(), ns = s.steps();
+  const auto end = static_cast<StepId>(ns) - 1;
+  s.first_use.assign(nv, -1);
+  s.last_use.assign(nv, -1);
+  auto& last = s.last_use;
+  for (size_t i = 0; i < ns; ++i) {
+    const auto id = static_cast<StepId>(i);
+    for (uint32_t k = s.writes_at[i]; k < s.writes_at[i + 1]; ++k)
+      s.first_use[s.writes[k]] = id, last[s.writes[k]] = std::max(last[s.writes[k]], id);
+    for (uint32_t k = s.reads_at[i]; k < s.reads_at[i + 1]; ++k) last[s.reads[k]] = std::max(last[s.reads[k]], id);
+    for (uint32_t k = s.accumulates_at[i]; k < s.accumulates_at[i + 1]; ++k)
+      last[s.accumulates[k]] = std::max(last[s.accumulates[k]], id);
   }
-  std::vector<char> is_output(plan.values.size(), 0);
-  for (const auto& s : plan.steps) {
-    if (s.kind != StepKind::Forward) continue;
-    for (ValueId v : s.writes)
-      for (const auto& out : g.outputs())
-        if (plan.values[v].source == out) is_output[v] = 1, last[v] = end;
+  s.is_output.assign(nv, 0);
+  for (size_t i = 0; i < ns; ++i) {
+    if (s.step_kind[i] != StepKind::Forward) continue;
+    for (uint32_t k = s.writes_at[i]; k < s.writes_at[i + 1]; ++k) {
+      const ValueId v = s.writes[k];
+      if (c.graph_output[c.output_index(s.value_source[v])]) s.is_output[v] = 1, last[v] = end;
+    }
   }
-  std::vector<StepId> folded_at(0);
-  for (auto& s : plan.steps) {
-    std::vector<char> placed(s.writes.size(), 0);
+  s.storage_of.assign(nv, -1);
+  s.storage_bytes.clear(), s.storage_first.clear(), s.storage_last.clear(), s.folded_at.clear();
+  s.inplace.clear(), s.inplace_at.clear();
+  for (size_t i = 0; i < ns; ++i) {
+    const auto id = static_cast<StepId>(i);
+    const uint32_t w0 = s.writes_at[i], w1 = s.writes_at[i + 1];
+    s.placed.assign(w1 - w0, 0);
+    s.inplace_at.push_back(static_cast<uint32_t>(s.inplace.size()));
     if (plan.options.inplace) {
-      for (const auto& [w, r] : candidates[s.id]) {
-        const PlanValue& rv = plan.values[r];
-        if (!in_arena(rv.kind) || rv.storage < 0 || is_output[r] || plan.values[w].storage >= 0) continue;
-        Storage& st = plan.storages[rv.storage];
+      for (uint32_t k = s.candidates_at[i]; k < s.candidates_at[i + 1]; ++k) {
+        const auto [w, r] = s.candidates[k];
+        const int32_t st = s.storage_of[r];
+        if (!in_arena(s.value_kind[r]) || st < 0 || s.is_output[r] || s.storage_of[w] >= 0) continue;
         // The input's buffer must die at this step, and take only one output here.
-        if (st.last_step != s.id || st.bytes != plan.values[w].bytes) continue;
-        if (folded_at.size() <= static_cast<size_t>(st.id)) folded_at.resize(st.id + 1, -1);
-        if (folded_at[st.id] == s.id) continue;
-        folded_at[st.id] = s.id;
-        plan.values[w].storage = st.id;
-        st.values.push_back(w);
-        st.last_step = std::max(st.last_step, last[w]);
+        if (s.storage_last[st] != id || s.storage_bytes[st] != s.value_bytes[w]) continue;
+        if (s.folded_at[st] == id) continue;
+        s.folded_at[st] = id;
+        s.storage_of[w] = st;
+        s.storage_last[st] = std::max(s.storage_last[st], last[w]);
         s.inplace.emplace_back(w, r);
-        auto pos = std::find(s.writes.begin(), s.writes.end(), w) - s.writes.begin();
-        placed[pos] = 1;
+        s.placed[std::find(s.writes.begin() + w0, s.writes.begin() + w1, w) - (s.writes.begin() + w0)] = 1;
       }
     }
-    for (size_t i = 0; i < s.writes.size(); ++i) {
-      PlanValue& v = plan.values[s.writes[i]];
-      if (placed[i] || !in_arena(v.kind)) continue;
-      Storage st;
-      st.id = static_cast<int32_t>(plan.storages.size());
-      st.bytes = v.bytes;
-      st.first_step = s.id;
-      st.last_step = last[v.id];
-      st.values.push_back(v.id);
-      v.storage = st.id;
-      plan.storages.push_back(std::move(st));
+    for (uint32_t k = w0; k < w1; ++k) {
+      const ValueId v = s.writes[k];
+      if (s.placed[k - w0] || !in_arena(s.value_kind[v])) continue;
+      s.storage_of[v] = static_cast<int32_t>(s.storages());
+      s.storage_bytes.push_back(s.value_bytes[v]);
+      s.storage_first.push_back(id);
+      s.storage_last.push_back(last[v]);
+      s.folded_at.push_back(-1);
     }
   }
+  s.inplace_at.push_back(static_cast<uint32_t>(s.inplace.size()));
   const int64_t align = plan.options.alignment;
+  const size_t nst = s.storages();
   // The live peak first: it bounds the arena from below whatever the placement.
-  std::vector<int64_t> delta(plan.steps.size() + 1, 0);
-  for (const auto& st : plan.storages) {
-    const int64_t b = align_up(std::max<int64_t>(st.bytes, 1), align);
-    delta[st.first_step] += b;
-    delta[st.last_step + 1] -= b;
+  s.delta.assign(ns + 1, 0);
+  for (size_t k = 0; k < nst; ++k) {
+    const int64_t b = align_up(std::max<int64_t>(s.storage_bytes[k], 1), align);
+    s.delta[s.storage_first[k]] += b;
+    s.delta[s.storage_last[k] + 1] -= b;
   }
   int64_t live = 0;
-  for (size_t i = 0; i < plan.steps.size(); ++i) {
-    live += delta[i];
+  for (size_t i = 0; i < ns; ++i) {
+    live += s.delta[i];
     if (live > plan.live_peak_bytes) plan.live_peak_bytes = live, plan.peak_step = static_cast<StepId>(i);
   }
+  s.offsets.assign(nst, -1);
   if (plan.options.sharing) {
     if (place && !place(plan.live_peak_bytes)) {
       plan.feature_map_peak_bytes = plan.live_peak_bytes;
       return false;
     }
-    std::vector<BufferRequest> reqs;
-    reqs.reserve(plan.storages.size());
-    for (const auto& st : plan.storages) reqs.push_back({st.id, std::max<int64_t>(st.bytes, 1), st.first_step, st.last_step});
-    ArenaPlan ap = plan_arena(reqs, PlacementStrategy::Auto, align);
-    for (size_t i = 0; i < ap.placements.size(); ++i) plan.storages[i].offset = ap.placements[i].offset;
+    s.requests.clear();
+    for (size_t k = 0; k < nst; ++k)
+      s.requests.push_back({static_cast<int64_t>(k), std::max<int64_t>(s.storage_bytes[k], 1), s.storage_first[k], s.storage_last[k]});
+    ArenaPlan ap = plan_arena(s.requests, PlacementStrategy::Auto, align);
+    for (size_t k = 0; k < ap.placements.size(); ++k) s.offsets[k] = ap.placements[k].offset;
     plan.feature_map_peak_bytes = ap.arena_bytes;
   } else {
     int64_t off = 0;
-    for (auto& st : plan.storages) {
-      st.offset = off;
-      off += align_up(std::max<int64_t>(st.bytes, 1), align);
+    for (size_t k = 0; k < nst; ++k) {
+      s.offsets[k] = off;
+      off += align_up(std::max<int64_t>(s.storage_bytes[k], 1), align);
     }
     plan.feature_map_peak_bytes = off;
   }
   return true;
+}
+
+std::string value_name(const ir::Graph& g, ir::ValueRef r) {
+  std::string s = g.node(r.node).name;
+  if (r.index > 0) {
+    s += ':';
+    s += std::to_string(r.index);
+  }
+  return s;
+}
+
+// The flat schedule and its storages as Plan's values, steps and storages, with names and types.
+void fill_plan(const ir::Graph& g, const BuildScratch& s, Plan& plan) {
+  plan.values.resize(s.values());
+  for (size_t i = 0; i < s.values(); ++i) {
+    PlanValue& v = plan.values[i];
+    v.id = static_cast<ValueId>(i);
+    v.kind = s.value_kind[i];
+    v.source = s.value_source[i];
+    v.version = s.value_version[i];
+    v.type = g.type(v.source);
+    v.bytes = s.value_bytes[i];
+    v.storage = s.storage_of[i];
+    switch (v.kind) {
+      case ValueKind::Input:
+      case ValueKind::Param: v.name = g.node(v.source.node).name; break;
+      case ValueKind::Activation:
+        v.name = value_name(g, v.source);
+        if (v.version > 0) v.name += "@r" + std::to_string(v.version);
+        break;
+      case ValueKind::ParamGrad:
+      case ValueKind::Gradient: v.name = "grad(" + value_name(g, v.source) + ")"; break;
+    }
+  }
+  plan.storages.resize(s.storages());
+  for (size_t k = 0; k < s.storages(); ++k) {
+    Storage& st = plan.storages[k];
+    st.id = static_cast<int32_t>(k);
+    st.bytes = s.storage_bytes[k];
+    st.first_step = s.storage_first[k];
+    st.last_step = s.storage_last[k];
+    st.offset = s.offsets[k];
+  }
+  plan.steps.resize(s.steps());
+  for (size_t i = 0; i < s.steps(); ++i) {
+    PlanStep& st = plan.steps[i];
+    st.id = static_cast<StepId>(i);
+    st.kind = s.step_kind[i];
+    st.node = s.step_node[i];
+    st.flops = s.step_flops[i];
+    st.workspace_bytes = s.step_workspace[i];
+    append(st.reads, s.reads, s.reads_at[i], s.reads_at[i + 1]);
+    append(st.writes, s.writes, s.writes_at[i], s.writes_at[i + 1]);
+    append(st.accumulates, s.accumulates, s.accumulates_at[i], s.accumulates_at[i + 1]);
+    append(st.inplace, s.inplace, s.inplace_at[i], s.inplace_at[i + 1]);
+    // A storage lists its values in the order they joined it: folds into it at this step, then the
+    // value that opened it.
+    for (const auto& [w, r] : st.inplace) plan.storages[s.storage_of[w]].values.push_back(w);
+    for (ValueId w : st.writes) {
+      if (s.storage_of[w] < 0) continue;
+      const bool folded = std::any_of(st.inplace.begin(), st.inplace.end(), [&](const auto& p) { return p.first == w; });
+      if (!folded) plan.storages[s.storage_of[w]].values.push_back(w);
+    }
+  }
 }
 
 }  // namespace
@@ -433,16 +488,61 @@ GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o) {
   GraphCosts c;
   c.flops.assign(g.size(), 0);
   c.workspace.assign(g.size(), 0);
+  c.backward_flops.assign(g.size(), 0);
   SL_CHECK(!o.costs || o.costs->forward_ns.size() == g.size())
       << "cost profile for " << o.costs->forward_ns.size() << " nodes, graph has " << g.size();
   for (const auto& n : g.nodes()) {
     c.first_output.push_back(c.bytes.size());
-    for (const auto& t : n.outputs) c.bytes.push_back(t.bytes());
+    for (const auto& t : n.outputs) c.bytes.push_back(t.bytes()), c.dtype.push_back(t.dtype);
+    c.is_source.push_back(n.def->is_source ? 1 : 0);
+    if (n.is_input()) c.input_bytes += c.bytes[c.first_output[n.id]];
+    if (n.is_param()) {
+      c.parameter_bytes += c.bytes[c.first_output[n.id]];
+      if (n.attrs.get_bool("trainable")) c.trainable_bytes += c.bytes[c.first_output[n.id]];
+    }
     if (n.def->is_source) continue;
     c.flops[n.id] = forward_flops(g, n);
     c.workspace[n.id] = node_workspace_bytes(g, n);
+    // Two GEMMs (data and weight gradients) for layers, about one forward's work for the rest.
+    c.backward_flops[n.id] = c.flops[n.id] * (n.def->params || n.op == "matmul" ? 2 : 1);
   }
   c.cost = o.costs ? o.costs->forward_ns : c.flops;
+  c.graph_output.assign(c.bytes.size(), 0);
+  for (const auto& out : g.outputs()) c.graph_output[c.output_index(out)] = 1;
+  // needs_grad: the value depends on a trainable parameter through differentiable f32 ops.
+  // A node gets a backward step when one of its outputs has a gradient from the loss and one of its
+  // inputs needs one.
+  c.needs_grad.assign(c.bytes.size(), 0);
+  for (const auto& n : g.nodes()) {
+    const size_t o0 = c.first_output[n.id];
+    if (n.is_param()) {
+      c.needs_grad[o0] = n.attrs.get_bool("trainable") && n.outputs[0].dtype == ir::DType::F32;
+      continue;
+    }
+    if (n.def->is_source || !n.def->differentiable) continue;
+    bool any = false;
+    for (const auto& in : n.inputs) any = any || c.needs_grad[c.output_index(in)];
+    for (size_t k = 0; k < n.outputs.size(); ++k) c.needs_grad[o0 + k] = any && n.outputs[k].dtype == ir::DType::F32;
+  }
+  c.has_backward.assign(g.size(), 0);
+  std::vector<char> has_grad(c.bytes.size(), 0);
+  const ir::ValueRef loss = g.loss();
+  has_grad[c.output_index(loss)] = c.needs_grad[c.output_index(loss)];
+  for (auto it = g.nodes().rbegin(); it != g.nodes().rend(); ++it) {
+    const ir::Node& n = *it;
+    if (n.def->is_source || !n.def->differentiable) continue;
+    const size_t o0 = c.first_output[n.id];
+    if (!std::any_of(has_grad.begin() + static_cast<std::ptrdiff_t>(o0),
+                     has_grad.begin() + static_cast<std::ptrdiff_t>(o0 + n.outputs.size()), [](char h) { return h; }))
+      continue;
+    bool in_needs = false;
+    for (const auto& in : n.inputs) in_needs = in_needs || c.needs_grad[c.output_index(in)];
+    if (!in_needs) continue;
+    c.has_backward[n.id] = 1;
+    for (const auto& in : n.inputs)
+      if (c.needs_grad[c.output_index(in)]) has_grad[c.output_index(in)] = 1;
+  }
+  c.scratch = std::make_shared<BuildScratch>();
   return c;
 }
 
@@ -463,32 +563,29 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, cons
   GraphCosts own;
   if (!costs) own = graph_costs(*g, opts), costs = &own;
   SL_CHECK(costs->flops.size() == g->size() && costs->workspace.size() == g->size() &&
-           costs->cost.size() == g->size() && costs->first_output.size() == g->size())
+           costs->cost.size() == g->size() && costs->first_output.size() == g->size() && costs->scratch)
       << "graph costs for " << costs->flops.size() << " nodes, graph has " << g->size();
+  BuildScratch& s = *costs->scratch;
   Plan plan;
   plan.policy = std::move(policy);
   plan.options = opts;
   plan.graph = g;
-  plan.mirror = mirror;
-  Builder b(*g, plan.mirror, plan, *costs, lean);
-  b.run();
-  for (const auto& n : g->nodes()) {
-    const int64_t bytes = costs->output_bytes({n.id, 0});
-    if (n.is_input()) plan.input_bytes += bytes;
-    if (!n.is_param()) continue;
-    plan.parameter_bytes += bytes;
-    if (n.attrs.get_bool("trainable")) plan.gradient_bytes += bytes;
-  }
+  plan.mirror = std::move(mirror);
+  Builder(*g, plan.mirror, plan, *costs, s).run();
+  plan.input_bytes = costs->input_bytes;
+  plan.parameter_bytes = costs->parameter_bytes;
+  plan.gradient_bytes = costs->trainable_bytes;
   const int64_t state_factor = opts.optimizer == Optimizer::Sgd ? 0 : opts.optimizer == Optimizer::Momentum ? 1 : 2;
   plan.optimizer_state_bytes = state_factor * plan.gradient_bytes;
-  for (const auto& s : plan.steps) plan.workspace_bytes = std::max(plan.workspace_bytes, s.workspace_bytes);
+  for (int64_t w : s.step_workspace) plan.workspace_bytes = std::max(plan.workspace_bytes, w);
   std::function<bool(int64_t)> place;
   if (place_if && *place_if) {
     const int64_t others = plan.total_peak_bytes() - plan.feature_map_peak_bytes;
     place = [&](int64_t live_peak) { return (*place_if)(others + live_peak, plan.recompute_cost); };
   }
-  const bool was_placed = assign_storage(plan, b.inplace_candidates, place);
+  const bool was_placed = assign_storage(*costs, s, plan, place);
   if (placed) *placed = was_placed;
+  if (!lean) fill_plan(*g, s, plan);
   plan.plan_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return plan;
 }
