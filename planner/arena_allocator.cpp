@@ -55,16 +55,19 @@
 //     lowest offset); the rest of the gap stays free. When no gap fits, the arena grows: if the topmost
 //     gap touches the arena end the buffer starts there and the end moves up, else it starts at the end.
 //     O(log) per buffer, whatever k: the sweep never looks at the other live buffers.
-//   Auto (plan_arena's default): estimate the overlap as P = the sum over buffers of the number of OTHER
-//     buffers live at the buffer's first_use step, i.e. n times the mean number of buffers live at a
-//     buffer's first step (a difference array over the steps; sorts when they are sparse). P counts each
-//     pair of overlapping lifetimes once (twice when both start at the same step), so it tracks the
-//     n k of BestFitLargestFirst's cost. If P < 2e7 (kAutoRunBothBelow), run BestFitLargestFirst and
-//     BestFitInOrder and keep the smaller arena_bytes (ties: BestFitLargestFirst); else run
-//     BestFitInOrder alone. Largest first usually packs tighter (on random workloads like the tests' it
+//   Auto (plan_arena's default): run BestFitInOrder. If its arena is within 1/256 of the live peak
+//     (kAutoCloseEnough; no placement can go below the live peak, rule 5), keep it: on the planner's
+//     plans it nearly always is, and BestFitLargestFirst would cost up to 20x as much to gain at most
+//     that margin (a budget search builds hundreds of plans). Otherwise estimate the overlap as P = the
+//     sum over buffers of the number of OTHER buffers live at the buffer's first_use step, i.e. n times
+//     the mean number of buffers live at a buffer's first step (a difference array over the steps; sorts
+//     when they are sparse). P counts each pair of overlapping lifetimes once (twice when both start at
+//     the same step), so it tracks the n k of BestFitLargestFirst's cost. If P < 2e7
+//     (kAutoRunBothBelow), run BestFitLargestFirst too and keep the smaller arena_bytes (ties:
+//     BestFitLargestFirst). Largest first usually packs tighter (on random workloads like the tests' it
 //     wins 80 to 99 times in 100) but not always, hence the comparison. ArenaPlan::strategy names the
-//     plan kept. Note that below the threshold Auto costs a BestFitLargestFirst run, whose O(n log n) part
-//     alone is about a second at 500k buffers.
+//     plan kept. Below the threshold a BestFitLargestFirst run's O(n log n) part alone is about a second
+//     at 500k buffers.
 #include "planner/arena_allocator.h"
 
 #include <algorithm>
@@ -842,6 +845,7 @@ int64_t arena_end(const std::vector<Item>& items, const std::vector<int64_t>& of
 
 // Auto runs both best-fit strategies while the overlap estimate is below this (see the header comment).
 constexpr double kAutoRunBothBelow = 2e7;
+constexpr int64_t kAutoCloseEnough = 256;
 
 std::string describe(const BufferPlacement& p, int64_t size) {
   std::ostringstream os;
@@ -896,7 +900,11 @@ ArenaPlan plan_arena(const std::vector<BufferRequest>& reqs, PlacementStrategy s
     case PlacementStrategy::Auto:
       offsets = place_best_fit_in_order(items, reqs, span);
       used = PlacementStrategy::BestFitInOrder;
-      if (overlap_pairs(items, span) < kAutoRunBothBelow) {
+      // In order at the live peak cannot be beaten (rule 5): largest first would only tie.
+      // Within 1/256 of the live peak in order is as good as any placement can be (rule 5) but for that
+      // margin: largest first, the costly one, runs only when in order leaves more.
+      if (arena_end(items, offsets) - live_peak(items, span) > live_peak(items, span) / kAutoCloseEnough &&
+          overlap_pairs(items, span) < kAutoRunBothBelow) {
         std::vector<int64_t> largest_first = place_best_fit(items, reqs);
         if (arena_end(items, largest_first) <= arena_end(items, offsets)) {
           offsets = std::move(largest_first);
