@@ -192,7 +192,7 @@ class Builder {
         continue;
       }
       s_.ins.clear();
-      for (const auto& in : n.inputs) s_.ins.push_back(s_.fwd[out(in)]);
+      for (const auto& in : c_.inputs(n.id)) s_.ins.push_back(s_.fwd[out(in)]);
       const ValueId first = emit_compute(StepKind::Forward, n, s_.ins, 0);
       for (size_t k = 0; k < n.outputs.size(); ++k) s_.fwd[out({n.id, static_cast<int>(k)})] = first + static_cast<ValueId>(k);
       plan_.forward_flops += c_.flops[n.id];
@@ -226,7 +226,7 @@ class Builder {
         ir::NodeId u = stack.back();
         stack.pop_back();
         pass.push_back(u);
-        for (const auto& in : g_.node(u).inputs) {
+        for (const auto& in : c_.inputs(u)) {
           if (available(in.node)) {
             if (!c_.is_source[in.node] && m_[in.node] > 0)
               base_depth = std::max(base_depth, s_.depth[in.node]);
@@ -242,16 +242,16 @@ class Builder {
       // retains). Inputs outside the pass are available: marking them needed changes nothing.
       for (auto it = pass.rbegin(); it != pass.rend(); ++it) {
         if (m_[*it] > d && stamp[*it] != needed) continue;
-        for (const auto& in : g_.node(*it).inputs)
+        for (const auto& in : c_.inputs(*it))
           if (stamp[in.node] == seen) stamp[in.node] = needed;
         stamp[*it] = needed;
       }
       for (ir::NodeId u : pass) {
         if (stamp[u] != needed) continue;
         const ir::Node& n = g_.node(u);
-        SL_CHECK(n.def->recomputable) << "node '" << n.name << "' is dropped but its op cannot be recomputed";
+        SL_CHECK(c_.recomputable[u]) << "node '" << n.name << "' is dropped but its op cannot be recomputed";
         s_.ins.clear();
-        for (const auto& in : n.inputs)
+        for (const auto& in : c_.inputs(u))
           s_.ins.push_back(stamp[in.node] == transient ? s_.transient[out(in)] : current(in));
         if (s_.copies[u] == 0) ++plan_.recomputed_nodes;
         const ValueId first = emit_compute(StepKind::Recompute, n, s_.ins, ++s_.copies[u]);
@@ -495,6 +495,9 @@ GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o) {
     c.first_output.push_back(c.bytes.size());
     for (const auto& t : n.outputs) c.bytes.push_back(t.bytes()), c.dtype.push_back(t.dtype);
     c.is_source.push_back(n.def->is_source ? 1 : 0);
+    c.recomputable.push_back(n.def->recomputable ? 1 : 0);
+    c.inputs_at.push_back(static_cast<uint32_t>(c.input_refs.size()));
+    c.input_refs.insert(c.input_refs.end(), n.inputs.begin(), n.inputs.end());
     if (n.is_input()) c.input_bytes += c.bytes[c.first_output[n.id]];
     if (n.is_param()) {
       c.parameter_bytes += c.bytes[c.first_output[n.id]];
@@ -506,6 +509,7 @@ GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o) {
     // Two GEMMs (data and weight gradients) for layers, about one forward's work for the rest.
     c.backward_flops[n.id] = c.flops[n.id] * (n.def->params || n.op == "matmul" ? 2 : 1);
   }
+  c.inputs_at.push_back(static_cast<uint32_t>(c.input_refs.size()));
   c.cost = o.costs ? o.costs->forward_ns : c.flops;
   c.graph_output.assign(c.bytes.size(), 0);
   for (const auto& out : g.outputs()) c.graph_output[c.output_index(out)] = 1;
@@ -553,18 +557,19 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, cons
   auto t0 = std::chrono::steady_clock::now();
   SL_CHECK(g && mirror.size() == g->size()) << "mirror counts for " << mirror.size() << " nodes, graph has "
                                             << (g ? g->size() : 0);
-  for (const auto& n : g->nodes()) {
-    SL_CHECK(mirror[n.id] >= 0) << "negative mirror count for '" << n.name << "'";
-    if (n.def->is_source) mirror[n.id] = 0;
-    SL_CHECK(mirror[n.id] == 0 || n.def->recomputable) << "'" << n.name << "' cannot be recomputed";
-  }
-  // Graph outputs are read after the step; they are never dropped.
-  for (const auto& out : g->outputs()) mirror[out.node] = 0;
   GraphCosts own;
   if (!costs) own = graph_costs(*g, opts), costs = &own;
   SL_CHECK(costs->flops.size() == g->size() && costs->workspace.size() == g->size() &&
            costs->cost.size() == g->size() && costs->first_output.size() == g->size() && costs->scratch)
       << "graph costs for " << costs->flops.size() << " nodes, graph has " << g->size();
+  for (size_t n = 0; n < mirror.size(); ++n) {
+    SL_CHECK(mirror[n] >= 0) << "negative mirror count for '" << g->node(static_cast<ir::NodeId>(n)).name << "'";
+    if (costs->is_source[n]) mirror[n] = 0;
+    SL_CHECK(mirror[n] == 0 || costs->recomputable[n])
+        << "'" << g->node(static_cast<ir::NodeId>(n)).name << "' cannot be recomputed";
+  }
+  // Graph outputs are read after the step; they are never dropped.
+  for (const auto& out : g->outputs()) mirror[out.node] = 0;
   BuildScratch& s = *costs->scratch;
   Plan plan;
   plan.policy = std::move(policy);

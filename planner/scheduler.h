@@ -3,6 +3,7 @@
 // recursion of section 4.4), followed by liveness, in-place folding, sharing and arena offsets.
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,12 +34,20 @@ struct GraphCosts {
   std::vector<ir::DType> dtype;        // per output
   std::vector<char> has_backward;      // per node: a gradient reaches an output and an input needs one
   std::vector<char> is_source;         // per node: an input or a parameter, never computed
+  std::vector<char> recomputable;      // per node: its op may be recomputed
+  // Node n's inputs are input_refs[inputs_at[n] .. inputs_at[n + 1]): the schedule's walks read them
+  // without touching the nodes.
+  std::vector<ir::ValueRef> input_refs;
+  std::vector<uint32_t> inputs_at;
   int64_t input_bytes = 0, parameter_bytes = 0, trainable_bytes = 0;
   // Reused by every build given these costs, so a search's thousands of builds do not allocate per
   // step; builds sharing one GraphCosts must therefore not run concurrently.
   std::shared_ptr<BuildScratch> scratch;
   size_t output_index(ir::ValueRef r) const { return first_output[r.node] + static_cast<size_t>(r.index); }
   int64_t output_bytes(ir::ValueRef r) const { return bytes[output_index(r)]; }
+  std::span<const ir::ValueRef> inputs(ir::NodeId n) const {
+    return {input_refs.data() + inputs_at[n], input_refs.data() + inputs_at[n + 1]};
+  }
 };
 GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o);
 
