@@ -51,6 +51,34 @@ std::string ratio(double x) {
   return s.str();
 }
 
+// run_dir/plan.json: the plan this start of the run trains with, and the budget it was asked for
+// (with an auto budget, what it resolved to on this machine at this start). Replaced at every start,
+// through a temporary file so a crash never leaves half of it.
+void write_plan_record(const std::string& run_dir, const planner::Plan& plan, const ExperimentConfig& cfg,
+                       const std::optional<AutoBudget>& resolved, int64_t start_step, const std::string& fingerprint) {
+  nlohmann::json j = planner::plan_to_json(plan);
+  j["start_step"] = start_step;
+  j["plan_fingerprint"] = fingerprint;
+  if (resolved) {
+    j["memory_budget"] = {{"requested", "auto"},
+                          {"bytes", resolved->bytes},
+                          {"free_bytes", resolved->free_bytes},
+                          {"share_of_free", kAutoBudgetShare},
+                          {"free_from", resolved->source}};
+  } else if (cfg.memory.budget_bytes) {
+    j["memory_budget"] = {{"requested", *cfg.memory.budget_bytes}, {"bytes", *cfg.memory.budget_bytes}};
+  }
+  const fs::path path = fs::path(run_dir) / "plan.json", tmp = fs::path(run_dir) / "plan.json.tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << j.dump(2) << "\n";
+    if (!f) throw std::runtime_error(tmp.string() + ": cannot write the run's plan record");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw std::runtime_error(path.string() + ": cannot write the run's plan record: " + ec.message());
+}
+
 void print_plan_summary(std::ostream& out, const ExperimentConfig& cfg, const ir::Graph& g,
                         const planner::Plan& plan, const planner::Plan* baseline) {
   using ir::human_bytes;
@@ -126,8 +154,10 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
 
   std::optional<int64_t> auto_budget;
+  std::optional<AutoBudget> resolved;
   if (cfg.memory.budget_auto) {
     const AutoBudget ab = auto_memory_budget(cfg);
+    resolved = ab;
     auto_budget = ab.bytes;
     if (!req.quiet)
       out << "memory.budget auto: " << ir::human_bytes(ab.bytes) << " (" << static_cast<int>(kAutoBudgetShare * 100)
@@ -187,6 +217,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     program->init_params();
     std::ofstream(run_dir + "/config.yaml") << cfg.to_yaml();
   }
+  write_plan_record(run_dir, *plan, cfg, resolved, start, program->plan_fingerprint());
   if (!req.quiet) out << "data: " << source->describe() << "\n";
 
   MetricsWriter metrics(metrics_path, req.resume ? start : -1);

@@ -183,6 +183,52 @@ TEST(TrainCli, ProfileFeedsThePlannerItsCosts) {
   EXPECT_EQ(losses(d / "costed" / "metrics.jsonl"), losses(d / "keep" / "metrics.jsonl"));
 }
 
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in, nullptr, false);
+}
+
+// run_dir/plan.json records the plan a start of the run trains with and the budget it was asked for; an
+// auto budget with what it resolved to on this machine. A resumed start replaces it.
+TEST(TrainCli, PlanRecordNamesTheResolvedBudget) {
+  auto d = temp_dir("plan_record");
+  auto y = write(d / "exp.yaml", mlp_yaml(4, 2));
+  auto fixed = run("train " + y.string() + " --quiet --set memory.policy=sqrt --run-dir " + (d / "sqrt").string());
+  ASSERT_EQ(fixed.code, 0) << fixed.output;
+  const auto j = read_json(d / "sqrt" / "plan.json");
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["policy"], "sqrt");
+  EXPECT_EQ(j["start_step"], 0);
+  EXPECT_FALSE(j.contains("memory_budget"));
+  EXPECT_EQ(j["feature_map_peak_bytes"], read_metrics(d / "sqrt" / "metrics.jsonl").back()["planned_arena_bytes"]);
+  EXPECT_FALSE(j["plan_fingerprint"].get<std::string>().empty());
+  EXPECT_FALSE(fs::exists(d / "sqrt" / "plan.json.tmp"));
+
+  auto budget = run("train " + y.string() + " --quiet --set memory.policy=budget --set memory.budget=100MiB --run-dir " + (d / "budget").string());
+  ASSERT_EQ(budget.code, 0) << budget.output;
+  const auto b = read_json(d / "budget" / "plan.json");
+  EXPECT_EQ(b["memory_budget"]["requested"], 100 << 20);
+  EXPECT_EQ(b["memory_budget"]["bytes"], 100 << 20);
+  EXPECT_LE(b["total_peak_bytes"].get<int64_t>(), 100 << 20);
+
+  auto aut = run("train " + y.string() + " --set memory.policy=budget --set memory.budget=auto --run-dir " + (d / "auto").string());
+  ASSERT_EQ(aut.code, 0) << aut.output;
+  const auto a = read_json(d / "auto" / "plan.json");
+  EXPECT_EQ(a["memory_budget"]["requested"], "auto");
+  const int64_t bytes = a["memory_budget"]["bytes"].get<int64_t>(), free = a["memory_budget"]["free_bytes"].get<int64_t>();
+  EXPECT_GT(bytes, 0);
+  EXPECT_EQ(bytes, static_cast<int64_t>(static_cast<double>(free) * a["memory_budget"]["share_of_free"].get<double>()));
+  EXPECT_LE(a["total_peak_bytes"].get<int64_t>(), bytes);
+  EXPECT_FALSE(a["memory_budget"]["free_from"].get<std::string>().empty());
+  // The summary printed the same resolution.
+  EXPECT_NE(aut.output.find("memory.budget auto:"), std::string::npos) << aut.output;
+
+  auto resumed = run("train " + y.string() + " --quiet --resume --steps 6 --set memory.policy=sqrt --run-dir " +
+                     (d / "sqrt").string());
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(read_json(d / "sqrt" / "plan.json")["start_step"], 4);
+}
+
 TEST(TrainCli, StepsOverrideAndModelParamOverride) {
   auto d = temp_dir("overrides");
   auto y = write(d / "exp.yaml", mlp_yaml(50, 0));
