@@ -9,11 +9,13 @@
 # COSTS=time (default): keep-everything runs first with --profile; the frontier, the budget runs
 #   (memory.costs) and the prediction use its measured per-node times: predicted = (forward + backward +
 #   recompute seconds) / (forward + backward seconds).
-# COSTS=flops: the registry's FLOPs, predicted = (forward + backward + recompute FLOPs) / (forward +
-#   backward FLOPs).
+# COSTS=traffic: the planner's default without a profile, FLOPs plus 10 per byte moved; predicted =
+#   (3 forward + recompute) / (3 forward) in that unit (the backward taken as twice the forward).
+# COSTS=flops: the registry's FLOPs (--costs flops), predicted = (forward + backward + recompute FLOPs) /
+#   (forward + backward FLOPs).
 #
 #   bench/frontier.sh
-#   DEPTH=56 BATCH=16 STEPS=4 COSTS=flops bench/frontier.sh
+#   DEPTH=56 BATCH=16 STEPS=4 COSTS=traffic bench/frontier.sh
 #   OUT=/tmp/out bench/frontier.sh     # also writes $OUT/frontier.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,8 @@ DEPTH="${DEPTH:-164}"
 BATCH="${BATCH:-32}"
 STEPS="${STEPS:-10}"
 COSTS="${COSTS:-time}"
-[[ "$COSTS" == time || "$COSTS" == flops ]] || { echo "frontier: COSTS must be time or flops" >&2; exit 2; }
+[[ "$COSTS" == time || "$COSTS" == traffic || "$COSTS" == flops ]] ||
+  { echo "frontier: COSTS must be time, traffic or flops" >&2; exit 2; }
 [[ -x "$SUBLINEAR" ]] || { echo "frontier: $SUBLINEAR not built (cmake --build build)" >&2; exit 1; }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -35,6 +38,9 @@ if [[ "$COSTS" == time ]]; then
     "${common[@]}" --set memory.policy=none --profile
   costs=(--costs "$tmp/profile/profile.json")
   train_costs=(memory.costs="$tmp/profile/profile.json")
+elif [[ "$COSTS" == flops ]]; then
+  costs=(--costs flops)
+  train_costs=(memory.costs=flops)
 fi
 "$SUBLINEAR" plan "${model[@]}" "${costs[@]}" --frontier --json > "$tmp/frontier.json"
 budgets=$(python3 - "$tmp/frontier.json" <<'PY'
@@ -71,6 +77,8 @@ if os.path.exists(profile):  # measured seconds: forward and backward of keep-ev
     nodes = json.load(open(profile))["nodes"]
     base = sum(e["forward_seconds"] + (e["backward_seconds"] or 0) for e in nodes)
     predicted = (base + p["recompute_cost"] / 1e9) / base
+elif p["cost_unit"] == "flop-eq":
+    predicted = (3 * p["forward_cost"] + p["recompute_cost"]) / (3 * p["forward_cost"])
 else:
     work = lambda q: q["forward_flops"] + q["backward_flops"] + q["recompute_flops"]
     predicted = work(p) / work(n)

@@ -95,7 +95,7 @@ Compiled plan_experiment(const CompileArgs& a, SourceManager& sources) {
     c.backend = a.backend == "cuda" ? codegen::Backend::Cuda : codegen::Backend::Cpu;
   }
   planner::PlanRequest preq = cfg.plan_request();
-  if (!cfg.memory.costs.empty()) preq.options.costs = planner::load_cost_profile(cfg.memory.costs, *graph);
+  planner::apply_costs(preq.options, cfg.memory.costs, *graph);
   c.plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, preq));
   c.from = cat("sublinear compile ", a.input);
   for (const auto& s : a.sets) c.from += cat(" --set ", s);

@@ -57,7 +57,7 @@ bool validate(const planner::Plan& plan, std::ostream& out, const std::string& l
 int run(const PlanArgs& a, SourceManager& sources) {
   planner::PlanRequest req = make_request(a);  // flag mistakes before the (slower) model load
   auto graph = std::make_shared<const ir::Graph>(load(a.model, sources));
-  if (!a.costs.empty()) req.options.costs = planner::load_cost_profile(a.costs, *graph);
+  planner::apply_costs(req.options, a.costs, *graph);
   std::ostream& note = a.json ? std::cerr : std::cout;  // keep stdout pure JSON
 
   if (a.frontier || !a.frontier_svg.empty()) {
@@ -120,7 +120,8 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& a) {
   cmd->add_option("--memory-budget", a.memory_budget,
                   "total bytes allowed (6GiB, 512MiB, 1.5GB): picks the least recomputation that fits");
   cmd->add_option("--costs", a.costs,
-                  "cost recomputation by the measured times of a profile.json (train --profile) instead of FLOPs");
+                  "how recomputation is costed: traffic (default: FLOPs plus 10 per byte moved), flops, or the measured "
+                  "times of a profile.json (train --profile)");
   cmd->add_flag("--no-inplace", a.no_inplace, "do not write outputs over dead inputs");
   cmd->add_flag("--no-sharing", a.no_sharing, "give every buffer bytes of its own");
   cmd->add_option("--optimizer", a.optimizer, "sgd, momentum or adam (sets the optimizer state)")

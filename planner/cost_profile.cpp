@@ -96,4 +96,16 @@ std::shared_ptr<const CostProfile> load_cost_profile(const std::string& path, co
   return costs;
 }
 
+bool is_cost_model_name(const std::string& spec) { return spec == "traffic" || spec == "flops"; }
+
+void apply_costs(PlanOptions& o, const std::string& spec, const ir::Graph& g) {
+  if (spec.empty() || spec == "traffic") {
+    o.cost_model = CostModel::Traffic;
+  } else if (spec == "flops") {
+    o.cost_model = CostModel::Flops;
+  } else {
+    o.costs = load_cost_profile(spec, g);
+  }
+}
+
 }  // namespace sublinear::planner

@@ -23,4 +23,9 @@ inline constexpr const char* kProfileFormat = "sublinear profile 1";
 // that `g` does not (the model changed since it was measured); a time that is not a non-negative number.
 std::shared_ptr<const CostProfile> load_cost_profile(const std::string& path, const ir::Graph& g);
 
+// `plan --costs` and `memory.costs`: "traffic" (the default) or "flops" pick the registry's cost model
+// (CostModel); anything else is a profile's path, loaded for `g`.
+void apply_costs(PlanOptions& o, const std::string& spec, const ir::Graph& g);
+bool is_cost_model_name(const std::string& spec);
+
 }  // namespace sublinear::planner

@@ -1,5 +1,5 @@
-// Frontier reports. Rules: every figure is an exact plan's (build_plan); "extra fwd" is recompute FLOPs
-// as a share of one forward pass, the unit the solver minimises; a fixed policy's frontier figure is
+// Frontier reports. Rules: every figure is an exact plan's (build_plan); "extra fwd" is recompute cost
+// as a share of one forward pass, in the unit the solver minimises (cost_unit_of); a fixed policy's frontier figure is
 // pick_for_budget at that policy's own total, the plan a user asking for that budget gets.
 #include "planner/frontier_report.h"
 
@@ -18,7 +18,7 @@ std::string format_frontier(const Frontier& f) {
            " ruled out before placing their arena)\n";
   }
   std::vector<std::vector<std::string>> rows;
-  const std::string unit = f.options.costs ? "ns" : "flops";
+  const std::string unit = cost_unit_of(f.options);
   rows.push_back({"total", "feature maps", "extra fwd", "recompute " + unit, "recomputed", "from"});
   for (const auto& p : f.points)
     rows.push_back({ir::human_bytes(p.total_peak_bytes()), ir::human_bytes(p.feature_map_peak_bytes),
@@ -35,9 +35,7 @@ std::string format_frontier(const Frontier& f) {
   }
   out += format_table(rows);
   out += "total: every category (inputs, parameters, gradients, optimizer state, feature maps, workspace);\n";
-  out += f.options.costs ? "extra fwd: recomputed forward time (measured, " + f.options.costs->source +
-                               ") as a share of one forward pass\n"
-                         : std::string("extra fwd: recomputed forward FLOPs as a share of one forward pass\n");
+  out += "extra fwd: " + cost_meaning(f.options) + "\n";
   return out;
 }
 
@@ -50,7 +48,7 @@ nlohmann::json frontier_to_json(const Frontier& f) {
   }
   j["plans_built"] = f.plans_built;
   j["plans_unplaced"] = f.plans_unplaced;
-  j["cost_unit"] = f.options.costs ? "ns" : "flops";
+  j["cost_unit"] = cost_unit_of(f.options);
   j["points"] = nlohmann::json::array();
   for (const auto& p : f.points)
     j["points"].push_back({{"total_peak_bytes", p.total_peak_bytes()},

@@ -124,8 +124,9 @@ class FrontierSvg {
          " text-anchor=\"middle\"");
     const double ym = (kTop + kBottom) / 2;
     text(24, ym,
-         f_.options.costs ? "extra forward work (recomputed measured time, % of one forward pass)"
-                          : "extra forward work (recomputed FLOPs, % of one forward pass)",
+         f_.options.costs                               ? "extra forward work (recomputed measured time, % of one forward pass)"
+         : f_.options.cost_model == CostModel::Flops    ? "extra forward work (recomputed FLOPs, % of one forward pass)"
+                                                        : "extra forward work (recomputed FLOPs + 10 per byte moved, % of one forward pass)",
          " text-anchor=\"middle\" transform=\"rotate(-90 24 " + num(ym) + ")\"");
   }
 

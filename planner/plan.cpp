@@ -31,4 +31,16 @@ const char* optimizer_name(Optimizer o) {
   return "?";
 }
 
+const char* cost_unit_of(const PlanOptions& o) {
+  if (o.costs) return "ns";
+  return o.cost_model == CostModel::Flops ? "flops" : "flop-eq";
+}
+
+std::string cost_meaning(const PlanOptions& o) {
+  if (o.costs) return "recomputed forward time (measured, " + o.costs->source + ") as a share of one forward pass";
+  if (o.cost_model == CostModel::Flops) return "recomputed forward FLOPs as a share of one forward pass";
+  return "recomputed forward work (FLOPs plus " + std::to_string(kTrafficFlopsPerByte) +
+         " per byte read or written) as a share of one forward pass";
+}
+
 }  // namespace sublinear::planner

@@ -76,13 +76,29 @@ struct CostProfile {
   std::vector<int64_t> forward_ns;   // per node id; 0 for sources
 };
 
+// How recomputation is costed without a profile, from the registry's per-op figures.
+//   Traffic: FLOPs plus kTrafficFlopsPerByte for every byte read or written. Batch norm, activations and
+//            elementwise ops move many bytes for few FLOPs and are bound by memory bandwidth; a FLOP
+//            count calls them nearly free. 10 FLOPs per byte is the balance of a CPU core (about 60
+//            GFLOP/s in convolutions, 3 to 6 GB/s in memory-bound kernels, measured here) and of a
+//            datacenter GPU alike (tens of TFLOP/s against a few TB/s).
+//   Flops:   the FLOPs alone (the paper's measure).
+enum class CostModel { Traffic, Flops };
+inline constexpr int64_t kTrafficFlopsPerByte = 10;
+
 struct PlanOptions {
   bool inplace = true;
   bool sharing = true;
   Optimizer optimizer = Optimizer::Momentum;
   int64_t alignment = 256;
-  std::shared_ptr<const CostProfile> costs;  // null: the registry's FLOPs
+  std::shared_ptr<const CostProfile> costs;  // measured times; null: cost_model
+  CostModel cost_model = CostModel::Traffic;
 };
+
+// The unit of Plan::forward_cost and recompute_cost: "ns" (a profile), "flops", or "flop-eq" (Traffic:
+// FLOP-equivalents); and one line saying what "extra forward" then measures.
+const char* cost_unit_of(const PlanOptions& o);
+std::string cost_meaning(const PlanOptions& o);
 
 struct Plan {
   std::string policy;                   // "none", "drop-cheap", "sqrt", "log", "budget", "manual"
@@ -103,8 +119,9 @@ struct Plan {
   StepId peak_step = 0;                 // a step where live feature-map bytes reach live_peak_bytes
   int64_t forward_flops = 0;            // one forward pass
   int64_t recompute_flops = 0;          // extra forward work of the recompute steps
-  // The same two in the unit recomputation is costed in (cost_unit()): FLOPs, or measured nanoseconds
-  // with a cost profile. The solver minimises recompute_cost; "extra forward" is their ratio.
+  // The same two in the unit recomputation is costed in (cost_unit()): FLOP-equivalents (CostModel),
+  // FLOPs, or measured nanoseconds with a cost profile. The solver minimises recompute_cost; "extra
+  // forward" is their ratio.
   int64_t forward_cost = 0;
   int64_t recompute_cost = 0;
   int64_t backward_flops = 0;
@@ -118,7 +135,7 @@ struct Plan {
   double extra_forward_ratio() const {
     return forward_cost > 0 ? static_cast<double>(recompute_cost) / static_cast<double>(forward_cost) : 0.0;
   }
-  const char* cost_unit() const { return options.costs ? "ns" : "flops"; }
+  const char* cost_unit() const { return cost_unit_of(options); }
   int64_t fragmentation_bytes() const { return feature_map_peak_bytes - live_peak_bytes; }
 };
 

@@ -256,13 +256,17 @@ std::string format_plan(const Plan& plan) {
   out += " of ";
   out += ir::with_commas(plan.forward_flops);
   out += " flops";
-  if (plan.options.costs) {
-    out += "; costed by measured time: ";
+  if (plan.options.costs || plan.options.cost_model != CostModel::Flops) {
+    out += plan.options.costs ? "; costed by measured time: " : "; costed with memory traffic: ";
     out += ir::with_commas(plan.recompute_cost);
     out += " of ";
     out += ir::with_commas(plan.forward_cost);
-    out += " ns, from ";
-    out += plan.options.costs->source;
+    out += " ";
+    out += plan.cost_unit();
+    if (plan.options.costs) {
+      out += ", from ";
+      out += plan.options.costs->source;
+    }
   }
   out += ")\n  plan time        ";
   out += seconds_str(plan.plan_seconds);
@@ -369,8 +373,9 @@ std::string format_compare(const std::vector<Plan>& plans) {
   }
   out += format_table(rows);
   out += "feature maps: the arena (activations, recomputed copies, activation gradients); total adds inputs,\n"
-         "parameters, their gradients, optimizer state and workspace; extra fwd: recomputation as a share of\n"
-         "one forward pass\n";
+         "parameters, their gradients, optimizer state and workspace;\nextra fwd: " +
+         (plans.empty() ? std::string("recomputation as a share of one forward pass") : cost_meaning(plans.front().options)) +
+         "\n";
   return out;
 }
 

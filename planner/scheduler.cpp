@@ -98,11 +98,11 @@ int64_t node_workspace_bytes(const ir::Graph& g, const ir::Node& n) {
   return (x.shape[1] / groups) * k[0] * k[1] * y.shape[2] * y.shape[3] * ir::dtype_size(x.dtype);
 }
 
-int64_t forward_flops(const ir::Graph& g, const ir::Node& n) {
-  if (!n.def->cost) return 0;
+ir::Cost forward_cost(const ir::Graph& g, const ir::Node& n) {
+  if (!n.def->cost) return {};
   std::vector<ir::TensorType> ins;
   for (const auto& in : n.inputs) ins.push_back(g.type(in));
-  return n.def->cost(ins, n.outputs, n.attrs).flops;
+  return n.def->cost(ins, n.outputs, n.attrs);
 }
 
 template <typename T>
@@ -489,6 +489,7 @@ GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o) {
   c.flops.assign(g.size(), 0);
   c.workspace.assign(g.size(), 0);
   c.backward_flops.assign(g.size(), 0);
+  std::vector<int64_t> traffic(g.size(), 0);
   SL_CHECK(!o.costs || o.costs->forward_ns.size() == g.size())
       << "cost profile for " << o.costs->forward_ns.size() << " nodes, graph has " << g.size();
   for (const auto& n : g.nodes()) {
@@ -504,13 +505,15 @@ GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o) {
       if (n.attrs.get_bool("trainable")) c.trainable_bytes += c.bytes[c.first_output[n.id]];
     }
     if (n.def->is_source) continue;
-    c.flops[n.id] = forward_flops(g, n);
+    const ir::Cost cost = forward_cost(g, n);
+    c.flops[n.id] = cost.flops;
+    traffic[n.id] = cost.flops + kTrafficFlopsPerByte * cost.bytes;
     c.workspace[n.id] = node_workspace_bytes(g, n);
     // Two GEMMs (data and weight gradients) for layers, about one forward's work for the rest.
     c.backward_flops[n.id] = c.flops[n.id] * (n.def->params || n.op == "matmul" ? 2 : 1);
   }
   c.inputs_at.push_back(static_cast<uint32_t>(c.input_refs.size()));
-  c.cost = o.costs ? o.costs->forward_ns : c.flops;
+  c.cost = o.costs ? o.costs->forward_ns : o.cost_model == CostModel::Flops ? c.flops : std::move(traffic);
   c.graph_output.assign(c.bytes.size(), 0);
   for (const auto& out : g.outputs()) c.graph_output[c.output_index(out)] = 1;
   // needs_grad: the value depends on a trainable parameter through differentiable f32 ops.

@@ -25,7 +25,7 @@ struct BuildScratch;  // the flat schedule and working arrays a build fills (sch
 struct GraphCosts {
   std::vector<int64_t> flops, workspace;
   std::vector<int64_t> backward_flops;  // per node: its backward step's FLOPs
-  std::vector<int64_t> cost;           // recomputation cost: flops, or the options' measured ns
+  std::vector<int64_t> cost;           // recomputation cost: per the options' CostModel, or measured ns
   std::vector<int64_t> bytes;          // output bytes, output k of node n at bytes[first_output[n] + k]
   std::vector<size_t> first_output;
   // Per output (indexed as bytes): it depends on a trainable parameter through differentiable f32 ops

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "ir/diagnostic.h"
+#include "planner/cost_profile.h"
 #include "runtime/train/config_tree.h"
 #include "runtime/train/fnv1a.h"
 
@@ -183,7 +184,13 @@ void read_data(const Context& cx, const SectionReader& top, ExperimentConfig& cf
 void read_memory(const Context& cx, const SectionReader& top, ExperimentConfig& cfg) {
   SectionReader r(top.get("memory"), "memory", kMemoryKeys, &cfg.locs, all_dotted_keys());
   MemoryConfig& m = cfg.memory;
-  get_path(cx, r, "costs", &m.costs);
+  if (r.get("costs")) {
+    std::string text;
+    r.get_string("costs", &text);
+    // A cost model by name, else a profile's path (relative to this file).
+    if (planner::is_cost_model_name(text)) m.costs = text;
+    else get_path(cx, r, "costs", &m.costs);
+  }
   r.get_choice("policy", &m.policy, {"none", "drop-cheap", "sqrt", "log", "budget"});
   if (const ConfigNode* b = r.get("budget")) {
     std::string text;

@@ -89,7 +89,8 @@ void print_plan_summary(std::ostream& out, const ExperimentConfig& cfg, const ir
   out << "memory plan (" << planner::strategy_label(plan) << ", " << plan.steps.size() << " steps, "
       << plan.recomputed_nodes << " nodes recomputed, " << pct(plan.extra_forward_ratio())
       << (plan.options.costs ? " extra forward time, costed by measured time from " + plan.options.costs->source
-                             : std::string(" extra forward"))
+          : plan.options.cost_model == planner::CostModel::Flops ? std::string(" extra forward FLOPs")
+                                                                 : std::string(" extra forward work, FLOPs plus memory traffic"))
       << ")\n";
   auto row = [&out](const char* what, int64_t bytes) {
     std::string label = what;
@@ -164,7 +165,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
           << "% of " << ir::human_bytes(ab.free_bytes) << " " << ab.source << ")\n";
   }
   planner::PlanRequest preq = cfg.plan_request(auto_budget);
-  if (!cfg.memory.costs.empty()) preq.options.costs = planner::load_cost_profile(cfg.memory.costs, *graph);
+  planner::apply_costs(preq.options, cfg.memory.costs, *graph);
   auto plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, preq));
   if (!req.quiet) {
     std::optional<planner::Plan> baseline;

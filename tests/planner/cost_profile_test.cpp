@@ -14,6 +14,7 @@
 #include "ir/op_registry.h"
 #include "planner/budget_solver.h"
 #include "planner/policies.h"
+#include "planner/scheduler.h"
 #include "planner_test_util.h"
 
 namespace sublinear::planner {
@@ -133,7 +134,49 @@ TEST(CostProfile, TheSolverMinimisesMeasuredTime) {
   EXPECT_LE(relu_ns, plan.recompute_cost);
   PlanRequest flops_req = req;
   flops_req.options.costs = nullptr;
+  EXPECT_STREQ(plan_model(r.graph, flops_req).cost_unit(), "flop-eq");
+  flops_req.options.cost_model = CostModel::Flops;
   EXPECT_STREQ(plan_model(r.graph, flops_req).cost_unit(), "flops");
+}
+
+// Without a profile the default costs every node its FLOPs plus 10 per byte it reads and writes, so a
+// ReLU (one FLOP per element, eight bytes moved) is no longer nearly free beside a matmul; "flops"
+// restores the FLOP count, and both names work where a profile path does.
+TEST(CostProfile, TrafficIsTheDefaultAndFlopsAnOption) {
+  Residual r = residual_chain(6, 256);
+  const GraphCosts traffic = graph_costs(*r.graph, {});
+  PlanOptions fo;
+  apply_costs(fo, "flops", *r.graph);
+  EXPECT_EQ(fo.cost_model, CostModel::Flops);
+  const GraphCosts flops = graph_costs(*r.graph, fo);
+  int checked = 0;
+  for (const auto& n : r.graph->nodes()) {
+    if (n.def->is_source || !n.def->cost) continue;
+    std::vector<ir::TensorType> ins;
+    for (const auto& in : n.inputs) ins.push_back(r.graph->type(in));
+    const ir::Cost c = n.def->cost(ins, n.outputs, n.attrs);
+    EXPECT_EQ(traffic.cost[n.id], c.flops + kTrafficFlopsPerByte * c.bytes) << n.name;
+    EXPECT_EQ(flops.cost[n.id], c.flops) << n.name;
+    if (n.op == "relu") EXPECT_GT(traffic.cost[n.id], 10 * c.flops) << n.name;
+    ++checked;
+  }
+  EXPECT_GT(checked, 10);
+  PlanOptions to;
+  apply_costs(to, "traffic", *r.graph);
+  EXPECT_EQ(to.cost_model, CostModel::Traffic);
+  EXPECT_EQ(to.costs, nullptr);
+  EXPECT_TRUE(is_cost_model_name("flops") && is_cost_model_name("traffic") && !is_cost_model_name("run/profile.json"));
+  // On a ResNet drop-cheap recomputes batch norms and ReLUs: a few percent of the FLOPs, far more of
+  // the traffic.
+  const auto resnet = example("resnet_cifar.snet", 4, {{"depth", "20"}});
+  PlanRequest cheap;
+  cheap.policy = Policy::DropCheap;
+  const Plan by_traffic = plan_model(resnet, cheap);
+  cheap.options = fo;
+  const Plan by_flops = plan_model(resnet, cheap);
+  EXPECT_LT(by_flops.extra_forward_ratio(), 0.1);
+  EXPECT_EQ(by_traffic.recompute_flops, by_flops.recompute_flops);
+  EXPECT_GT(by_traffic.extra_forward_ratio(), 2 * by_flops.extra_forward_ratio());
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <set>
 #include <string>
@@ -280,6 +282,16 @@ inline std::vector<const PlanStep*> steps_of(const Plan& p, StepKind kind, ir::N
 
 inline int count_steps(const Plan& p, StepKind kind, ir::NodeId node = -1) {
   return static_cast<int>(steps_of(p, kind, node).size());
+}
+
+// An example model from the source tree's examples/.
+inline std::shared_ptr<const ir::Graph> example(const std::string& file, int64_t batch,
+                                                std::vector<std::pair<std::string, std::string>> sets) {
+  std::ifstream in(source_dir() + "/examples/" + file);
+  EXPECT_TRUE(in) << file;
+  std::stringstream text;
+  text << in.rdbuf();
+  return load(text.str(), batch, std::move(sets), file);
 }
 
 }  // namespace sublinear::planner::ptest

@@ -300,7 +300,16 @@ TEST(Scheduler, MirrorOneRecomputesEachDroppedNodeOnceRightBeforeUse) {
   EXPECT_EQ(p.recompute_flops, 7 * 256);
   EXPECT_EQ(p.forward_flops, 10 * 256);
   EXPECT_LE(p.recompute_flops, p.forward_flops);
-  EXPECT_DOUBLE_EQ(p.extra_forward_ratio(), 0.7);
+  // Extra forward is in the cost model's unit: FLOPs, 7 of the 10 equal nodes, or (the default) FLOPs
+  // plus traffic, where the loss node reads and writes fewer bytes than a layer.
+  EXPECT_DOUBLE_EQ(p.extra_forward_ratio(), static_cast<double>(p.recompute_cost) / static_cast<double>(p.forward_cost));
+  EXPECT_STREQ(p.cost_unit(), "flop-eq");
+  PlanOptions flops;
+  flops.cost_model = CostModel::Flops;
+  const Plan pf = build_plan(c.graph, m, flops, "manual");
+  EXPECT_STREQ(pf.cost_unit(), "flops");
+  EXPECT_EQ(pf.recompute_cost, pf.recompute_flops);
+  EXPECT_DOUBLE_EQ(pf.extra_forward_ratio(), 0.7);
   // Backward steps read the copies, never a dropped version 0.
   for (const auto* s : steps_of(p, B))
     for (ValueId v : s->reads) {
