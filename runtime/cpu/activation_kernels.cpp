@@ -44,14 +44,28 @@ void map_backward(const OpCall& c, G g) {
   }
 }
 
+// Function objects, not functions: map_forward and map_backward are instantiated per type, so each
+// loop inlines its element function and vectorises (a function pointer made every element an indirect
+// call: ReLU ran at 1.5 GB/s).
 // NaN propagates (a NaN input is not silently turned into 0).
-float relu(float x) { return x < 0.0f ? 0.0f : x; }
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-float tanh_f(float x) { return std::tanh(x); }
-
-float relu_grad(float y, float dy) { return y > 0.0f ? dy : 0.0f; }
-float sigmoid_grad(float y, float dy) { return dy * (y * (1.0f - y)); }
-float tanh_grad(float y, float dy) { return dy * (1.0f - y * y); }
+struct Relu {
+  float operator()(float x) const { return x < 0.0f ? 0.0f : x; }
+};
+struct Sigmoid {
+  float operator()(float x) const { return 1.0f / (1.0f + std::exp(-x)); }
+};
+struct Tanh {
+  float operator()(float x) const { return std::tanh(x); }
+};
+struct ReluGrad {
+  float operator()(float y, float dy) const { return y > 0.0f ? dy : 0.0f; }
+};
+struct SigmoidGrad {
+  float operator()(float y, float dy) const { return dy * (y * (1.0f - y)); }
+};
+struct TanhGrad {
+  float operator()(float y, float dy) const { return dy * (1.0f - y * y); }
+};
 
 bool keep(const DropoutKey& k, int64_t i) {
   return dropout_keep(k.seed, k.iteration, k.node, static_cast<uint64_t>(i), k.rate);
@@ -90,12 +104,10 @@ void dropout_backward(const OpCall& c) {
 }  // namespace
 
 void register_activation_kernels(KernelTable& t) {
-  t.add("relu",
-        {[](const OpCall& c) { map_forward(c, relu); }, [](const OpCall& c) { map_backward(c, relu_grad); }});
-  t.add("sigmoid", {[](const OpCall& c) { map_forward(c, sigmoid); },
-                    [](const OpCall& c) { map_backward(c, sigmoid_grad); }});
-  t.add("tanh", {[](const OpCall& c) { map_forward(c, tanh_f); },
-                 [](const OpCall& c) { map_backward(c, tanh_grad); }});
+  t.add("relu", {[](const OpCall& c) { map_forward(c, Relu{}); }, [](const OpCall& c) { map_backward(c, ReluGrad{}); }});
+  t.add("sigmoid", {[](const OpCall& c) { map_forward(c, Sigmoid{}); },
+                    [](const OpCall& c) { map_backward(c, SigmoidGrad{}); }});
+  t.add("tanh", {[](const OpCall& c) { map_forward(c, Tanh{}); }, [](const OpCall& c) { map_backward(c, TanhGrad{}); }});
   t.add("dropout", {dropout_forward, dropout_backward});
 }
 

@@ -1,8 +1,10 @@
 // batch_norm over x [N, C, ...] with per-channel statistics, following cuDNN's outputs: y, the batch
 // mean and the inverse standard deviation 1/sqrt(var + eps) of the biased batch variance.
 // Rules: hand-written OpenMP loops, parallel over channels only; each channel's reductions run
-// sequentially in double in a fixed (n, spatial) order, so results do not depend on the thread count or
-// on buffer addresses. Train updates the running statistics (running_var with the unbiased variance,
+// in double in a fixed order (element j of each (n, c) row into lane j % 8 of eight partial sums, the
+// lanes then added in order: independent chains the compiler vectorises, where one running sum was
+// bound by the latency of each addition), so results do not depend on the thread count or on buffer
+// addresses. Train updates the running statistics (running_var with the unbiased variance,
 // as PyTorch); Recompute computes exactly what Train computes but leaves them alone; Eval normalises
 // with them.
 #include <cmath>
@@ -18,6 +20,26 @@ struct Layout {
   int64_t n, c, s;  // x viewed as [n, c, s]
   int64_t count() const { return n * s; }
   int64_t at(int64_t i, int64_t ch) const { return (i * c + ch) * s; }  // start of one (n, c) row
+};
+
+constexpr int64_t kLanes = 8;
+
+// Eight partial sums in double; add(j, v) puts element j of a row in lane j % 8.
+struct LaneSum {
+  double lane[kLanes] = {};
+  // Adds f(j) for j in [0, s) of one row.
+  template <typename F>
+  void add_row(int64_t s, F f) {
+    int64_t j = 0;
+    for (; j + kLanes <= s; j += kLanes)
+      for (int64_t k = 0; k < kLanes; ++k) lane[k] += f(j + k);
+    for (; j < s; ++j) lane[j % kLanes] += f(j);
+  }
+  double total() const {
+    double t = 0;
+    for (int64_t k = 0; k < kLanes; ++k) t += lane[k];
+    return t;
+  }
 };
 
 Layout layout(const Tensor& x) {
@@ -46,22 +68,22 @@ void batch_norm_forward(const OpCall& call) {
   for (int64_t ch = 0; ch < l.c; ++ch) {
     double mean, var;
     if (batch_stats) {
-      double sum = 0;
+      LaneSum sum;
       for (int64_t i = 0; i < l.n; ++i) {
         const float* row = x + l.at(i, ch);
-        for (int64_t j = 0; j < l.s; ++j) sum += row[j];
+        sum.add_row(l.s, [row](int64_t j) { return static_cast<double>(row[j]); });
       }
-      mean = count > 0 ? sum / static_cast<double>(count) : 0.0;
+      mean = count > 0 ? sum.total() / static_cast<double>(count) : 0.0;
       // Two passes: sum of squares minus squared mean cancels badly for inputs far from zero.
-      double sq = 0;
+      LaneSum sq;
       for (int64_t i = 0; i < l.n; ++i) {
         const float* row = x + l.at(i, ch);
-        for (int64_t j = 0; j < l.s; ++j) {
+        sq.add_row(l.s, [row, mean](int64_t j) {
           const double d = row[j] - mean;
-          sq += d * d;
-        }
+          return d * d;
+        });
       }
-      var = count > 0 ? sq / static_cast<double>(count) : 0.0;
+      var = count > 0 ? sq.total() / static_cast<double>(count) : 0.0;
     } else {
       mean = running_mean[ch];
       var = running_var[ch];
@@ -110,15 +132,14 @@ void batch_norm_backward(const OpCall& call) {
 #pragma omp parallel for schedule(static) if (3 * l.n * l.c * l.s >= kParallelWork)
   for (int64_t ch = 0; ch < l.c; ++ch) {
     const double mean = save_mean[ch], invstd = save_invstd[ch];
-    double sum_dy = 0, sum_dy_xhat = 0;
+    LaneSum dy_lanes, dy_xhat_lanes;
     for (int64_t i = 0; i < l.n; ++i) {
       const float* xr = x + l.at(i, ch);
       const float* dyr = dy + l.at(i, ch);
-      for (int64_t j = 0; j < l.s; ++j) {
-        sum_dy += dyr[j];
-        sum_dy_xhat += dyr[j] * ((xr[j] - mean) * invstd);
-      }
+      dy_lanes.add_row(l.s, [dyr](int64_t j) { return static_cast<double>(dyr[j]); });
+      dy_xhat_lanes.add_row(l.s, [=](int64_t j) { return dyr[j] * ((xr[j] - mean) * invstd); });
     }
+    const double sum_dy = dy_lanes.total(), sum_dy_xhat = dy_xhat_lanes.total();
     if (dgamma) dgamma[ch] = static_cast<float>(sum_dy_xhat + (acc_g ? dgamma[ch] : 0.0));
     if (dbeta) dbeta[ch] = static_cast<float>(sum_dy + (acc_b ? dbeta[ch] : 0.0));
     if (!dx) continue;
