@@ -6,15 +6,18 @@
 #include <stdexcept>
 
 #include "ir/check.h"
+#include "runtime/data/prefetch_source.h"
 #include "runtime/data/source_util.h"
 
 namespace sublinear::runtime::data {
 
 std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                              uint64_t seed) {
-  if (cfg.kind == "synthetic") return make_synthetic_source(cfg, inputs, seed);
+  // ImageNet decodes ahead with its own workers; the others produce a batch on the calling thread, so
+  // the next one is prepared on another while the step runs.
+  if (cfg.kind == "synthetic") return prefetch_one_batch(make_synthetic_source(cfg, inputs, seed));
   if (cfg.kind == "imagenet") return make_imagenet_source(cfg, inputs, seed);
-  if (cfg.kind == "text") return make_text_source(cfg, inputs, seed);
+  if (cfg.kind == "text") return prefetch_one_batch(make_text_source(cfg, inputs, seed));
   std::string msg = "unknown data kind '";
   msg += cfg.kind;
   msg += "'; the kinds are: synthetic (random data, nothing to download), imagenet (a folder of class "
