@@ -131,6 +131,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON line and nothing else")
+    ap.add_argument("--profile", action="store_true",
+                    help="print per-op-kind self CPU seconds per step (torch.profiler) as JSON instead")
     args = ap.parse_args()
 
     if args.threads > 0:
@@ -162,6 +164,10 @@ def main():
 
     for _ in range(args.warmup):
         step()
+    if args.profile:
+        from torch_op_kinds import profile_steps
+        print(json.dumps(profile_steps(step, args.steps)), flush=True)
+        return 0
     times = []
     loss = None
     for _ in range(args.steps):

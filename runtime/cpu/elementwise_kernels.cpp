@@ -5,7 +5,9 @@
 // input order, and gradients that need a sum over broadcast axes are computed first: they read dy,
 // which a full-size gradient may overwrite. Sums over broadcast axes go through reduce_sum, whose
 // order depends on the shapes only.
+#include <algorithm>
 #include <memory>
+#include <utility>
 
 #include "ir/check.h"
 #include "runtime/cpu/cpu_kernels.h"
@@ -100,14 +102,32 @@ void binary_backward(const OpCall& c) {
       }
     });
   } else {
+    // One pass per gradient, each a plain loop that vectorises (branching per element on which
+    // gradients are wanted and accumulated did not). A gradient written in place over dy (the planner
+    // folds one there) goes last, so the other still reads dy unchanged; written whole with sign +1
+    // it is dy already.
     const float s1 = Op == Binary::Sub ? -1.0f : 1.0f;
-    parallel_for(n, 1, [&](int64_t e0, int64_t e1) {
-      for (int64_t e = e0; e < e1; ++e) {
-        const float gv = g[e];
-        if (w0) emit(d0, e, gv, a0);
-        if (w1) emit(d1, e, s1 * gv, a1);
-      }
-    });
+    struct Out {
+      float* d;
+      float sign;
+      bool acc;
+    };
+    Out outs[2] = {{d0, 1.0f, a0}, {d1, s1, a1}};
+    if (outs[0].d == g) std::swap(outs[0], outs[1]);
+    for (const Out& o : outs) {
+      if (o.d == nullptr || (o.d == g && !o.acc && o.sign == 1.0f)) continue;
+      float* d = o.d;
+      const float sign = o.sign;
+      parallel_for(n, 1, [&](int64_t e0, int64_t e1) {
+        if (o.acc) {
+          for (int64_t e = e0; e < e1; ++e) d[e] += sign * g[e];
+        } else if (sign == 1.0f) {
+          std::copy(g + e0, g + e1, d + e0);
+        } else {
+          for (int64_t e = e0; e < e1; ++e) d[e] = -g[e];
+        }
+      });
+    }
   }
 }
 
