@@ -179,7 +179,7 @@ CLI::App* add_compile_command(CLI::App& app, CompileArgs& a) {
   c->add_option("--set", a.sets,
                 "a .snet model: set a param (depth=50); an experiment: override a key (memory.policy=sqrt)")
       ->take_all();
-  c->add_option("--batch,-b", a.batch, "batch size N (a .snet model)")->check(CLI::PositiveNumber);
+  c->add_option("--batch,-b", a.batch, "batch size N (a .snet model)")->check(positive_count());
   c->add_option("--model", a.model, "which model, when the file declares several (a .snet model)");
   c->add_option("--policy", a.policy, "recomputation policy: none, drop-cheap, sqrt or log (a .snet model)");
   c->add_option("--memory-budget", a.memory_budget, "total bytes allowed (a .snet model)");

@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version print and succeed; every other command-line mistake exits 1, like the rest.
+    return app.exit(e) == 0 ? 0 : 1;
   }
   if (show_version) {
     std::cout << version_text();

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -14,8 +15,22 @@ namespace sublinear::cli {
 void add_model_args(CLI::App* cmd, ModelArgs& a) {
   cmd->add_option("model", a.file, "the .snet file")->required();
   cmd->add_option("--set", a.sets, "override a param: --set depth=1001 (repeatable)");
-  cmd->add_option("--batch,-b", a.batch, "batch size N")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch,-b", a.batch, "batch size N")->check(positive_count());
   cmd->add_option("--model", a.model, "which model, when the file declares several");
+}
+
+CLI::Validator positive_count() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        int64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto r = std::from_chars(text.data(), end, v);
+        if (r.ec == std::errc::result_out_of_range)
+          return "must be a positive integer no larger than 9223372036854775807, got " + text;
+        if (r.ec != std::errc() || r.ptr != end || v <= 0) return "must be a positive integer, got '" + text + "'";
+        return {};
+      },
+      "POSITIVE");
 }
 
 ir::Graph load(const ModelArgs& a, SourceManager& sources) {

@@ -20,6 +20,11 @@ struct ModelArgs {
 
 void add_model_args(CLI::App* cmd, ModelArgs& a);
 
+// A validator for counts (--batch, --steps): a whole decimal number from 1 to 2^63 - 1, checked on the
+// text, so that 0, -1, "abc" and a number too large for int64 get a plain message (CLI11's range check
+// prints a 300-digit bound and clamps an overflow silently).
+CLI::Validator positive_count();
+
 // Loads and verifies the model; user mistakes come out as UserError / UserErrors.
 ir::Graph load(const ModelArgs& a, SourceManager& sources);
 

@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "cli/model_args.h"
+
 namespace sublinear::cli {
 
 CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
@@ -10,7 +12,7 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   c->add_option("--set", a.request.overrides, "override a YAML key by its dotted path: key=value (repeatable)")
       ->take_all();
   c->add_flag("--resume", a.request.resume, "continue from the newest checkpoint of the run");
-  c->add_option("--steps", a.steps, "total steps of the run (replaces steps/epochs)")->check(CLI::PositiveNumber);
+  c->add_option("--steps", a.steps, "total steps of the run (replaces steps/epochs)")->check(positive_count());
   c->add_option("--run-dir", a.request.run_dir, "run directory (replaces run_dir; checkpoints and metrics go here)");
   c->add_flag("--quiet", a.request.quiet, "no plan summary or progress");
   c->add_flag("--profile", a.request.profile,

@@ -195,8 +195,11 @@ Value Expander::call_op(const ir::OpDef& def, const std::vector<NamedValue>& arg
 Value Expander::make_node(const ir::OpDef& def, std::vector<ir::ValueRef> inputs,
                           const std::vector<std::pair<std::string, ir::AttrValue>>& attr_list,
                           const SourceLoc& loc, InstanceState* op_instance) {
-  if (graph_.size() >= kMaxNodes)
+  if (graph_.size() >= kMaxNodes) {
+    if (limit_reported_) throw Poisoned{};
+    limit_reported_ = true;
     fail(loc, "the model expands to more than " + std::to_string(kMaxNodes) + " nodes");
+  }
   ir::Attrs attrs;
   try {
     attrs = ir::validate_attrs(def, attr_list);
@@ -227,6 +230,8 @@ Value Expander::make_node(const ir::OpDef& def, std::vector<ir::ValueRef> inputs
   } catch (const ir::ShapeError& err) {
     fail(loc, err.what(), err.extra());
   }
+  for (const auto& t : outs)
+    if (std::string why = ir::size_problem(t); !why.empty()) fail(loc, def.name + ": the result " + why);
   ir::Node n;
   n.op = def.name;
   n.def = &def;
@@ -262,6 +267,7 @@ ir::ValueRef Expander::make_param(const std::string& key, const std::string& nam
     }
     node_name = op_instance ? st->label + "." + spec.name : st->label + "/" + key;
   }
+  if (std::string why = ir::size_problem(spec.type); !why.empty()) fail(loc, "parameter '" + spec.name + "': " + why);
   ir::Node p;
   p.op = "param";
   p.name = node_name;

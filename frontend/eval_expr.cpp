@@ -1,6 +1,8 @@
 // Expressions: literals, names, operators, indexing and the compile-time builtins.
 // Tensor arithmetic maps to ops: a + b -> add, a - b -> sub, a * b -> mul, x * 2.0 -> scale.
 #include <cmath>
+#include <cstdio>
+#include <limits>
 
 #include "frontend/expander.h"
 #include "ir/check.h"
@@ -159,7 +161,11 @@ Value Expander::eval_unary(const Expr& e) {
     if (v.kind != Value::Kind::Bool) fail(e.loc, "`not` needs a bool, got " + type_str(v));
     return Value::of_bool(!v.b);
   }
-  if (v.kind == Value::Kind::Int) return Value::of_int(-v.i);
+  if (v.kind == Value::Kind::Int) {
+    if (v.i == std::numeric_limits<int64_t>::min())
+      fail(e.loc, "integer overflow: -(" + std::to_string(v.i) + ") does not fit in a 64-bit int");
+    return Value::of_int(-v.i);
+  }
   if (v.kind == Value::Kind::Float) return Value::of_float(-v.f);
   if (v.kind == Value::Kind::Tensor)
     return make_node(*ir::OpRegistry::global().find("scale"), {v.t}, {{"factor", -1.0}}, e.loc, nullptr);
@@ -223,15 +229,28 @@ Value Expander::eval_binary(const Expr& e) {
   if (op == ">") return Value::of_bool(a.as_double() > b.as_double());
   if (op == ">=") return Value::of_bool(a.as_double() >= b.as_double());
   if (a.kind == Value::Kind::Int && b.kind == Value::Kind::Int) {
-    int64_t x = a.i, y = b.i;
-    if (op == "+") return Value::of_int(x + y);
-    if (op == "-") return Value::of_int(x - y);
-    if (op == "*") return Value::of_int(x * y);
+    int64_t x = a.i, y = b.i, r = 0;
+    auto overflow = [&] {
+      fail(e.loc, "integer overflow: " + std::to_string(x) + " " + op + " " + std::to_string(y) +
+                      " does not fit in a 64-bit int");
+    };
+    const bool wrapped = op == "+"   ? __builtin_add_overflow(x, y, &r)
+                         : op == "-" ? __builtin_sub_overflow(x, y, &r)
+                         : op == "*" ? __builtin_mul_overflow(x, y, &r)
+                                     : false;
+    if (wrapped) overflow();
+    if (op == "+" || op == "-" || op == "*") return Value::of_int(r);
     if (y == 0) fail(e.loc, "division by zero");
+    // The one quotient that does not fit (and whose hardware division traps): the remainder is 0.
+    if (y == -1) {
+      if (op == "%") return Value::of_int(0);
+      if (x == std::numeric_limits<int64_t>::min()) overflow();
+      return Value::of_int(-x);
+    }
     // Integer division floors, like Python's //, so shape arithmetic never goes fractional.
-    int64_t q = x / y, r = x % y;
-    if (r != 0 && ((r < 0) != (y < 0))) --q, r += y;
-    return Value::of_int(op == "/" ? q : r);
+    int64_t q = x / y, m = x % y;
+    if (m != 0 && ((m < 0) != (y < 0))) --q, m += y;
+    return Value::of_int(op == "/" ? q : m);
   }
   double x = a.as_double(), y = b.as_double();
   if (op == "+") return Value::of_float(x + y);
@@ -288,6 +307,14 @@ Value Expander::eval_index(const Expr& e) {
   return cur;
 }
 
+namespace {
+std::string number_text(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+}  // namespace
+
 Value Expander::eval_builtin(const std::string& name, const std::vector<Value>& args, const Expr& call) {
   auto need = [&](size_t n) {
     if (args.size() != n)
@@ -328,8 +355,13 @@ Value Expander::eval_builtin(const std::string& name, const std::vector<Value>& 
   need(1);
   if (!args[0].is_number()) fail(call.loc, "'" + name + "' needs a number, got " + type_str(args[0]));
   double x = args[0].as_double();
-  if (name == "floor") return Value::of_int(static_cast<int64_t>(std::floor(x)));
-  if (name == "ceil") return Value::of_int(static_cast<int64_t>(std::ceil(x)));
+  if (name == "floor" || name == "ceil") {
+    const double r = name == "floor" ? std::floor(x) : std::ceil(x);
+    // [-2^63, 2^63): the doubles that convert to an int64 exactly.
+    if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0))
+      fail(call.loc, name + "(" + number_text(x) + ") does not fit in a 64-bit int");
+    return Value::of_int(static_cast<int64_t>(r));
+  }
   if (x < 0) fail(call.loc, "sqrt of a negative number");
   return Value::of_float(std::sqrt(x));
 }

@@ -224,6 +224,8 @@ void Expander::expand_model(const ModelDecl& m) {
       n.attrs = ir::validate_attrs(*ir::OpRegistry::global().find("input"),
                                    {{"shape", shape}, {"dtype", in.type.dtype}});
       n.outputs = {ir::TensorType{dt, shape}};
+      if (std::string why = ir::size_problem(n.outputs[0]); !why.empty())
+        fail(in.type.loc, "model input '" + in.name + "': " + why);
       ir::NodeId id = graph_.add_node(std::move(n));
       scope.vars[in.name] = Binding{Value::of_tensor({id, 0}), in.loc, false};
     } catch (UserError& e) {
@@ -381,8 +383,11 @@ void Expander::run_repeat(const Repeat& r, SourceLoc loc, std::vector<Value>* yi
       fail(b == &lo ? r.lo->loc : r.hi->loc,
            "repeat bounds must be compile-time integers, got " + type_str(*b),
            {"bounds may use params, literals, N and dim(x, axis), not tensor values"});
-  if (hi.i - lo.i > static_cast<int64_t>(kMaxNodes))
-    fail(loc, "repeat of " + std::to_string(hi.i - lo.i) + " iterations is larger than sublinear expands");
+  // The count in unsigned arithmetic: hi - lo overflows int64 for bounds of opposite signs.
+  const uint64_t count = hi.i > lo.i ? static_cast<uint64_t>(hi.i) - static_cast<uint64_t>(lo.i) : 0;
+  if (count > static_cast<uint64_t>(kMaxRepeatIterations))
+    fail(loc, "repeat of " + std::to_string(count) + " iterations is larger than sublinear expands (at most " +
+                  std::to_string(kMaxRepeatIterations) + " iterations over all the model's repeats)");
   int k = ++frame_->counters["repeat"];
   std::string base = k == 1 ? "repeat" : "repeat#" + std::to_string(k);
   Frame* outer_frame = frame_;
@@ -390,6 +395,15 @@ void Expander::run_repeat(const Repeat& r, SourceLoc loc, std::vector<Value>* yi
   std::vector<Value>* outer_yields = enclosing_yields_;
   if (yields) enclosing_yields_ = yields;
   for (int64_t i = lo.i; i < hi.i; ++i) {
+    if (++repeat_iterations_ > kMaxRepeatIterations) {
+      // Reported once, where it tripped; the repeats around it then stop without a report each.
+      if (limit_reported_) throw Poisoned{};
+      limit_reported_ = true;
+      fail(loc, "the model's repeats run more than " + std::to_string(kMaxRepeatIterations) +
+                    " iterations in all (this one was at iteration " + std::to_string(i - lo.i) + " of " +
+                    std::to_string(count) + "); nested repeats multiply",
+           {"sublinear expands every iteration into nodes: reduce the bounds"});
+    }
     Frame f;
     auto chain = std::make_shared<std::vector<ExpansionFrame>>(*outer_frame->chain);
     std::string label = base + "[" + std::to_string(i) + "]";

@@ -30,7 +30,11 @@ namespace sublinear::frontend {
 inline constexpr int kMaxBlockDepth = 200;
 
 bool is_builtin(const std::string& name);  // dim, rank, len, min, max, floor, ceil, sqrt
-inline constexpr size_t kMaxNodes = 20'000'000;
+// Expansion limits, so that a model too large to plan is an error in seconds, not a machine out of
+// memory: a node costs about 3 KB while expanding (100,000 nodes, a 20,000-layer MLP, take 300 MB), and
+// repeats that create nothing still take time per iteration.
+inline constexpr size_t kMaxNodes = 1'000'000;
+inline constexpr int64_t kMaxRepeatIterations = 2'000'000;  // over every repeat of the model
 inline constexpr size_t kMaxErrors = 25;
 
 // Thrown where a compile-time value is needed but an earlier error poisoned it: the statement is
@@ -128,6 +132,8 @@ class Expander {
   ir::Annotation annotation_ = ir::Annotation::None;
   SourceLoc annotation_loc_;
   int depth_ = 0;
+  int64_t repeat_iterations_ = 0;  // run so far, over every repeat
+  bool limit_reported_ = false;     // an expansion limit tripped: later statements stop silently
   std::string pending_name_;  // the variable an instance is being declared as, for its label
   // The list of the innermost repeat expression being run, so a misplaced `yield` in a repeat
   // statement nested inside it poisons that list instead of leaving it silently short.

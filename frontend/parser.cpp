@@ -5,6 +5,8 @@
 
 #include <antlr4-runtime.h>
 
+#include <cstdio>
+
 #include "SnetLexer.h"
 #include "SnetParser.h"
 #include "ir/check.h"
@@ -371,13 +373,100 @@ std::string TypeExpr::str() const {
   return dtype + (has_dims ? "[...]" : "");
 }
 
+namespace {
+
+// The first byte that does not start or continue a well-formed UTF-8 sequence (overlong forms,
+// surrogates and code points above U+10FFFF included), at its line and column (in code points).
+// ANTLR's input stream aborts the process on one.
+void check_utf8(const std::string& file, const std::string& text) {
+  int line = 1, column = 1;
+  const auto* b = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = b[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) ok = (b[i + k] & 0xC0) == 0x80;
+    if (ok && len > 1) {
+      uint32_t cp = c & (0x7F >> len);
+      for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (b[i + k] & 0x3F);
+      const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= least[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (!ok) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", c);
+      throw UserError(SourceSpan{SourceLoc{file, line, column, 1}, nullptr},
+                      std::string("invalid UTF-8: byte ") + hex +
+                          " does not form a character; a model file must be UTF-8 text (re-save it as UTF-8)");
+    }
+    if (c == '\n') line += 1, column = 1;
+    else column += 1;
+    i += len;
+  }
+}
+
+// Nesting limits, checked before anything recurses over the input: ANTLR's parser recurses once per
+// bracket and prefix operator, the AST builder and the expander once per tree level, and input deep
+// enough exhausts the stack (a crash, not an error). kMaxNesting bounds the brackets open plus the
+// prefix operators pending at any token; kMaxTreeDepth the parse tree (a sum of N terms is N deep).
+constexpr int kMaxNesting = 200;
+constexpr int kMaxTreeDepth = 1000;
+
+SourceLoc token_loc(const std::string& file, const antlr4::Token* t) {
+  return SourceLoc{file, static_cast<int>(t->getLine()), static_cast<int>(t->getCharPositionInLine()) + 1,
+                   std::max<int>(1, static_cast<int>(t->getText().size()))};
+}
+
+void check_nesting(const std::string& file, antlr4::CommonTokenStream& tokens) {
+  tokens.fill();
+  int depth = 0, pending = 0;  // brackets open; prefix operators since the last operand
+  for (antlr4::Token* t : tokens.getTokens()) {
+    if (t->getType() == antlr4::Token::EOF) break;
+    const std::string s = t->getText();
+    if (s == "(" || s == "[" || s == "{") ++depth;
+    else if (s == ")" || s == "]" || s == "}") depth = std::max(0, depth - 1), pending = 0;
+    else if (s == "-" || s == "+" || t->getType() == SnetLexer::NOT) ++pending;
+    else if (t->getType() == SnetLexer::ID || t->getType() == SnetLexer::INT || t->getType() == SnetLexer::FLOAT ||
+             t->getType() == SnetLexer::STRING || t->getType() == SnetLexer::TRUE || t->getType() == SnetLexer::FALSE)
+      pending = 0;
+    if (depth + pending > kMaxNesting)
+      throw UserError(SourceSpan{token_loc(file, t), nullptr},
+                      "expression nested deeper than " + std::to_string(kMaxNesting) +
+                          " levels (brackets and prefix operators); split it into named steps");
+  }
+}
+
+void check_tree_depth(const std::string& file, antlr4::tree::ParseTree* root) {
+  std::vector<std::pair<antlr4::tree::ParseTree*, int>> stack = {{root, 1}};
+  while (!stack.empty()) {
+    auto [node, d] = stack.back();
+    stack.pop_back();
+    if (d > kMaxTreeDepth) {
+      SourceLoc loc{file, 0, 0, 1};
+      if (auto* ctx = dynamic_cast<antlr4::ParserRuleContext*>(node); ctx && ctx->getStart())
+        loc = token_loc(file, ctx->getStart());
+      else if (auto* leaf = dynamic_cast<antlr4::tree::TerminalNode*>(node); leaf && leaf->getSymbol())
+        loc = token_loc(file, leaf->getSymbol());
+      throw UserError(SourceSpan{loc, nullptr},
+                      "expression nested deeper than " + std::to_string(kMaxTreeDepth) +
+                          " levels; split it into named steps (a long sum: add_n([...]))");
+    }
+    for (auto* child : node->children) stack.emplace_back(child, d + 1);
+  }
+}
+
+}  // namespace
+
 Program parse_program(const std::string& file, const std::string& text) {
+  check_utf8(file, text);
   antlr4::ANTLRInputStream input(text);
   SnetLexer lexer(&input);
   CollectingErrorListener listener(file);
   lexer.removeErrorListeners();
   lexer.addErrorListener(&listener);
   antlr4::CommonTokenStream tokens(&lexer);
+  if (listener.diagnostics().empty()) check_nesting(file, tokens);
   SnetParser parser(&tokens);
   parser.removeErrorListeners();
   parser.addErrorListener(&listener);
@@ -390,6 +479,7 @@ Program parse_program(const std::string& file, const std::string& text) {
     });
     throw UserErrors(std::move(diags));
   }
+  check_tree_depth(file, tree);
   AstBuilder builder(file);
   return builder.build(tree);
 }

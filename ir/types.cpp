@@ -46,6 +46,24 @@ int64_t num_elements(const Shape& s) {
   return n;
 }
 
+std::string size_problem(const TensorType& t) {
+  int64_t n = 1;
+  bool overflow = false;
+  for (int64_t d : t.shape) {
+    if (d < 0) return t.str() + " has a negative dimension";
+    overflow = overflow || __builtin_mul_overflow(n, d, &n);
+  }
+  int64_t bytes = 0;
+  overflow = overflow || __builtin_mul_overflow(n, dtype_size(t.dtype), &bytes);
+  // A zero dimension makes the tensor empty whatever the others multiply to.
+  for (int64_t d : t.shape)
+    if (d == 0) return {};
+  if (overflow) return t.str() + " has more elements than a 64-bit count holds";
+  if (bytes > kMaxTensorBytes)
+    return t.str() + " takes " + std::to_string(bytes >> 30) + " GiB, more than the 1 TiB a tensor may take";
+  return {};
+}
+
 std::string TensorType::str() const { return std::string(dtype_name(dtype)) + shape_str(shape); }
 
 }  // namespace sublinear::ir

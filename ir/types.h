@@ -18,6 +18,16 @@ using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);    // "[32, 64, 56, 56]"
 int64_t num_elements(const Shape& s);     // 1 for a scalar []
 
+// The largest tensor a model may declare or produce: 1 TiB. Beyond any accelerator or host today, and
+// small enough that every sum the planner forms over a graph's tensors (at most a million nodes,
+// frontend/expander.h) stays far inside int64.
+inline constexpr int64_t kMaxTensorBytes = int64_t{1} << 40;
+
+struct TensorType;
+// Empty when `t` is a tensor the rest of sublinear can count: dimensions >= 0 and at most
+// kMaxTensorBytes in all (computed without overflow); else why not, for a user error.
+std::string size_problem(const TensorType& t);
+
 struct TensorType {
   DType dtype = DType::F32;
   Shape shape;

@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 
+#include <stdexcept>
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -43,7 +44,11 @@ Executor::Executor(std::shared_ptr<const planner::Plan> plan, const KernelTable&
   if (arena_bytes_ > 0) {
     const size_t alloc = static_cast<size_t>(planner::align_up(arena_bytes_, kPage));
     arena_ = static_cast<char*>(std::aligned_alloc(kPage, alloc));
-    SL_CHECK(arena_ != nullptr) << "cannot allocate the " << arena_bytes_ << "-byte feature-map arena";
+    // The machine's memory, not a bug: the trainer checks the plan against the free memory first, but
+    // other processes may take it in between.
+    if (arena_ == nullptr)
+      throw std::runtime_error("cannot allocate the " + std::to_string(arena_bytes_) +
+                               "-byte feature-map arena: not enough memory; use a smaller batch or a memory budget");
   }
   int64_t ws = 0;
   for (const auto& s : p.steps) ws = std::max(ws, s.workspace_bytes);

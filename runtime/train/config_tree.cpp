@@ -27,11 +27,34 @@ ConfigLoc loc_of(const YAML::Mark& m, const std::string& file) {
   return l;
 }
 
+// Bounds on what one document may expand to. yaml-cpp keeps an alias as a reference to its anchor's
+// node, so `a: &a [*a]` is a cycle and nine levels of nine aliases are 9^9 values once copied out: the
+// conversion would recurse until the stack overflows, or fill the memory. An experiment file is a few
+// levels deep and has tens of values.
+constexpr int kMaxDepth = 64;
+constexpr int64_t kMaxValues = 100'000;
+
+struct Budget {
+  int depth = 0;
+  int64_t values = 0;
+};
+
 // `fallback` is used when yaml-cpp has no mark for the node (an implicit null such as `lr:`).
-ConfigNode convert(const YAML::Node& n, const std::string& file, const ConfigLoc& fallback) {
+ConfigNode convert(const YAML::Node& n, const std::string& file, const ConfigLoc& fallback, Budget& budget) {
   ConfigNode out;
   out.loc = loc_of(n.Mark(), file);
   if (out.loc.line == 0) out.loc = fallback;
+  if (++budget.values > kMaxValues)
+    throw ConfigError(out.loc, "the document expands to more than " + std::to_string(kMaxValues) +
+                                   " values (YAML aliases copy what their anchor holds)");
+  if (budget.depth >= kMaxDepth)
+    throw ConfigError(out.loc, "values nested deeper than " + std::to_string(kMaxDepth) +
+                                   " levels (a YAML alias inside the value its anchor names?)");
+  ++budget.depth;
+  struct Leave {
+    int& depth;
+    ~Leave() { --depth; }
+  } leave{budget.depth};
   switch (n.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -43,7 +66,7 @@ ConfigNode convert(const YAML::Node& n, const std::string& file, const ConfigLoc
       break;
     case YAML::NodeType::Sequence:
       out.kind = ConfigNode::Kind::Sequence;
-      for (const auto& item : n) out.items.push_back(convert(item, file, out.loc));
+      for (const auto& item : n) out.items.push_back(convert(item, file, out.loc, budget));
       break;
     case YAML::NodeType::Map:
       out.kind = ConfigNode::Kind::Map;
@@ -60,7 +83,7 @@ ConfigNode convert(const YAML::Node& n, const std::string& file, const ConfigLoc
         ConfigEntry e;
         e.key = key;
         e.key_loc = kl;
-        e.value = convert(kv.second, file, kl);
+        e.value = convert(kv.second, file, kl, budget);
         // An empty value (`lr:`) has no text of its own: yaml-cpp marks where the next token starts.
         if (e.value.kind == ConfigNode::Kind::Null) e.value.loc = kl;
         out.entries.push_back(std::move(e));
@@ -149,7 +172,8 @@ ConfigNode parse_config_yaml(const std::string& text, const std::string& file) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(loc_of(e.mark, file), "YAML syntax: " + e.msg);
   }
-  return convert(doc, file, ConfigLoc{file, 1, 1, ""});
+  Budget budget;
+  return convert(doc, file, ConfigLoc{file, 1, 1, ""}, budget);
 }
 
 void apply_override(ConfigNode& root, const std::string& assignment) {
@@ -173,7 +197,8 @@ void apply_override(ConfigNode& root, const std::string& assignment) {
 
   ConfigNode value;
   try {
-    value = convert(YAML::Load(text), kSet, at);
+    Budget budget;
+    value = convert(YAML::Load(text), kSet, at, budget);
   } catch (const YAML::Exception& e) {
     throw ConfigError(at, "cannot parse the value '" + text + "' (" + e.msg + ")");
   }

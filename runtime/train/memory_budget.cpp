@@ -49,6 +49,19 @@ std::optional<int64_t> cgroup_memory_room(const std::string& limit_file, const s
   }
 }
 
+std::optional<FreeMemory> cpu_free_memory() {
+  const std::optional<int64_t> available = cpu_available_bytes();
+  if (!available) return std::nullopt;
+  FreeMemory f{*available, "available on this machine (MemAvailable)"};
+  // In a container the cgroup's limit, not the host's memory, is what the run may use.
+  std::optional<int64_t> room = cgroup_memory_room("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current");
+  if (!room)
+    room = cgroup_memory_room("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                              "/sys/fs/cgroup/memory/memory.usage_in_bytes");
+  if (room && *room < f.bytes) f = FreeMemory{*room, "left under this container's memory limit (cgroup)"};
+  return f;
+}
+
 AutoBudget auto_memory_budget(const ExperimentConfig& cfg) {
   AutoBudget b;
   std::optional<int64_t> free;
@@ -59,20 +72,12 @@ AutoBudget auto_memory_budget(const ExperimentConfig& cfg) {
                                                       cfg.device.str() + "; give a size such as 60GiB");
     b.source = "free on " + cfg.device.str() + " (cudaMemGetInfo)";
   } else {
-    free = cpu_available_bytes();
-    if (!free)
+    const std::optional<FreeMemory> cpu = cpu_free_memory();
+    if (!cpu)
       throw ConfigError(cfg.loc("memory.budget"),
                         "auto: /proc/meminfo has no MemAvailable here; give a size such as 8GiB");
-    b.source = "available on this machine (MemAvailable)";
-    // In a container the cgroup's limit, not the host's memory, is what the run may use.
-    std::optional<int64_t> room = cgroup_memory_room("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current");
-    if (!room)
-      room = cgroup_memory_room("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                "/sys/fs/cgroup/memory/memory.usage_in_bytes");
-    if (room && *room < *free) {
-      free = room;
-      b.source = "left under this container's memory limit (cgroup)";
-    }
+    free = cpu->bytes;
+    b.source = cpu->source;
   }
   b.free_bytes = *free;
   b.bytes = static_cast<int64_t>(static_cast<double>(*free) * kAutoBudgetShare);

@@ -31,6 +31,14 @@ std::optional<int64_t> cpu_available_bytes(const std::string& meminfo = "/proc/m
 // and memory.usage_in_bytes); nullopt when either file is missing or there is no limit.
 std::optional<int64_t> cgroup_memory_room(const std::string& limit_file, const std::string& usage_file);
 
+// The memory a CPU run may still use: MemAvailable, or the cgroup's room when that is smaller; nullopt
+// without /proc/meminfo.
+struct FreeMemory {
+  int64_t bytes = 0;
+  std::string source;  // "available on this machine (MemAvailable)", or the cgroup's
+};
+std::optional<FreeMemory> cpu_free_memory();
+
 // The auto budget for cfg.device (on cpu, the smaller of MemAvailable and the cgroup's room). A ConfigError at memory.budget when the free memory cannot be known
 // (no /proc/meminfo, a CUDA device this binary cannot query).
 AutoBudget auto_memory_budget(const ExperimentConfig& cfg);

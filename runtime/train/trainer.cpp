@@ -51,6 +51,21 @@ std::string ratio(double x) {
   return s.str();
 }
 
+// A CPU plan larger than the memory the machine has left is the user's to change (batch, a budget), not
+// an allocation failure half-way into building the program. The CUDA program checks its device itself.
+void check_fits_in_memory(const planner::Plan& plan, const ExperimentConfig& cfg) {
+  const std::optional<FreeMemory> free = cpu_free_memory();
+  if (!free || plan.total_peak_bytes() <= free->bytes) return;
+  using ir::human_bytes;
+  throw ConfigError(cfg.loc("batch"),
+                    "the memory plan needs " + human_bytes(plan.total_peak_bytes()) + " (feature maps " +
+                        human_bytes(plan.feature_map_peak_bytes) + ", parameters, gradients and optimizer state " +
+                        human_bytes(plan.parameter_bytes + plan.gradient_bytes + plan.optimizer_state_bytes) +
+                        ", inputs " + human_bytes(plan.input_bytes) + ") but only " + human_bytes(free->bytes) +
+                        " is " + free->source +
+                        "; lower batch, or set memory.budget (a size, or auto) so the planner recomputes instead");
+}
+
 // run_dir/plan.json: the plan this start of the run trains with, and the budget it was asked for
 // (with an auto budget, what it resolved to on this machine at this start). Replaced at every start,
 // through a temporary file so a crash never leaves half of it.
@@ -183,6 +198,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   const int64_t total = req.steps ? *req.steps : cfg.total_steps(source->epoch_size());
   if (total <= 0) throw ConfigError(cfg.loc("steps"), "the run has no steps (" + std::to_string(total) + ")");
 
+  if (!device_factory) check_fits_in_memory(*plan, cfg);
   auto program = device_factory ? device_factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
   std::optional<StepProfile> profile;
   if (req.profile) {

@@ -229,6 +229,35 @@ TEST(TrainCli, PlanRecordNamesTheResolvedBudget) {
   EXPECT_EQ(read_json(d / "sqrt" / "plan.json")["start_step"], 4);
 }
 
+// A batch no machine holds was an internal error ("this is a bug in sublinear") from the arena
+// allocation; it is the user's to change, said before anything is allocated, at the batch key.
+TEST(TrainCli, APlanLargerThanTheMachineIsAUserErrorAtTheBatch) {
+  auto d = temp_dir("huge_batch");
+  auto y = write(d / "exp.yaml", mlp_yaml(2, 0));
+  auto r = run("train " + y.string() + " --quiet --set batch=2000000000 --run-dir " + (d / "run").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("error: batch: the memory plan needs"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("lower batch, or set memory.budget"), std::string::npos) << r.output;
+}
+
+// Counts on the command line: 0, negative, not a number and beyond int64 exit 1 with a plain message
+// (CLI11 exited 105 with a 300-digit bound, and clamped an overflow to 2^63 - 1 silently).
+TEST(TrainCli, CountFlagsSayWhatIsWrong) {
+  const std::string model = std::string(SUBLINEAR_SOURCE_DIR) + "/examples/mlp.snet";
+  for (const std::string bad : {"0", "-1", "abc", "99999999999999999999"}) {
+    auto r = run("check " + model + " --batch " + bad);
+    EXPECT_EQ(r.code, 1) << bad << ": " << r.output;
+    EXPECT_NE(r.output.find("--batch: must be a positive integer"), std::string::npos) << r.output;
+    EXPECT_LT(r.output.size(), 200u) << r.output;
+  }
+  auto steps = run("train " + std::string(SUBLINEAR_SOURCE_DIR) + "/examples/quickstart.yaml --steps 0");
+  EXPECT_EQ(steps.code, 1) << steps.output;
+  EXPECT_NE(steps.output.find("--steps: must be a positive integer, got '0'"), std::string::npos) << steps.output;
+  EXPECT_EQ(run("check " + model + " --batch 4").code, 0);
+  EXPECT_EQ(run("--help").code, 0);
+}
+
 TEST(TrainCli, StepsOverrideAndModelParamOverride) {
   auto d = temp_dir("overrides");
   auto y = write(d / "exp.yaml", mlp_yaml(50, 0));

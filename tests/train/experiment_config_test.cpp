@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -50,6 +52,26 @@ class ConfigTest : public ::testing::Test {
     EXPECT_EQ(e_.loc().key, key_) << e_.what();                                   \
     EXPECT_NE(std::string(e_.what()).find(text_), std::string::npos) << e_.what(); \
   } while (0)
+
+// YAML aliases: a self-reference was unbounded recursion (a segfault), and nine levels of nine aliases
+// (9^9 values once copied out) filled 9 GB in 20 s. Both are errors at the node, at once.
+TEST_F(ConfigTest, AliasCyclesAndAliasBombsAreErrors) {
+  EXPECT_ERROR_AT(error(std::string(kMinimal) + "a: &a [*a]\n"), 5, 4, "", "nested deeper than 64 levels");
+  std::string bomb = kMinimal;
+  bomb += "l0: &l0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 10; ++i) {
+    bomb += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) bomb += (k ? ", *l" : "*l") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const ConfigError e = error(bomb);
+  EXPECT_NE(std::string(e.what()).find("expands to more than 100000 values"), std::string::npos) << e.what();
+  EXPECT_GE(e.loc().line, 5) << e.what();  // inside the aliased values: their marks are the anchors'
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+  // An alias used as designed still works.
+  EXPECT_EQ(load("model:\n  file: models/m.snet\nbatch: &b 8\nsteps: *b\n").total_steps(0), 8);
+}
 
 TEST_F(ConfigTest, FullFile) {
   const std::string yaml = R"(# every key
