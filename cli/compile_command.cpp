@@ -86,6 +86,10 @@ Compiled plan_experiment(const CompileArgs& a, SourceManager& sources) {
   frontend::LoadOptions lo;
   lo.batch = cfg.batch;
   lo.sets = cfg.model.params;
+  for (const auto& [name, value] : cfg.model.params) {
+    const runtime::ConfigLoc at = cfg.loc("model.params." + name);
+    lo.set_locs.push_back(SourceLoc{at.file, at.line, at.column, std::max<int>(1, static_cast<int>(value.size()))});
+  }
   lo.model = cfg.model.name;
   auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
   Compiled c;

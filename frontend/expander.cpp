@@ -140,10 +140,9 @@ void Expander::evaluate_params() {
           used[i] = true;
           overridden = true;
           if (!parse_set_value(pd.type, opts_.sets[i].second, &v))
-            throw UserError(SourceSpan{SourceLoc{"<command line>", 0, 0, 1}, nullptr},
-                            "--set " + pd.name + "=" + opts_.sets[i].second + ": '" + pd.name + "' is " +
-                                (pd.type == "int" ? "an " : "a ") + pd.type + " param (declared at " +
-                                pd.loc.str() + ")");
+            throw UserError(set_span(i), set_name(i) + ": '" + pd.name + "' is " +
+                                             (pd.type == "int" ? "an " : "a ") + pd.type + " param (declared at " +
+                                             pd.loc.str() + ")");
         }
         if (!overridden) v = eval(*pd.value);
         if (v.is_poison()) continue;
@@ -163,7 +162,7 @@ void Expander::evaluate_params() {
   }
   for (size_t i = 0; i < opts_.sets.size(); ++i) {
     if (used[i]) continue;
-    std::string msg = "--set " + opts_.sets[i].first + ": the model has no param '" + opts_.sets[i].first + "'";
+    std::string msg = set_name(i, false) + ": the model has no param '" + opts_.sets[i].first + "'";
     std::string best;
     int best_d = 3;
     std::string known;
@@ -173,9 +172,21 @@ void Expander::evaluate_params() {
       if (d < best_d) best_d = d, best = name;
     }
     if (!best.empty()) msg += " (did you mean '" + best + "'?)";
-    UserError e(SourceSpan{SourceLoc{"<command line>", 0, 0, 1}, nullptr}, msg);
+    UserError e(set_span(i), msg);
     report(e);
   }
+}
+
+bool Expander::set_from_file(size_t i) const { return i < opts_.set_locs.size() && opts_.set_locs[i].known(); }
+
+SourceSpan Expander::set_span(size_t i) const {
+  return SourceSpan{set_from_file(i) ? opts_.set_locs[i] : SourceLoc{"<command line>", 0, 0, 1}, nullptr};
+}
+
+std::string Expander::set_name(size_t i, bool with_value) const {
+  const auto& [name, value] = opts_.sets[i];
+  if (set_from_file(i)) return "model.params." + name + (with_value ? " = " + value : "");
+  return "--set " + name + (with_value ? "=" + value : "");
 }
 
 const ModelDecl& Expander::choose_model() {

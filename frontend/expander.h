@@ -113,6 +113,11 @@ class Expander {
   ir::AttrValue to_attr(const NamedValue& nv) const;
 
   SourceSpan span(const SourceLoc& loc) const { return SourceSpan{loc, frame_->chain}; }
+  // Param override i (LoadOptions::sets) for errors: where it was given, and how ("--set name=value", or
+  // "model.params.name = value" from an experiment file).
+  bool set_from_file(size_t i) const;
+  SourceSpan set_span(size_t i) const;
+  std::string set_name(size_t i, bool with_value = true) const;
   [[noreturn]] void fail(const SourceLoc& loc, const std::string& msg,
                          std::vector<std::string> extra = {}) const;
   std::string type_str(const Value& v) const;

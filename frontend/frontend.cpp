@@ -10,6 +10,7 @@
 #include "frontend/expander.h"
 #include "frontend/parser.h"
 #include "frontend/stdlib.h"
+#include "ir/path_check.h"
 
 namespace sublinear::frontend {
 
@@ -18,6 +19,10 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string read_file(const std::string& path, const SourceSpan& from) {
+  // Before opening: /dev/zero would be read until memory runs out, a directory reads as empty text.
+  if (const std::string why = ir::regular_file_problem(path); !why.empty())
+    throw UserError(from, why == "no such file" ? "cannot read '" + path + "': no such file"
+                                                : "cannot read '" + path + "': it " + why + ", not a .snet file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError(from, "cannot read '" + path + "'");
   std::ostringstream ss;

@@ -15,6 +15,10 @@ namespace sublinear::frontend {
 struct LoadOptions {
   int64_t batch = 1;                                        // binds N
   std::vector<std::pair<std::string, std::string>> sets;    // --set name=value, in order
+  // Where each set came from when not the command line (model.params in an experiment file): errors
+  // about it then point there and name the key. Shorter than `sets`, or an unknown location: the
+  // command line.
+  std::vector<SourceLoc> set_locs;
   std::string model;                                        // which model when a file has several
   bool use_stdlib = true;
 };

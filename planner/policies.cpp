@@ -115,8 +115,9 @@ Plan best_sqrt(const std::shared_ptr<const ir::Graph>& g, const CutAnalysis& c, 
   return build_plan(g, best->mirror, o, "sqrt");
 }
 
-Plan within_budget(const std::shared_ptr<const ir::Graph>& g, const CutAnalysis& c, const PlanOptions& o,
-                   int64_t budget) {
+Plan within_budget(const std::shared_ptr<const ir::Graph>& g, const CutAnalysis& c, const PlanRequest& req) {
+  const PlanOptions& o = req.options;
+  const int64_t budget = *req.memory_budget;
   Frontier f = solve_frontier(g, c, o);
   if (const FrontierPoint* best = pick_for_budget(f, budget)) {
     Plan out = build_point(f, *best);
@@ -126,16 +127,17 @@ Plan within_budget(const std::shared_ptr<const ir::Graph>& g, const CutAnalysis&
   const Plan smallest_plan = build_point(f, f.points.front());
   const Plan* smallest = &smallest_plan;
   Diagnostic d;
-  d.span = command_line();
-  d.message = "--memory-budget " + ir::human_bytes(budget) + " cannot be met: the smallest plan found (" +
+  d.span = req.budget_span.loc.known() ? req.budget_span : command_line();
+  d.message = req.budget_name + " " + ir::human_bytes(budget) + " cannot be met: the smallest plan found (" +
               smallest->policy + ") needs " + ir::human_bytes(smallest->total_peak_bytes()) + " in total";
   d.extra.push_back("feature maps " + ir::human_bytes(smallest->feature_map_peak_bytes) + ", parameters " +
                     ir::human_bytes(smallest->parameter_bytes) + ", gradients " +
                     ir::human_bytes(smallest->gradient_bytes) + ", optimizer state " +
                     ir::human_bytes(smallest->optimizer_state_bytes) + ", workspace " +
                     ir::human_bytes(smallest->workspace_bytes));
-  d.extra.push_back("try a smaller batch, --optimizer sgd (no optimizer state), or --memory-budget " +
-                    ir::human_bytes(smallest->total_peak_bytes()));
+  d.extra.push_back("try a smaller batch, " +
+                    std::string(req.budget_name == "--memory-budget" ? "--optimizer sgd" : "optimizer.kind: sgd") +
+                    " (no optimizer state), or " + req.budget_name + " " + ir::human_bytes(smallest->total_peak_bytes()));
   int checkpoints = 0;
   for (const auto& n : g->nodes()) {
     if (n.annotation != ir::Annotation::Checkpoint) continue;
@@ -162,7 +164,7 @@ Plan plan_model(std::shared_ptr<const ir::Graph> g, const PlanRequest& req) {
   CutAnalysis cuts = analyse_cuts(*g);
   Plan plan;
   if (req.memory_budget) {
-    plan = within_budget(g, cuts, req.options, *req.memory_budget);
+    plan = within_budget(g, cuts, req);
   } else {
     switch (req.policy) {
       case Policy::None: plan = make(g, std::vector<int32_t>(g->size(), 0), req.options, "none"); break;

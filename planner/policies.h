@@ -26,6 +26,10 @@ struct PlanRequest {
   Policy policy = Policy::None;
   std::optional<int64_t> memory_budget;  // total peak bytes; picks the least extra compute that fits
   PlanOptions options;
+  // Where the budget was given, for the error when it cannot be met: its name ("--memory-budget", or
+  // "memory.budget" from an experiment file) and its span (unknown: the command line).
+  std::string budget_name = "--memory-budget";
+  SourceSpan budget_span;
 };
 
 // Plans `g`. User errors (annotations that cannot be honoured: UserErrors, one per annotation; a budget

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "ir/path_check.h"
 #include "runtime/data/source_util.h"
 
 namespace sublinear::runtime::data {
@@ -109,10 +110,11 @@ class TextSource : public DataSource {
   void read_text() {
     ConfigLoc loc = cfg_.locs.at("data.path");
     if (cfg_.path.empty()) throw ConfigError(loc, "no file given: text data needs data.path, a text file");
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(cfg_.path, ec))
+    if (const std::string why = ir::regular_file_problem(cfg_.path); why == "no such file")
       throw ConfigError(loc, fmt::format("no such file '{}'; to run without data, use --set data.kind=synthetic",
                                          cfg_.path));
+    else if (!why.empty())
+      throw ConfigError(loc, fmt::format("'{}' {}; data.path names a text file", cfg_.path, why));
     try {
       text_ = read_file_bytes(cfg_.path);
     } catch (const std::exception& e) {

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "ir/diagnostic.h"
+#include "ir/path_check.h"
 #include "planner/cost_profile.h"
 #include "runtime/train/config_tree.h"
 #include "runtime/train/fnv1a.h"
@@ -97,9 +98,10 @@ void read_model(const Context& cx, const SectionReader& top, ExperimentConfig& c
   SectionReader r(top.get("model"), "model", kModelKeys, cx.locs, all_dotted_keys());
   if (!r.has("file")) r.missing("file");
   get_path(cx, r, "file", &cfg.model.file);
-  std::error_code ec;
-  if (!fs::is_regular_file(cfg.model.file, ec))
-    fail_at(*r.get("file"), "model.file", "no such file '" + cfg.model.file + "'");
+  if (const std::string why = ir::regular_file_problem(cfg.model.file); !why.empty())
+    fail_at(*r.get("file"), "model.file",
+            why == "no such file" ? "no such file '" + cfg.model.file + "'"
+                                  : "'" + cfg.model.file + "' " + why + "; model.file names a .snet file");
   r.get_string("name", &cfg.model.name);
   const ConfigNode* params = r.get("params");
   if (params == nullptr || params->kind == ConfigNode::Kind::Null) return;
@@ -378,6 +380,9 @@ planner::PlanRequest ExperimentConfig::plan_request(std::optional<int64_t> auto_
                         "auto means the free memory of the device a run starts on, but this plan is made "
                         "ahead of any run (compile): give a size such as 6GiB");
     req.memory_budget = memory.budget_auto ? auto_budget : memory.budget_bytes;
+    req.budget_name = "memory.budget";
+    const ConfigLoc at = loc("memory.budget");
+    if (at.line > 0) req.budget_span = SourceSpan{SourceLoc{at.file, at.line, at.column, 1}, nullptr};
   } else if (!planner::parse_policy(memory.policy, &req.policy)) {
     throw ConfigError(loc("memory.policy"), "unknown policy '" + memory.policy + "'");
   }

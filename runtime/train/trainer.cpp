@@ -51,6 +51,29 @@ std::string ratio(double x) {
   return s.str();
 }
 
+// The run's folders are made (and shown writable) before anything is planned or trained, so that a
+// run directory that cannot exist is an error naming its key, not a filesystem error after the plan.
+void prepare_output_folders(const ExperimentConfig& cfg) {
+  auto make = [&](const std::string& dir, const std::string& key, const std::string& what) {
+    if (dir.empty()) return;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (!ec && !fs::is_directory(dir, ec)) ec = std::make_error_code(std::errc::not_a_directory);
+    if (!ec) {
+      const fs::path probe = fs::path(dir) / ".sublinear-write-check";
+      std::ofstream(probe) << "";
+      if (!fs::exists(probe, ec)) ec = std::make_error_code(std::errc::permission_denied);
+      fs::remove(probe, ec);
+      ec.clear();
+      if (!fs::exists(dir)) ec = std::make_error_code(std::errc::no_such_file_or_directory);
+    }
+    if (ec) throw ConfigError(cfg.loc(key), "cannot use '" + dir + "' as " + what + ": " + ec.message());
+  };
+  make(cfg.run_dir, "run_dir", "the run directory (run_dir, or --run-dir)");
+  make(fs::path(cfg.log.file).parent_path().string(), "log.file", "the metrics file's folder");
+  if (cfg.checkpoint.every > 0) make(cfg.checkpoint.dir, "checkpoint.dir", "the checkpoint folder");
+}
+
 // A CPU plan larger than the memory the machine has left is the user's to change (batch, a budget), not
 // an allocation failure half-way into building the program. The CUDA program checks its device itself.
 void check_fits_in_memory(const planner::Plan& plan, const ExperimentConfig& cfg) {
@@ -155,6 +178,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   std::vector<std::string> overrides = req.overrides;
   if (!req.run_dir.empty()) overrides.push_back("run_dir=" + req.run_dir);
   ExperimentConfig cfg = load_experiment(req.experiment, overrides);
+  prepare_output_folders(cfg);
   ProgramFactory device_factory = factory;
   if (cfg.device.kind == DeviceKind::Cuda && !device_factory) {
     if (!cuda_factory_maker())
@@ -166,6 +190,10 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   frontend::LoadOptions lo;
   lo.batch = cfg.batch;
   lo.sets = cfg.model.params;
+  for (const auto& [name, value] : cfg.model.params) {
+    const ConfigLoc at = cfg.loc("model.params." + name);
+    lo.set_locs.push_back(SourceLoc{at.file, at.line, at.column, std::max<int>(1, static_cast<int>(value.size()))});
+  }
   lo.model = cfg.model.name;
   auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
 

@@ -258,6 +258,51 @@ TEST(TrainCli, CountFlagsSayWhatIsWrong) {
   EXPECT_EQ(run("--help").code, 0);
 }
 
+// Errors about what an experiment file says point at the file, line and key, not at the command line;
+// paths that are not files say what they are; an unusable run directory is found before planning.
+TEST(TrainCli, ExperimentMistakesPointAtTheFileAndKey) {
+  auto d = temp_dir("file_errors");
+  std::string base = mlp_yaml(2, 0);
+  auto bad_param = write(d / "param.yaml", base + "");
+  {
+    std::string y = base;
+    y.replace(y.find("classes: 4"), 10, "classes: three");
+    write(d / "param.yaml", y);
+  }
+  auto r = run("train " + bad_param.string() + " --quiet --run-dir " + (d / "r1").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("param.yaml:3:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("model.params.classes = three: 'classes' is an int param"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("<command line>"), std::string::npos) << r.output;
+
+  auto budget = write(d / "budget.yaml", std::string(base).replace(base.find("memory:\n  policy: none"), 22,
+                                                                    "memory:\n  budget: 1B"));
+  r = run("train " + budget.string() + " --quiet --run-dir " + (d / "r2").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("budget.yaml:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("memory.budget 1 B cannot be met"), std::string::npos) << r.output;
+
+  for (const std::string& path : std::vector<std::string>{"/dev/zero", d.string()}) {
+    std::string y = base;
+    const size_t at = y.find("file: ") + 6;
+    y.replace(at, y.find('\n', at) - at, path);
+    auto f = write(d / "file.yaml", y);
+    r = run("train " + f.string() + " --quiet --run-dir " + (d / "r3").string());
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find(path == "/dev/zero" ? "is not a regular file" : "is a directory"), std::string::npos)
+        << r.output;
+  }
+  auto dir = run("check " + d.string());
+  EXPECT_EQ(dir.code, 1) << dir.output;
+  EXPECT_NE(dir.output.find("is a directory, not a .snet file"), std::string::npos) << dir.output;
+
+  auto ok = write(d / "ok.yaml", base);
+  r = run("train " + ok.string() + " --run-dir /dev/null/run");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("run_dir: cannot use '/dev/null/run' as the run directory"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("memory plan"), std::string::npos) << "planned before finding out:\n" << r.output;
+}
+
 TEST(TrainCli, StepsOverrideAndModelParamOverride) {
   auto d = temp_dir("overrides");
   auto y = write(d / "exp.yaml", mlp_yaml(50, 0));
