@@ -130,9 +130,16 @@ Value Expander::call_op(const ir::OpDef& def, const std::vector<NamedValue>& arg
   if (instance)
     for (const auto& b : instance->bound) attrs.emplace_back(b.name, to_attr(b));
   auto tensor_of = [&](const NamedValue& a) {
-    if (a.value.kind != Value::Kind::Tensor)
-      fail(a.loc, "'" + def.name + "' expects a tensor here, got " + type_str(a.value),
-           {"attributes are passed by name: " + def.name + "(x, name=value)"});
+    if (a.value.kind != Value::Kind::Tensor) {
+      std::vector<std::string> hint;
+      if (a.value.kind == Value::Kind::List)
+        hint.push_back("a call that returns several values gives a list: unpack it first, (a, b) = f(x);, "
+                       "or index it, f(x)[0]");
+      else if (a.value.kind != Value::Kind::Poison && a.value.kind != Value::Kind::Callable &&
+               a.value.kind != Value::Kind::None)
+        hint.push_back("attributes are passed by name: " + def.name + "(x, name=value)");
+      fail(a.loc, "'" + def.name + "' expects a tensor here, got " + type_str(a.value), hint);
+    }
     return a.value.t;
   };
   for (const auto& a : args) {

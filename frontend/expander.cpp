@@ -368,6 +368,13 @@ void Expander::exec_assign(const Stmt& s) {
   pending_name_ = s.targets.size() == 1 ? s.targets[0] : "";
   Value v = eval(*s.value);
   pending_name_.clear();
+  // An instance declaration computes nothing, so an annotation on it would annotate nothing: say where
+  // it belongs instead of accepting it.
+  if (v.kind == Value::Kind::Callable && !s.annotations.empty())
+    fail(s.annotations[0].loc,
+         "@" + s.annotations[0].name + " on the declaration of '" + s.targets[0] +
+             "' annotates nothing: a declaration computes no value",
+         {"annotate the statements that call it: @" + s.annotations[0].name + " h = " + s.targets[0] + "(x);"});
   if (s.targets.size() == 1) {
     if (v.kind == Value::Kind::None)
       fail(s.value->loc, "this call returns nothing; there is no value to assign to '" + s.targets[0] + "'");
@@ -443,6 +450,11 @@ void Expander::run_repeat(const Repeat& r, SourceLoc loc, std::vector<Value>* yi
 }
 
 void Expander::exec_weight(const Stmt& s) {
+  if (!s.annotations.empty())
+    fail(s.annotations[0].loc,
+         "@" + s.annotations[0].name + " on weight '" + s.weight_name +
+             "' annotates nothing: a weight is a parameter, always kept, never computed",
+         {"annotate the statements that compute values from it"});
   if (!s.weight_type.has_dims)
     fail(s.weight_type.loc, "weight '" + s.weight_name + "' needs a shape, e.g. f32[256, 128]");
   ir::Shape shape = eval_shape(s.weight_type, false, nullptr);

@@ -101,7 +101,9 @@ const char* value_kind_name(const AttrValue& v) {
 
 Attrs validate_attrs(const OpDef& def, const std::vector<std::pair<std::string, AttrValue>>& given) {
   Attrs out;
-  for (const auto& [name, value] : given) {
+  for (const auto& entry : given) {
+    const std::string& name = entry.first;
+    const AttrValue& value = entry.second;
     auto spec = std::find_if(def.attrs.begin(), def.attrs.end(), [&](auto& s) { return s.name == name; });
     if (spec == def.attrs.end()) {
       std::string msg = "unknown attribute '" + name + "' for op '" + def.name + "'";

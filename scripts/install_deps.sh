@@ -14,6 +14,7 @@ pkgs=(
   libdnnl-dev ocl-icd-opencl-dev      # oneDNN; its CMake package requires OpenCL, only recommended
   libjpeg62-turbo-dev                 # imagenet data source
   libgtest-dev                        # tests
+  clang-14 libclang-rt-14-dev         # scripts/sanitize_and_fuzz.sh: ASan, UBSan and libFuzzer (CI)
   python3                             # bench/*.sh read metrics.jsonl with it
   python3-venv                        # bench/cpu_vs_torch.sh: a venv for torch (pip, PEP 668)
 )

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -89,7 +90,9 @@ std::string format_metrics_line(const MetricsRecord& r) {
   return s;
 }
 
-MetricsWriter::MetricsWriter(std::string path, int64_t resume_step) : path_(std::move(path)) {
+MetricsWriter::MetricsWriter(std::string path, int64_t resume_step, int64_t log_every,
+                             const std::function<void(const std::string&)>& warn)
+    : path_(std::move(path)) {
   std::error_code ec;
   const fs::path parent = fs::path(path_).parent_path();
   if (!parent.empty()) fs::create_directories(parent, ec);
@@ -99,16 +102,42 @@ MetricsWriter::MetricsWriter(std::string path, int64_t resume_step) : path_(std:
     std::ifstream in(path_, std::ios::binary);
     if (!in) fail(path_, std::string("cannot read: ") + std::strerror(errno));
     std::string kept, line;
+    std::vector<int64_t> steps;
+    int64_t unreadable = 0;
     // getline also yields a last line without '\n': the crash tore it, and it fails to parse or is kept
     // only when complete.
+    bool last_unreadable = false;
     while (std::getline(in, line)) {
       const int64_t step = line_step(line);
+      last_unreadable = step < 0;
+      if (step < 0) ++unreadable;
       if (step >= 0 && step <= resume_step) {
         kept += line;
         kept += '\n';
+        steps.push_back(step);
       }
     }
     in.close();
+    if (log_every > 0) {
+      std::vector<int64_t> expected;
+      for (int64_t s = log_every; s <= resume_step; s += log_every) expected.push_back(s);
+      // A torn last line is what a crash leaves; anything else unreadable, or a step missing or repeated,
+      // is a file that was edited or damaged.
+      const bool torn_tail_only = unreadable == 0 || (unreadable == 1 && last_unreadable);
+      if (steps != expected || !torn_tail_only) {
+        const std::string copy = path_ + ".before-resume-" + std::to_string(resume_step);
+        fs::copy_file(path_, copy, fs::copy_options::overwrite_existing, ec);
+        if (warn) {
+          std::string msg = path_ + ": resuming at step " + std::to_string(resume_step) + ", the file has " +
+                            std::to_string(steps.size()) + " lines up to that step where " +
+                            std::to_string(expected.size()) + " were logged (every " + std::to_string(log_every) +
+                            " steps)";
+          if (unreadable > 0) msg += ", and " + std::to_string(unreadable) + " lines that are not metrics";
+          msg += "; the lines it has are kept, the original is saved as " + copy;
+          warn(msg);
+        }
+      }
+    }
     std::string tmp = path_;
     tmp += ".tmp";
     {

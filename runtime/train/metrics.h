@@ -11,6 +11,7 @@
 //    "planned_arena_bytes":...,"rss_peak_bytes":...,"elapsed_s":12.3456,"accuracy":0.125}
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,9 +42,13 @@ class MetricsWriter {
   // resume_step < 0: a fresh run, the file is truncated. resume_step >= 0: a run resumed from the
   // checkpoint taken after `resume_step` steps: lines with step <= resume_step are kept and the later ones
   // (logged by the interrupted run after that checkpoint, or torn by the crash) dropped, so that the file
-  // ends up the same as an uninterrupted run's. The folder is created if needed; std::runtime_error naming
+  // ends up the same as an uninterrupted run's. With `log_every` > 0 the kept lines must be exactly the
+  // steps log_every, 2 log_every, ... up to resume_step; when they are not (lines missing, or lines that
+  // do not parse), the original file is copied to <path>.before-resume-<step> and `warn` says what was
+  // found, so no line is lost without a word. The folder is created if needed; std::runtime_error naming
   // the file when it cannot be written.
-  explicit MetricsWriter(std::string path, int64_t resume_step = -1);
+  explicit MetricsWriter(std::string path, int64_t resume_step = -1, int64_t log_every = 0,
+                         const std::function<void(const std::string&)>& warn = {});
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;

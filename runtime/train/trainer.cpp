@@ -265,7 +265,8 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   write_plan_record(run_dir, *plan, cfg, resolved, start, program->plan_fingerprint());
   if (!req.quiet) out << "data: " << source->describe() << "\n";
 
-  MetricsWriter metrics(metrics_path, req.resume ? start : -1);
+  MetricsWriter metrics(metrics_path, req.resume ? start : -1, cfg.log.every,
+                        [&err](const std::string& m) { err << "warning: " << m << "\n"; });
   ProgressReporter progress(err, !req.quiet && ProgressReporter::stderr_is_tty(), cfg.log.every, start);
   const int acc_output = find_output(*graph, "acc");
 

@@ -133,5 +133,38 @@ model m(x: f32[N, 99999999999, 99999999999], labels: i32[N]) -> (loss) {
   EXPECT_TRUE(one_error(load_text(with_units("1099511627776"), batch(2)), 3, 7, "more than the 1 TiB"));
 }
 
+// Annotations that annotate nothing were accepted silently; a list passed where a tensor goes got a
+// hint about attributes.
+TEST(HostileInput, MisplacedAnnotationsAndListArgumentsSayWhatToDo) {
+  auto inst = load_text(R"(snet 1;
+model m(x: f32[N, 4], labels: i32[N]) -> (loss) {
+  @recompute lin = linear(units=3);
+  loss = softmax_cross_entropy(lin(x), labels);
+}
+)",
+                        batch(2));
+  ASSERT_TRUE(one_error(inst, 3, 3, "@recompute on the declaration of 'lin' annotates nothing"));
+  EXPECT_TRUE(has_extra(inst.diags[0], "@recompute h = lin(x);"));
+  auto weight = load_text(R"(snet 1;
+model m(x: f32[N, 4], labels: i32[N]) -> (loss) {
+  @checkpoint weight W: f32[4, 3];
+  loss = softmax_cross_entropy(matmul(x, W), labels);
+}
+)",
+                          batch(2));
+  EXPECT_TRUE(one_error(weight, 3, 3, "@checkpoint on weight 'W' annotates nothing"));
+  auto two = load_text(R"(snet 1;
+block two(x: f32) { return x, x; }
+model m(x: f32[N, 4], labels: i32[N]) -> (loss) {
+  h = relu(two(x));
+  loss = softmax_cross_entropy(linear(h, units=3), labels);
+}
+)",
+                       batch(2));
+  ASSERT_TRUE(one_error(two, 4, 12, "'relu' expects a tensor here, got list of 2"));
+  EXPECT_TRUE(has_extra(two.diags[0], "unpack it first"));
+  EXPECT_FALSE(has_extra(two.diags[0], "attributes are passed by name"));
+}
+
 }  // namespace
 }  // namespace sublinear

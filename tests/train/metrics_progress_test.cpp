@@ -2,6 +2,8 @@
 // its TTY and plain modes, and the process peak RSS.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -121,6 +123,54 @@ TEST(Metrics, ResumeKeepsTheLinesUpToTheCheckpoint) {
   EXPECT_EQ(lines_of(testing::read_file(d.file("other.jsonl"))).size(), 1u);
   { MetricsWriter w(d.file("other.jsonl")); }
   EXPECT_EQ(testing::read_file(d.file("other.jsonl")), "");
+}
+
+// Resume trusts the file no more than it must: a crash leaves lines after the checkpoint and a torn last
+// line, which go without a word; a line that is not metrics, or steps missing before the checkpoint (a
+// file cut back or edited), are said, and the original is kept beside it.
+TEST(Metrics, ResumeSaysWhenTheFileDoesNotMatchTheCheckpoint) {
+  TempDir d;
+  auto record = [](int64_t step) {
+    MetricsRecord r;
+    r.step = step;
+    r.loss = 1.0f;
+    return r;
+  };
+  auto write_steps = [&](const std::string& path, int64_t last, const std::string& extra_after) {
+    MetricsWriter w(path);
+    for (int64_t s = 1; s <= last; ++s) w.write(record(s));
+    if (!extra_after.empty()) std::ofstream(path, std::ios::app) << extra_after;
+  };
+  std::vector<std::string> warnings;
+  auto warn = [&](const std::string& m) { warnings.push_back(m); };
+
+  // The crash case: steps 1-60 logged, a torn line, resumed from the checkpoint after 57.
+  const std::string crash = d.file("crash.jsonl");
+  write_steps(crash, 60, "{\"step\":61,\"lo");
+  { MetricsWriter w(crash, 57, 1, warn); }
+  EXPECT_TRUE(warnings.empty()) << warnings[0];
+  EXPECT_EQ(lines_of(testing::read_file(crash)).size(), 57u);
+  EXPECT_FALSE(std::filesystem::exists(crash + ".before-resume-57"));
+
+  // Cut back to 10 lines, then resumed from 57: steps 11-57 are missing.
+  const std::string cut = d.file("cut.jsonl");
+  write_steps(cut, 10, "");
+  const std::string before = testing::read_file(cut);
+  { MetricsWriter w(cut, 57, 1, warn); }
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("has 10 lines up to that step where 57 were logged"), std::string::npos) << warnings[0];
+  EXPECT_EQ(testing::read_file(cut + ".before-resume-57"), before);
+
+  // A garbage line in the middle: dropped from the file, but said, and kept in the copy.
+  const std::string garbage = d.file("garbage.jsonl");
+  write_steps(garbage, 3, "not metrics\n");
+  std::ofstream(garbage, std::ios::app) << format_metrics_line(record(4)) << "\n" << format_metrics_line(record(5)) << "\n";
+  warnings.clear();
+  { MetricsWriter w(garbage, 5, 1, warn); }
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("1 lines that are not metrics"), std::string::npos) << warnings[0];
+  EXPECT_EQ(lines_of(testing::read_file(garbage)).size(), 5u);
+  EXPECT_NE(testing::read_file(garbage + ".before-resume-5").find("not metrics"), std::string::npos);
 }
 
 ProgressUpdate at(int64_t step, int64_t total, double elapsed) {
