@@ -34,7 +34,7 @@ bool is_builtin(const std::string& name);  // dim, rank, len, min, max, floor, c
 // memory: a node costs about 3 KB while expanding (100,000 nodes, a 20,000-layer MLP, take 300 MB), and
 // repeats that create nothing still take time per iteration.
 inline constexpr size_t kMaxNodes = 1'000'000;
-inline constexpr int64_t kMaxRepeatIterations = 2'000'000;  // over every repeat of the model
+inline constexpr int64_t kMaxRepeatIterations = 500'000;  // over every repeat of the model
 inline constexpr size_t kMaxErrors = 25;
 
 // Thrown where a compile-time value is needed but an earlier error poisoned it: the statement is

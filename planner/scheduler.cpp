@@ -589,7 +589,8 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, cons
   std::function<bool(int64_t)> place;
   if (place_if && *place_if) {
     const int64_t others = plan.total_peak_bytes() - plan.feature_map_peak_bytes;
-    place = [&](int64_t live_peak) { return (*place_if)(others + live_peak, plan.recompute_cost); };
+    // `others` by value: it goes out of scope before assign_storage calls this.
+    place = [others, place_if, &plan](int64_t live_peak) { return (*place_if)(others + live_peak, plan.recompute_cost); };
   }
   const bool was_placed = assign_storage(*costs, s, plan, place);
   if (placed) *placed = was_placed;

@@ -1,7 +1,10 @@
 // Runs a fuzz target over files, for builds without libFuzzer (GCC, the normal test build): every seed
 // and every input that ever crashed (tests/fuzz/corpus/*/) stays a regression test in ctest.
-// Usage: <target>_replay FILE_OR_DIR...   exits 0 when every input ran; a fault aborts as it would fuzzing.
+// Usage: <target>_replay FILE_OR_DIR...   exits 0 when every input ran within the time limit (2 s, or
+// FUZZ_REPLAY_SECONDS: a sanitizer build runs 3 to 10 times slower); a fault aborts as it would fuzzing.
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +27,9 @@ int main(int argc, char** argv) {
     }
   }
   std::sort(files.begin(), files.end());
+  const char* limit_env = std::getenv("FUZZ_REPLAY_SECONDS");
+  const double limit = limit_env ? std::atof(limit_env) : 2.0;
+  int slow = 0;
   for (const auto& f : files) {
     std::ifstream in(f, std::ios::binary);
     if (!in) {
@@ -31,8 +37,14 @@ int main(int argc, char** argv) {
       return 2;
     }
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto t0 = std::chrono::steady_clock::now();
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s > limit) {
+      std::fprintf(stderr, "%s took %.2f s, more than %.1f s\n", f.c_str(), s, limit);
+      ++slow;
+    }
   }
-  std::printf("%zu inputs ran\n", files.size());
-  return files.empty() ? 2 : 0;
+  std::printf("%zu inputs ran, %d slower than %.1f s\n", files.size(), slow, limit);
+  return files.empty() || slow > 0 ? 1 : 0;
 }

@@ -103,7 +103,8 @@ inline OpRun run_shifted(const runtime::KernelTable& kernels, const OpCase& c, s
 }
 
 inline bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  // memcmp's pointers must not be null, even for no bytes: an empty vector's data() may be.
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // Two runs at the same address and runs at misaligned addresses give bitwise the same outputs and
