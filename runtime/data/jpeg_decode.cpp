@@ -27,6 +27,7 @@ struct ErrorManager {
   jpeg_error_mgr pub;  // first, so libjpeg's pointer to it is a pointer to the whole
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  char first_warning[JMSG_LENGTH_MAX];
   bool truncated;
 };
 
@@ -36,12 +37,14 @@ void on_error(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
-// Warnings are counted, not printed; a premature end of data is remembered and reported as an error,
-// since the missing part would be filled with grey and silently train on it.
+// Warnings are not printed but remembered: libjpeg warns where the data is corrupt (a damaged scan,
+// extraneous bytes, a premature end) and goes on decoding garbage or grey, which would then be trained
+// on silently. decode_jpeg makes the first warning an error naming the file.
 void on_message(j_common_ptr cinfo, int msg_level) {
   if (msg_level >= 0) return;  // trace messages
   auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
   if (cinfo->err->msg_code == JWRN_JPEG_EOF) err->truncated = true;
+  if (cinfo->err->num_warnings == 0) (*cinfo->err->format_message)(cinfo, err->first_warning);
   cinfo->err->num_warnings++;
 }
 
@@ -136,6 +139,7 @@ JpegImage decode_jpeg(const std::string& name, const uint8_t* data, size_t size,
   err.pub.error_exit = on_error;
   err.pub.emit_message = on_message;
   err.message[0] = '\0';
+  err.first_warning[0] = '\0';
   err.truncated = false;
   jpeg_create_decompress(&cinfo);
   DecompressGuard guard{&cinfo};
@@ -144,6 +148,8 @@ JpegImage decode_jpeg(const std::string& name, const uint8_t* data, size_t size,
   if (size == 0) throw decode_error(name, "the file is empty");
   if (!decode_region(&cinfo, &err, data, size, &plan, &out, &row)) throw decode_error(name, err.message);
   if (err.truncated) throw decode_error(name, "the file is truncated (premature end of JPEG data)");
+  if (err.pub.num_warnings > 0)
+    throw decode_error(name, (std::string("the data is corrupt (") + err.first_warning + ")").c_str());
   return out;
 }
 

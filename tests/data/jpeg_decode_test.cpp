@@ -92,7 +92,13 @@ TEST(JpegDecode, DamagedFilesAreErrorsNamingTheFile) {
     std::vector<uint8_t> data;
     const char* why;
   };
-  for (const auto& [data_bytes, why] : {Case{garbage, "Not a JPEG file"}, Case{truncated, "truncated"}, Case{{}, "empty"}}) {
+  // A marker in the middle of the scan: libjpeg warns ("Corrupt JPEG data: premature end of data
+  // segment") and fills the rest with grey, which trained silently.
+  std::vector<uint8_t> corrupt = bytes;
+  corrupt[corrupt.size() / 2] = 0xFF;
+  corrupt[corrupt.size() / 2 + 1] = 0xD3;
+  for (const auto& [data_bytes, why] : {Case{garbage, "Not a JPEG file"}, Case{truncated, "truncated"}, Case{{}, "empty"},
+                                        Case{corrupt, "corrupt"}}) {
     try {
       data::decode_jpeg("/some/dir/img_7.JPEG", data_bytes.data(), data_bytes.size());
       ADD_FAILURE() << "expected an error for " << why;
