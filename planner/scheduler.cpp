@@ -120,11 +120,7 @@ class Builder {
     reset();
     forward();
     backward();
-    for (auto* at : {&s_.reads_at, &s_.writes_at, &s_.accumulates_at, &s_.candidates_at}) at->push_back(0);
-    s_.reads_at.back() = static_cast<uint32_t>(s_.reads.size());
-    s_.writes_at.back() = static_cast<uint32_t>(s_.writes.size());
-    s_.accumulates_at.back() = static_cast<uint32_t>(s_.accumulates.size());
-    s_.candidates_at.back() = static_cast<uint32_t>(s_.candidates.size());
+    push_offsets();  // the end of the last step's ranges
   }
 
  private:
@@ -159,6 +155,11 @@ class Builder {
     s_.step_node.push_back(node);
     s_.step_flops.push_back(flops);
     s_.step_workspace.push_back(workspace);
+    push_offsets();
+  }
+
+  // Where the next step's reads, writes, accumulates and in-place candidates begin.
+  void push_offsets() {
     s_.reads_at.push_back(static_cast<uint32_t>(s_.reads.size()));
     s_.writes_at.push_back(static_cast<uint32_t>(s_.writes.size()));
     s_.accumulates_at.push_back(static_cast<uint32_t>(s_.accumulates.size()));

@@ -61,11 +61,10 @@ void prepare_output_folders(const ExperimentConfig& cfg) {
     if (!ec && !fs::is_directory(dir, ec)) ec = std::make_error_code(std::errc::not_a_directory);
     if (!ec) {
       const fs::path probe = fs::path(dir) / ".sublinear-write-check";
-      std::ofstream(probe) << "";
-      if (!fs::exists(probe, ec)) ec = std::make_error_code(std::errc::permission_denied);
-      fs::remove(probe, ec);
-      ec.clear();
-      if (!fs::exists(dir)) ec = std::make_error_code(std::errc::no_such_file_or_directory);
+      const bool writable = static_cast<bool>(std::ofstream(probe));
+      std::error_code ignored;
+      fs::remove(probe, ignored);
+      if (!writable) ec = std::make_error_code(std::errc::permission_denied);
     }
     if (ec) throw ConfigError(cfg.loc(key), "cannot use '" + dir + "' as " + what + ": " + ec.message());
   };
