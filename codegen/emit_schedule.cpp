@@ -113,6 +113,7 @@ class StepEmitter {
     // reads = the backward's input deps, then its output deps, then the output gradients present.
     size_t r = 0;
     for (int i : deps.inputs) {
+      if (static_cast<size_t>(i) >= n.inputs.size()) continue;  // a parameter the attributes left out
       SL_CHECK(r < s.reads.size()) << "backward step " << s.id << " reads too few values";
       in[static_cast<size_t>(i)] = view(s.reads[r++]);
     }

@@ -172,6 +172,74 @@ Value Expander::eval_unary(const Expr& e) {
   fail(e.loc, "cannot negate " + type_str(v));
 }
 
+// A tensor combined with a tensor or a number. Tensors: + - * / elementwise with broadcasting. With a
+// number: x * s and x / s scale, x + s, x - s and s - x are one affine op, s / x is s * x ** -1, x ** s
+// a pow op and s ** x exp(x * ln s).
+Value Expander::tensor_binary(const Expr& e, const Value& a, const Value& b) {
+  const std::string& op = e.text;
+  const auto& reg = ir::OpRegistry::global();
+  auto node = [&](const char* name, std::vector<ir::ValueRef> in, std::vector<std::pair<std::string, ir::AttrValue>> attrs) {
+    return make_node(*reg.find(name), std::move(in), std::move(attrs), e.loc, nullptr);
+  };
+  const bool ta = a.kind == Value::Kind::Tensor, tb = b.kind == Value::Kind::Tensor;
+  if (ta && tb) {
+    const char* name = op == "+" ? "add" : op == "-" ? "sub" : op == "*" ? "mul" : op == "/" ? "div" : nullptr;
+    if (!name)
+      fail(e.loc, "operator '" + op + "' is not defined between two tensors",
+           op == "**" ? std::vector<std::string>{"a tensor power takes a number: x ** 2, or exp(b * log(a))"}
+                      : std::vector<std::string>{"tensors support +, -, * and / (elementwise, with broadcasting)"});
+    return node(name, {a.t, b.t}, {});
+  }
+  const Value& t = ta ? a : b;
+  const Value& s = ta ? b : a;
+  if (!s.is_number())
+    fail(e.loc, "cannot apply '" + op + "' to " + type_str(a) + " and " + type_str(b),
+         {"a tensor combines with a tensor or a number (x * 0.5, 1 - x, x / 2, x ** 2)"});
+  const double v = s.as_double();
+  if (!std::isfinite(v)) fail(e.loc, "the number in '" + op + "' is not finite");
+  if (op == "*") return node("scale", {t.t}, {{"factor", v}});
+  if (op == "+") return node("affine", {t.t}, {{"factor", 1.0}, {"offset", v}});
+  if (op == "-") return node("affine", {t.t}, {{"factor", ta ? 1.0 : -1.0}, {"offset", ta ? -v : v}});
+  if (op == "/" && ta) {
+    if (v == 0) fail(e.loc, "division of a tensor by zero");
+    return node("scale", {t.t}, {{"factor", 1.0 / v}});
+  }
+  if (op == "/") {
+    Value inv = node("pow", {t.t}, {{"exponent", -1.0}});
+    return v == 1.0 ? inv : node("scale", {inv.t}, {{"factor", v}});
+  }
+  if (op == "**" && ta) return node("pow", {t.t}, {{"exponent", v}});
+  if (op == "**") {
+    if (!(v > 0)) fail(e.loc, "a number raised to a tensor needs a positive base, got " + std::to_string(v));
+    return node("exp", {node("scale", {t.t}, {{"factor", std::log(v)}}).t}, {});
+  }
+  fail(e.loc, "operator '" + op + "' is not defined on tensors",
+       {"tensors support +, -, *, / and ** (by a number), elementwise"});
+}
+
+// number ** number: an int when both are ints and the exponent is not negative (checked for
+// overflow), else a float.
+Value Expander::number_power(const Expr& e, const Value& a, const Value& b) {
+  if (a.kind == Value::Kind::Int && b.kind == Value::Kind::Int && b.i >= 0) {
+    int64_t r = 1, base = a.i;
+    for (int64_t k = b.i; k > 0; k >>= 1) {
+      if ((k & 1) && __builtin_mul_overflow(r, base, &r))
+        fail(e.loc, "integer overflow: " + std::to_string(a.i) + " ** " + std::to_string(b.i) +
+                        " does not fit in a 64-bit int");
+      if (k > 1 && __builtin_mul_overflow(base, base, &base)) {
+        // base squared overflows; the result does too unless no further bit is set (impossible: k > 1).
+        fail(e.loc, "integer overflow: " + std::to_string(a.i) + " ** " + std::to_string(b.i) +
+                        " does not fit in a 64-bit int");
+      }
+    }
+    return Value::of_int(r);
+  }
+  const double r = std::pow(a.as_double(), b.as_double());
+  if (!std::isfinite(r))
+    fail(e.loc, std::to_string(a.as_double()) + " ** " + std::to_string(b.as_double()) + " is not a finite number");
+  return Value::of_float(r);
+}
+
 Value Expander::eval_binary(const Expr& e) {
   const std::string& op = e.text;
   Value a = eval(*e.operands[0]);
@@ -187,27 +255,8 @@ Value Expander::eval_binary(const Expr& e) {
   }
   Value b = eval(*e.operands[1]);
   if (b.is_poison()) return b;
-  const auto& reg = ir::OpRegistry::global();
-
   const bool ta = a.kind == Value::Kind::Tensor, tb = b.kind == Value::Kind::Tensor;
-  if (ta || tb) {
-    if (ta && tb) {
-      const char* name = op == "+" ? "add" : op == "-" ? "sub" : op == "*" ? "mul" : nullptr;
-      if (!name)
-        fail(e.loc, "operator '" + op + "' is not defined on tensors",
-             {"tensors support +, - and * (elementwise, with broadcasting)"});
-      return make_node(*reg.find(name), {a.t, b.t}, {}, e.loc, nullptr);
-    }
-    const Value& t = ta ? a : b;
-    const Value& s = ta ? b : a;
-    if (s.is_number() && (op == "*" || (op == "/" && ta))) {
-      double factor = op == "*" ? s.as_double() : 1.0 / s.as_double();
-      if (op == "/" && s.as_double() == 0) fail(e.loc, "division of a tensor by zero");
-      return make_node(*reg.find("scale"), {t.t}, {{"factor", factor}}, e.loc, nullptr);
-    }
-    fail(e.loc, "cannot apply '" + op + "' to " + type_str(a) + " and " + type_str(b),
-         {"a tensor combines with a tensor (+, -, *) or is scaled by a number (x * 0.5, x / 2)"});
-  }
+  if (ta || tb) return tensor_binary(e, a, b);
 
   if (op == "+" && a.kind == Value::Kind::List && b.kind == Value::Kind::List) {
     std::vector<Value> out(*a.list);
@@ -224,6 +273,7 @@ Value Expander::eval_binary(const Expr& e) {
   }
   if (!a.is_number() || !b.is_number())
     fail(e.loc, "cannot apply '" + op + "' to " + type_str(a) + " and " + type_str(b));
+  if (op == "**") return number_power(e, a, b);
   if (op == "<") return Value::of_bool(a.as_double() < b.as_double());
   if (op == "<=") return Value::of_bool(a.as_double() <= b.as_double());
   if (op == ">") return Value::of_bool(a.as_double() > b.as_double());

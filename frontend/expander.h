@@ -89,6 +89,8 @@ class Expander {
   Value eval_name(const Expr& e);
   Value eval_unary(const Expr& e);
   Value eval_binary(const Expr& e);
+  Value tensor_binary(const Expr& e, const Value& a, const Value& b);
+  Value number_power(const Expr& e, const Value& a, const Value& b);
   Value eval_index(const Expr& e);
   Value eval_builtin(const std::string& name, const std::vector<Value>& args, const Expr& call);
   int64_t eval_int(const Expr& e, const char* what);

@@ -304,6 +304,8 @@ class AstBuilder {
       e->text = u->op->getText();
       e->loc = loc(u->op);
       e->operands = {expr(u->expr())};
+    } else if (auto* pw = dynamic_cast<SnetParser::PowExprContext*>(c)) {
+      return binary(c, "**", pw->expr(0), pw->expr(1), pw->op);
     } else if (auto* m = dynamic_cast<SnetParser::MulExprContext*>(c)) {
       return binary(c, m->op->getText(), m->expr(0), m->expr(1), m->op);
     } else if (auto* a = dynamic_cast<SnetParser::AddExprContext*>(c)) {
@@ -420,20 +422,35 @@ SourceLoc token_loc(const std::string& file, const antlr4::Token* t) {
 
 void check_nesting(const std::string& file, antlr4::CommonTokenStream& tokens) {
   tokens.fill();
-  int depth = 0, pending = 0;  // brackets open; prefix operators since the last operand
+  // brackets open; prefix operators since the last operand; and the right-associative `**` chains (the
+  // parser recurses once per `**` of a chain) at each bracket level, with their total.
+  int depth = 0, pending = 0, chained = 0;
+  std::vector<int> chains = {0};
   for (antlr4::Token* t : tokens.getTokens()) {
     if (t->getType() == antlr4::Token::EOF) break;
     const std::string s = t->getText();
-    if (s == "(" || s == "[" || s == "{") ++depth;
-    else if (s == ")" || s == "]" || s == "}") depth = std::max(0, depth - 1), pending = 0;
-    else if (s == "-" || s == "+" || t->getType() == SnetLexer::NOT) ++pending;
-    else if (t->getType() == SnetLexer::ID || t->getType() == SnetLexer::INT || t->getType() == SnetLexer::FLOAT ||
-             t->getType() == SnetLexer::STRING || t->getType() == SnetLexer::TRUE || t->getType() == SnetLexer::FALSE)
+    const bool operand = t->getType() == SnetLexer::ID || t->getType() == SnetLexer::INT ||
+                         t->getType() == SnetLexer::FLOAT || t->getType() == SnetLexer::STRING ||
+                         t->getType() == SnetLexer::TRUE || t->getType() == SnetLexer::FALSE;
+    if (s == "(" || s == "[" || s == "{") {
+      ++depth;
+      chains.push_back(0);
+    } else if (s == ")" || s == "]" || s == "}") {
+      depth = std::max(0, depth - 1), pending = 0;
+      if (chains.size() > 1) chained -= chains.back(), chains.pop_back();
+    } else if (s == "-" || s == "+" || t->getType() == SnetLexer::NOT) {
+      ++pending;
+    } else if (s == "**") {
+      ++chains.back(), ++chained;
+    } else if (operand) {
       pending = 0;
-    if (depth + pending > kMaxNesting)
+    } else {
+      chained -= chains.back(), chains.back() = 0;
+    }
+    if (depth + pending + chained > kMaxNesting)
       throw UserError(SourceSpan{token_loc(file, t), nullptr},
                       "expression nested deeper than " + std::to_string(kMaxNesting) +
-                          " levels (brackets and prefix operators); split it into named steps");
+                          " levels (brackets, prefix operators and chained **); split it into named steps");
   }
 }
 

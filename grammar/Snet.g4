@@ -35,6 +35,7 @@ annotation  : '@' ID ;
 expr        : primary                                               # primaryExpr
             | expr '(' argList? ')'                                 # callExpr
             | expr '[' index (',' index)* ']'                       # indexExpr
+            | <assoc=right> expr op='**' expr                       # powExpr
             | op=('-' | NOT) expr                                   # unaryExpr
             | expr op=('*' | '/' | '%') expr                        # mulExpr
             | expr op=('+' | '-') expr                              # addExpr

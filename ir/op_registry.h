@@ -50,7 +50,9 @@ struct Cost {
 };
 
 // What the backward of an op reads from the forward pass. Anything not listed may be freed (or
-// overwritten in place) as soon as the forward consumers are done with it.
+// overwritten in place) as soon as the forward consumers are done with it. An input index past the
+// node's inputs names a parameter an attribute left out (layer_norm's gamma with affine=false) and
+// reads nothing.
 struct BackwardDeps {
   std::vector<int> inputs;   // indices into the node's inputs (data inputs and parameters)
   std::vector<int> outputs;  // indices into the node's outputs
@@ -117,6 +119,7 @@ void register_activation_ops(OpRegistry& r);
 void register_pool_ops(OpRegistry& r);
 void register_linear_ops(OpRegistry& r);
 void register_elementwise_ops(OpRegistry& r);
+void register_math_ops(OpRegistry& r);
 void register_shape_ops(OpRegistry& r);
 void register_loss_ops(OpRegistry& r);
 

@@ -278,11 +278,13 @@ class Builder {
       const ir::Node& n = *it;
       if (!c_.has_backward[n.id]) continue;
       // Recompute first: the copies must precede the backward step that reads them.
-      for (int i : n.def->backward.inputs) materialize(n.inputs[i].node);
+      for (int i : n.def->backward.inputs)
+        if (static_cast<size_t>(i) < n.inputs.size()) materialize(n.inputs[i].node);
       if (!n.def->backward.outputs.empty()) materialize(n.id);
       begin_step(StepKind::Backward, n.id, c_.backward_flops[n.id], c_.workspace[n.id]);
       plan_.backward_flops += c_.backward_flops[n.id];
-      for (int i : n.def->backward.inputs) s_.reads.push_back(current(n.inputs[i]));
+      for (int i : n.def->backward.inputs)
+        if (static_cast<size_t>(i) < n.inputs.size()) s_.reads.push_back(current(n.inputs[i]));
       for (int k : n.def->backward.outputs) s_.reads.push_back(current({n.id, k}));
       ValueId dy = -1;  // the first output gradient: in-place backward writes over it
       for (size_t k = 0; k < n.outputs.size(); ++k) {

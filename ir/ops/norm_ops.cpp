@@ -28,9 +28,78 @@ std::vector<ParamSpec> bn_params(const std::vector<TensorType>& data, const Attr
           make_param("running_var", vec, "ones", false)};
 }
 
+// layer_norm and rms_norm normalise each row over the trailing axes from `axis` on (PyTorch's
+// normalized_shape); gamma and beta have the shape of those axes. Outputs after y (the row statistics)
+// exist only for the backward pass, as batch_norm's.
+struct RowNorm {
+  int axis;
+  int64_t rows;
+  Shape normalized;
+};
+
+RowNorm row_norm(const std::string& op, const TensorType& x, const Attrs& attrs) {
+  expect_rank(op, "x", x, 1, -1);
+  expect_dtype(op, "x", x, DType::F32);
+  int axis = normalise_axis(op, "axis", attrs.get_int("axis"), static_cast<int>(x.rank()), x);
+  double eps = attrs.get_float("eps");
+  if (!(eps > 0)) fail(op + ": eps must be positive, got " + std::to_string(eps));
+  return {axis, product(x.shape, 0, static_cast<size_t>(axis)),
+          Shape(x.shape.begin() + axis, x.shape.end())};
+}
+
+OpDef row_norm_op(const std::string& name, const std::string& doc, bool centred) {
+  OpDef d;
+  d.name = name;
+  d.doc = doc;
+  d.category = "norm";
+  d.min_inputs = d.max_inputs = 1;
+  d.input_names = {"x"};
+  d.attrs = {optional_attr("axis", AttrKind::Int, int64_t{-1}, "first normalised axis; the rest to the end are too"),
+             optional_attr("eps", AttrKind::Float, centred ? 1e-5 : 1e-6, "added to the variance"),
+             optional_attr("affine", AttrKind::Bool, true,
+                           centred ? "learned scale gamma and shift beta" : "learned scale gamma")};
+  d.params = [name, centred](const std::vector<TensorType>& data, const Attrs& attrs) {
+    expect_input_count(name, data, 1);
+    RowNorm n = row_norm(name, data[0], attrs);
+    std::vector<ParamSpec> p;
+    if (!attrs.get_bool("affine")) return p;
+    TensorType t{DType::F32, n.normalized};
+    p.push_back(make_param("gamma", t, "ones"));
+    if (centred) p.push_back(make_param("beta", t, "zeros"));
+    return p;
+  };
+  d.infer = [name, centred, params = d.params](const std::vector<TensorType>& in, const Attrs& attrs) {
+    if (in.empty()) expect_input_count(name, in, 1);
+    expect_params(name, in, 1, params({in[0]}, attrs));
+    RowNorm n = row_norm(name, in[0], attrs);
+    TensorType stat{DType::F32, {n.rows}};
+    std::vector<TensorType> out = {in[0]};
+    if (centred) out.push_back(stat);  // mean
+    out.push_back(stat);               // 1 / sqrt(var + eps)
+    return out;
+  };
+  d.visible_outputs = 1;
+  d.cost = [centred](const std::vector<TensorType>& in, const std::vector<TensorType>& out, const Attrs&) {
+    // Statistics (two passes over x) and the normalise-scale-shift.
+    return Cost{(centred ? 7 : 5) * num_elements(in[0].shape), io_bytes(in, out)};
+  };
+  // x and gamma (input 1, absent without affine) and the saved statistics; beta does not enter.
+  d.backward = centred ? BackwardDeps{{0, 1}, {1, 2}} : BackwardDeps{{0, 1}, {1}};
+  d.cheap = true;
+  return d;
+}
+
 }  // namespace
 
 void register_norm_ops(OpRegistry& r) {
+  r.add(row_norm_op("layer_norm",
+                    "Layer normalisation: each row over the trailing axes from axis on to zero mean and unit "
+                    "variance, then gamma * x + beta",
+                    true));
+  r.add(row_norm_op("rms_norm", "RMS normalisation: each row over the trailing axes from axis on divided by its "
+                                "root mean square, then gamma * x",
+                    false));
+
   OpDef d;
   d.name = kOp;
   d.doc = "Batch normalisation over every axis but the channel axis 1, with running statistics";

@@ -14,10 +14,12 @@ const KernelTable& cpu_kernels() {
     KernelTable t;
     register_conv_kernels(t);
     register_norm_kernels(t);
+    register_row_norm_kernels(t);
     register_pool_kernels(t);
     register_activation_kernels(t);
     register_linear_kernels(t);
     register_elementwise_kernels(t);
+    register_math_kernels(t);
     register_shape_kernels(t);
     register_loss_kernels(t);
     register_fill_kernels(t);

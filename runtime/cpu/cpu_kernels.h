@@ -17,10 +17,12 @@ const KernelTable& cpu_kernels();
 // One function per family, each in its own file.
 void register_conv_kernels(KernelTable& t);        // conv2d
 void register_norm_kernels(KernelTable& t);        // batch_norm
+void register_row_norm_kernels(KernelTable& t);    // layer_norm, rms_norm
 void register_pool_kernels(KernelTable& t);        // max_pool, avg_pool, global_avg_pool
 void register_activation_kernels(KernelTable& t);  // relu, sigmoid, tanh, dropout
 void register_linear_kernels(KernelTable& t);      // linear, matmul, embedding
 void register_elementwise_kernels(KernelTable& t); // add, sub, mul, scale, add_n
+void register_math_kernels(KernelTable& t);        // exp, log, ..., gelu, silu, div, maximum, minimum
 void register_shape_kernels(KernelTable& t);       // reshape, flatten, transpose, concat, stack, split, slice, select
 void register_loss_kernels(KernelTable& t);        // softmax, softmax_cross_entropy, mean, sum, accuracy
 void register_fill_kernels(KernelTable& t);        // zeros, ones, full

@@ -16,6 +16,8 @@ void register_all(KernelTable& t, CudaContext* ctx) {
   register_activation_kernels(t, ctx);
   register_linear_kernels(t, ctx);
   register_elementwise_kernels(t, ctx);
+  register_math_kernels(t, ctx);
+  register_row_norm_kernels(t, ctx);
   register_shape_kernels(t, ctx);
   register_loss_kernels(t, ctx);
   register_fill_kernels(t, ctx);
@@ -49,7 +51,7 @@ KernelTable make_cuda_kernels(CudaContext& ctx) {
 
 int64_t cuda_scratch_bytes(CudaContext& ctx, const ir::Node& n, const std::vector<ir::TensorType>& in) {
   return std::max({conv_scratch_bytes(ctx, n, in), norm_scratch_bytes(n, in), loss_scratch_bytes(n, in),
-                   elementwise_scratch_bytes(n, in)});
+                   elementwise_scratch_bytes(n, in), math_scratch_bytes(n, in)});
 }
 
 }  // namespace sublinear::runtime::cuda

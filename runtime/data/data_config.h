@@ -16,6 +16,10 @@ struct DataConfig {
   int workers = 4;                 // decoding threads (imagenet)
   int prefetch = 4;                // batches prepared ahead of the trainer
   bool shuffle = true;
+  // imagenet: what a file that cannot be read or decoded does. "error" stops the run naming the file;
+  // "skip" replaces the sample by the next image of the epoch's order that decodes, and the trainer
+  // counts and logs what was replaced.
+  std::string bad_images = "error";
   // imagenet augmentation: random-resized-crop of area fraction [min_scale, max_scale] and aspect ratio
   // [3/4, 4/3] resized to the model's input size, horizontal flip, then (x / 255 - mean) / std.
   double min_scale = 0.08;

@@ -42,6 +42,11 @@ class DataSource {
   virtual void restore_state(const std::string& state) = 0;
   virtual std::string describe() const = 0;  // "imagenet: 1,281,167 images in 1,000 classes, 8 workers"
   virtual int64_t epoch_size() const { return 0; }  // samples per epoch; 0 = unbounded (synthetic)
+  // Samples replaced under data.bad_images: skip in the batches next() has returned since the last
+  // call, one reason each ("cannot decode <file>: ..."), in batch order; and the count over the whole
+  // run (it is part of the saved state, so a resumed run counts on).
+  virtual std::vector<std::string> take_skipped() { return {}; }
+  virtual int64_t skipped_total() const { return 0; }
 };
 
 // Opens the source the config names for these inputs; ConfigError (naming data.* keys) when the

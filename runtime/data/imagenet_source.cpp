@@ -10,6 +10,10 @@
 //   * Workers claim samples in order and decode them into a ring of data.prefetch batch slots; the
 //     trainer takes slots in order. A decode error is kept with its batch and thrown by next() when the
 //     trainer reaches that batch (and again on every later call: the source does not skip data).
+//   * Under data.bad_images: skip, a sample whose file cannot be read or decoded is replaced by the
+//     next sample of the stream that decodes, with crop and flip drawn afresh (so the stand-in is not a
+//     copy of that sample's own appearance); the replacement is a function of (seed, epoch, position),
+//     like everything else, and gives up with an error after kMaxStandIns bad files in a row.
 //   * restore_state stops the workers; they restart at the restored position on the next batch.
 #include <fmt/format.h>
 
@@ -20,8 +24,10 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "runtime/data/image_transform.h"
 #include "runtime/data/jpeg_decode.h"
@@ -35,6 +41,8 @@ namespace fs = std::filesystem;
 
 constexpr uint64_t kShuffleStream = 0x73687566666c65ULL;
 constexpr int kFlipDraw = 64;  // draw number of the flip, past the crop's draws
+constexpr int kStandInDraws = 128;  // the k-th stand-in draws from k * kStandInDraws on
+constexpr int kMaxStandIns = 64;
 
 const char* kLayoutHint =
     "imagenet data is a folder of class folders, root/<class>/<image>.JPEG; to run without data, use "
@@ -153,7 +161,13 @@ class ImagenetSource : public DataSource {
     float* images = out[image_input_].f32();
     int32_t* labels = out[label_input_].i32();
     if (cfg_.workers <= 0) {
-      for (int64_t i = 0; i < batch_; ++i) load_sample(epoch_, position_ + i, images + i * sample_floats(), labels + i);
+      for (int64_t i = 0; i < batch_; ++i) {
+        std::string why = load_sample(epoch_, position_ + i, images + i * sample_floats(), labels + i);
+        if (!why.empty()) {
+          pending_skipped_.push_back(std::move(why));
+          ++skipped_total_;
+        }
+      }
     } else {
       take_batch(images, labels);
     }
@@ -163,8 +177,13 @@ class ImagenetSource : public DataSource {
   }
 
   std::string save_state() const override {
-    return encode_state("imagenet", {{"epoch", epoch_}, {"position", position_}, {"images", data_.size()}});
+    std::map<std::string, int64_t> v = {{"epoch", epoch_}, {"position", position_}, {"images", data_.size()}};
+    if (skip_bad()) v["skipped"] = skipped_total_;
+    return encode_state("imagenet", v);
   }
+
+  std::vector<std::string> take_skipped() override { return std::exchange(pending_skipped_, {}); }
+  int64_t skipped_total() const override { return skipped_total_; }
 
   void restore_state(const std::string& state) override {
     auto v = decode_state("imagenet", state, {"epoch", "position", "images"});
@@ -179,16 +198,20 @@ class ImagenetSource : public DataSource {
     stop_workers();
     epoch_ = v["epoch"];
     position_ = v["position"];
+    auto skipped = v.find("skipped");
+    skipped_total_ = skipped != v.end() ? std::max<int64_t>(skipped->second, 0) : 0;
+    pending_skipped_.clear();
   }
 
   std::string describe() const override {
     std::string workers = cfg_.workers <= 0 ? std::string("decoded on the training thread")
                                             : fmt::format("{} workers, {} batches ahead", cfg_.workers, cfg_.prefetch);
     return fmt::format("imagenet: {} images in {} classes from {}, {}; random-resized crops (area {:g}-{:g}) to "
-                       "{}x{}{}{}",
+                       "{}x{}{}{}{}",
                        format_count(data_.size()), format_count(static_cast<int64_t>(data_.classes.size())),
                        cfg_.root, workers, cfg_.min_scale, cfg_.max_scale, width_, height_,
-                       cfg_.flip ? ", flipped at random" : "", cfg_.shuffle ? ", shuffled each epoch" : ", in folder order");
+                       cfg_.flip ? ", flipped at random" : "", cfg_.shuffle ? ", shuffled each epoch" : ", in folder order",
+                       skip_bad() ? "; images that cannot be decoded are skipped and counted" : "");
   }
 
   int64_t epoch_size() const override { return data_.size(); }
@@ -202,7 +225,10 @@ class ImagenetSource : public DataSource {
     bool ready = false;
     int64_t error_sample = -1;  // the first failed sample in batch order, so the message is deterministic
     std::string error;
+    std::vector<std::pair<int64_t, std::string>> skipped;  // (sample in the batch, why), any order
   };
+
+  bool skip_bad() const { return cfg_.bad_images == "skip"; }
 
   void find_inputs() {
     bool others = false;  // inputs this source has nothing for
@@ -242,6 +268,7 @@ class ImagenetSource : public DataSource {
       throw bad("data.max_scale", "must be in [data.min_scale, 1]");
     if (cfg_.workers < 0) throw bad("data.workers", "must be 0 (decode on the training thread) or more");
     if (cfg_.prefetch < 1) throw bad("data.prefetch", "must be at least 1 batch");
+    if (cfg_.bad_images != "error" && cfg_.bad_images != "skip") throw bad("data.bad_images", "must be error or skip");
   }
 
   int64_t sample_floats() const { return 3 * static_cast<int64_t>(height_) * width_; }
@@ -262,8 +289,29 @@ class ImagenetSource : public DataSource {
     return perm;
   }
 
-  // Sample `offset` samples past the start of `epoch` (offset may run into later epochs).
-  void load_sample(int64_t epoch, int64_t offset, float* image, int32_t* label) const {
+  // Sample `offset` samples past the start of `epoch` (offset may run into later epochs). Returns why
+  // the sample's own file was replaced by a stand-in (data.bad_images: skip), or "" when it was not.
+  std::string load_sample(int64_t epoch, int64_t offset, float* image, int32_t* label) const {
+    if (!skip_bad()) {
+      load_image(epoch, offset, 0, image, label);
+      return {};
+    }
+    std::string why;
+    for (int k = 0; k <= kMaxStandIns; ++k) {
+      try {
+        load_image(epoch, offset + k, k * kStandInDraws, image, label);
+        return why;
+      } catch (const std::exception& e) {
+        if (k == 0) why = e.what();
+      }
+    }
+    throw std::runtime_error(fmt::format("{}; the {} images after it could not be read or decoded either, so "
+                                         "data.bad_images: skip gives up (is this a folder of JPEG files?)",
+                                         why, kMaxStandIns));
+  }
+
+  // One image and its label, its random draws numbered from `draw0`.
+  void load_image(int64_t epoch, int64_t offset, int draw0, float* image, int32_t* label) const {
     epoch += offset / data_.size();
     offset %= data_.size();
     auto perm = order(epoch);
@@ -272,7 +320,8 @@ class ImagenetSource : public DataSource {
     std::string path = data_.path(index);
     std::vector<uint8_t> bytes = read_file_bytes(path);
     auto uniform = [&](int k) {
-      return hash_uniform(counter_hash(seed_, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index), k));
+      return hash_uniform(
+          counter_hash(seed_, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index), draw0 + k));
     };
     CropBox crop;
     JpegImage img = decode_jpeg(path, bytes.data(), bytes.size(), [&](int w, int h) {
@@ -326,15 +375,17 @@ class ImagenetSource : public DataSource {
         s.ready = false;
         s.error_sample = -1;
         s.error.clear();
+        s.skipped.clear();
       }
       lock.unlock();
-      std::string error;
+      std::string error, skipped;
       try {
-        load_sample(start_epoch_, start_position_ + item, s.images.data() + i * sample_floats(), &s.labels[i]);
+        skipped = load_sample(start_epoch_, start_position_ + item, s.images.data() + i * sample_floats(), &s.labels[i]);
       } catch (const std::exception& e) {
         error = e.what();
       }
       lock.lock();
+      if (!skipped.empty()) s.skipped.emplace_back(i, std::move(skipped));
       if (!error.empty() && (s.error_sample < 0 || i < s.error_sample)) {
         s.error_sample = i;
         s.error = std::move(error);
@@ -354,6 +405,9 @@ class ImagenetSource : public DataSource {
       s = &slots_[static_cast<size_t>(consumed_ % static_cast<int64_t>(slots_.size()))];
       ready_cv_.wait(lock, [&] { return s->ready && s->batch == consumed_; });
       if (!s->error.empty()) throw std::runtime_error(s->error);
+      std::sort(s->skipped.begin(), s->skipped.end());
+      for (auto& [i, why] : s->skipped) pending_skipped_.push_back(std::move(why));
+      skipped_total_ += static_cast<int64_t>(s->skipped.size());
     }
     // The slot is ours until consumed_ moves on: no worker claims its next batch before that.
     std::memcpy(images, s->images.data(), s->images.size() * sizeof(float));
@@ -374,6 +428,8 @@ class ImagenetSource : public DataSource {
   float mean_[3] = {}, std_[3] = {};
   Dataset data_;
   int64_t epoch_ = 0, position_ = 0;  // the next batch the trainer gets
+  int64_t skipped_total_ = 0;          // samples replaced in the batches handed out, over the run
+  std::vector<std::string> pending_skipped_;
 
   mutable std::mutex order_mu_;
   mutable std::map<int64_t, std::shared_ptr<const std::vector<uint32_t>>> orders_;

@@ -70,6 +70,17 @@ bool decode_region(jpeg_decompress_struct* cinfo, ErrorManager* err, const uint8
   jpeg_read_header(cinfo, TRUE);
   out->full_width = static_cast<int>(cinfo->image_width);
   out->full_height = static_cast<int>(cinfo->image_height);
+  // Huffman coding spends at least one bit on every 8x8 block's DC coefficient (there are no runs across
+  // blocks for DC), so a file smaller than that cannot hold the image its header claims: refused before
+  // an allocation of the claimed size (a 700-byte file claiming 20000x20000 asked for 1.2 GB).
+  // Arithmetic coding can go below a bit per block, so it is left to the truncation check.
+  const uint64_t blocks = ((uint64_t{cinfo->image_width} + 7) / 8) * ((uint64_t{cinfo->image_height} + 7) / 8);
+  if (!cinfo->arith_code && blocks > static_cast<uint64_t>(size) * 8) {
+    std::snprintf(err->message, sizeof err->message,
+                  "the header claims %ux%u pixels, more than its %zu bytes can hold (a damaged or forged header)",
+                  static_cast<unsigned>(cinfo->image_width), static_cast<unsigned>(cinfo->image_height), size);
+    return false;
+  }
   JpegRegion region;
   if (*plan) region = (*plan)(out->full_width, out->full_height);
   if (region.width <= 0 || region.height <= 0) {

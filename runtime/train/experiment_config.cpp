@@ -36,7 +36,8 @@ const std::vector<std::string> kTopKeys = {"model",     "batch", "device", "seed
                                            "checkpoint", "deterministic"};
 const std::vector<std::string> kModelKeys = {"file", "params", "name"};
 const std::vector<std::string> kDataKeys = {"kind",    "root",      "path",      "level", "workers", "prefetch",
-                                            "shuffle", "min_scale", "max_scale", "flip",  "mean",    "std"};
+                                            "shuffle", "min_scale", "max_scale", "flip",  "mean",    "std",
+                                            "bad_images"};
 const std::vector<std::string> kMemoryKeys = {"policy", "budget", "inplace", "sharing", "costs"};
 const std::vector<std::string> kOptimizerKeys = {"kind",  "lr",    "momentum", "nesterov", "weight_decay",
                                                  "beta1", "beta2", "eps"};
@@ -161,6 +162,7 @@ void read_data(const Context& cx, const SectionReader& top, ExperimentConfig& cf
   d.workers = static_cast<int>(workers);
   d.prefetch = static_cast<int>(prefetch);
   r.get_bool("shuffle", &d.shuffle);
+  r.get_choice("bad_images", &d.bad_images, {"error", "skip"});
   r.get_bool("flip", &d.flip);
   r.get_real("min_scale", &d.min_scale, 0, 1, true);
   r.get_real("max_scale", &d.max_scale, 0, 1, true);
@@ -406,7 +408,8 @@ nlohmann::ordered_json ExperimentConfig::to_json() const {
   j["data"] = {{"kind", data.kind},         {"root", data.root},         {"path", data.path},
                {"level", data.level},       {"workers", data.workers},   {"prefetch", data.prefetch},
                {"shuffle", data.shuffle},   {"min_scale", data.min_scale}, {"max_scale", data.max_scale},
-               {"flip", data.flip},         {"mean", data.mean},         {"std", data.std}};
+               {"flip", data.flip},         {"mean", data.mean},         {"std", data.std},
+               {"bad_images", data.bad_images}};
   j["memory"] = {{"policy", memory.policy}, {"inplace", memory.inplace}, {"sharing", memory.sharing}};
   if (memory.budget_bytes) j["memory"]["budget"] = *memory.budget_bytes;
   if (memory.budget_auto) j["memory"]["budget"] = "auto";
@@ -455,7 +458,9 @@ uint64_t ExperimentConfig::hash() const {
   j.erase("run_dir");
   j.erase("checkpoint");
   j.erase("deterministic");
-  for (const char* k : {"root", "path", "workers", "prefetch"}) j["data"].erase(k);
+  // bad_images changes nothing before the first bad file, where an "error" run stops: a run stopped
+  // there resumes under "skip".
+  for (const char* k : {"root", "path", "workers", "prefetch", "bad_images"}) j["data"].erase(k);
   return fnv1a64(j.dump());
 }
 

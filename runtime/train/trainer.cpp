@@ -268,6 +268,10 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
                         [&err](const std::string& m) { err << "warning: " << m << "\n"; });
   ProgressReporter progress(err, !req.quiet && ProgressReporter::stderr_is_tty(), cfg.log.every, start);
   const int acc_output = find_output(*graph, "acc");
+  // data.bad_images: skip: the first few replaced samples are printed, all are counted in the metrics.
+  const bool counts_skips = cfg.data.kind == "imagenet" && cfg.data.bad_images == "skip";
+  constexpr int kSkipWarnings = 10;
+  int skip_warnings = 0;
 
   TrainResult result;
   result.run_dir = run_dir;
@@ -278,6 +282,12 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   int64_t since_log = 0;
   for (int64_t step = start; step < total; ++step) {
     source->next(program->inputs());
+    for (const std::string& why : source->take_skipped())
+      if (++skip_warnings <= kSkipWarnings)
+        progress.message("warning: replaced a sample (data.bad_images: skip): " + why +
+                         (skip_warnings == kSkipWarnings ? "; further ones are counted (bad_images_skipped in the "
+                                                           "metrics), not printed"
+                                                         : ""));
     program->run_step(step);
     // The run's first step warms caches and allocators up: it is left out unless it is the only one.
     if (profile && (step > start || total - start == 1)) profile->add(*program->step_seconds());
@@ -304,6 +314,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       m.rss_peak_bytes = peak_rss_bytes();
       m.elapsed_s = std::chrono::duration<double>(now - t_begin).count();
       if (acc_output >= 0) m.extras.push_back({"accuracy", program->output_scalar(static_cast<size_t>(acc_output))});
+      if (counts_skips) m.extras.push_back({"bad_images_skipped", static_cast<double>(source->skipped_total())});
       if (auto d = program->device_memory()) {
         m.extras.push_back({"device_allocated_bytes", static_cast<double>(d->allocated())});
         m.extras.push_back({"device_in_use_bytes", static_cast<double>(d->in_use)});
@@ -351,6 +362,9 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     out << "trained " << result.steps_done << " steps, loss " << result.last_loss << "; feature-map arena planned "
         << ir::human_bytes(result.planned_arena_bytes) << ", measured " << ir::human_bytes(result.measured_arena_bytes)
         << "; process peak RSS " << ir::human_bytes(result.rss_peak_bytes) << "\n";
+    if (counts_skips)
+      out << "bad images: " << source->skipped_total() << " samples replaced because their file could not be "
+          << "decoded (data.bad_images: skip)\n";
     if (auto d = program->device_memory()) print_device_memory(out, *d, *plan);
     out << "metrics: " << metrics.path() << "\n";
   }

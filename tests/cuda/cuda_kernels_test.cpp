@@ -443,6 +443,37 @@ TEST(CudaKernels, Elementwise) {
   compare_op({"add_n", {}, std::vector<ir::TensorType>(70, f32({3}))}, tol(kExact));
 }
 
+// exp ... silu, div, maximum, minimum and the row norms against the CPU. libm-based functions agree to a
+// few ulps; the row norms' sums are in double in another order.
+TEST(CudaKernels, MathAndRowNorms) {
+  SKIP_WITHOUT_CUDA();
+  CompareOptions positive = tol(kLibm);
+  positive.prepare = [](OpHarness& h) {
+    for (size_t i = 0; i < h.node().inputs.size(); ++i)
+      for (auto& v : h.input(i)) v = std::fabs(v) + 0.5f;
+  };
+  for (const char* op : {"log", "sqrt", "rsqrt"}) compare_op(unary(op, {4, 33}), positive);
+  for (const char* op : {"exp", "abs", "neg", "sin", "cos", "silu"}) compare_op(unary(op, {4, 33}), tol(kLibm));
+  compare_op(unary("gelu", {4, 33}), tol(kLibm));
+  compare_op(unary("gelu", {4, 33}, {{"approximate", str("tanh")}}), tol(kLibm));
+  compare_op(unary("affine", {4, 33}, {{"factor", real(-1.5)}, {"offset", real(0.25)}}), tol(kExact));
+  compare_op(unary("pow", {4, 33}, {{"exponent", real(2.0)}}), tol(kExact));
+  compare_op(unary("pow", {4, 33}, {{"exponent", real(-0.5)}}), positive);
+  for (const char* op : {"div", "maximum", "minimum"}) {
+    const CompareOptions o = std::string(op) == "div" ? positive : tol(kExact);
+    compare_op(binary(op, {3, 4}, {3, 4}), o);
+    CompareOptions summed = o;
+    summed.backward = kLibm;  // broadcast gradients are sums
+    compare_op(binary(op, {2, 3, 4}, {3, 1}), summed);
+    compare_op(binary(op, {4}, {2, 3, 4}), summed);
+  }
+  for (const char* op : {"layer_norm", "rms_norm"})
+    for (bool affine : {true, false}) {
+      compare_op({op, {{"affine", flag(affine)}}, {f32({6, 37})}}, tol(kNorm));
+      compare_op({op, {{"axis", num(1)}, {"affine", flag(affine)}}, {f32({3, 5, 300})}}, tol(kNorm));
+    }
+}
+
 TEST(CudaKernels, ShapeOps) {
   SKIP_WITHOUT_CUDA();
   compare_op({"reshape", {{"shape", ints({4, -1, 2})}}, {f32({2, 3, 4})}}, tol(kExact));

@@ -6,10 +6,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "data_test_util.h"
+#include "runtime/train/trainer.h"
 
 namespace sublinear {
 namespace {
@@ -224,6 +228,122 @@ TEST_F(ImagenetSourceTest, CorruptJpegIsAnErrorNamingTheFile) {
       }
     }
   }
+}
+
+// data.bad_images: skip: a bad file's sample is replaced by the next image of the stream that decodes
+// (with its own crop draws), the replacements are reported in batch order and counted, the batches do
+// not depend on the worker count, the count survives save/restore, and a folder of nothing but bad
+// files is still an error.
+TEST_F(ImagenetSourceTest, SkipModeReplacesBadFilesDeterministicallyAndCountsThem) {
+  ScratchDir bad("imagenet-skip");
+  for (int i = 0; i < 6; ++i)
+    write_jpeg(bad.path() / "a" / fmt::format("{}.jpg", i), 48, 48, JpegKind::Rgb,
+               [i](int x, int y, int) { return 40 + 30 * i + (x * 5 + y * 3) % 17; });
+  std::ofstream(bad.path() / "a" / "2b.jpg") << "this is no JPEG";
+  auto good = testing::slurp(bad.path() / "a" / "4.jpg");
+  std::ofstream(bad.path() / "a" / "4b.jpg", std::ios::binary)
+      .write(reinterpret_cast<const char*>(good.data()), static_cast<std::streamsize>(good.size() / 2));
+  auto sp = specs(3, 16, 3, 4);
+  std::vector<std::string> first;
+  for (int workers : {0, 3}) {
+    data::DataConfig cfg = config(workers, 2, false);
+    cfg.root = bad.str();
+    cfg.bad_images = "skip";
+    auto src = data::open_data_source(cfg, sp, 9);
+    // Folder order: 0 1 2 2b 3 4 4b 5; batches of 4 run on across the epoch end.
+    auto batches = run(*src, sp, 4);
+    if (first.empty()) first = batches;
+    else EXPECT_EQ(batches, first) << "workers " << workers;
+    auto skipped = src->take_skipped();
+    ASSERT_EQ(skipped.size(), 4u) << "workers " << workers;  // 2b and 4b, in each of two epochs
+    EXPECT_NE(skipped[0].find((bad.path() / "a" / "2b.jpg").string()), std::string::npos) << skipped[0];
+    EXPECT_NE(skipped[0].find("Not a JPEG file"), std::string::npos) << skipped[0];
+    EXPECT_NE(skipped[1].find((bad.path() / "a" / "4b.jpg").string()), std::string::npos) << skipped[1];
+    EXPECT_NE(skipped[1].find("truncated"), std::string::npos) << skipped[1];
+    EXPECT_EQ(src->skipped_total(), 4);
+    EXPECT_TRUE(src->take_skipped().empty());
+    // The stand-in for 2b (batch 0, sample 3) is image 3, with a crop of its own: not a copy of image
+    // 3's own sample (batch 1, sample 0).
+    auto fresh = data::open_data_source(cfg, sp, 9);
+    Batch b0(sp), b1(sp);
+    fresh->next(b0.tensors);
+    fresh->next(b1.tensors);
+    const int64_t sample = 3 * 16 * 16;
+    auto mean_level = [&](const Batch& b, int k) {
+      double sum = 0;
+      for (int64_t i = 0; i < sample; ++i) sum += b.f32(0)[k * sample + i] * kStd[i / 256] + kMean[i / 256];
+      return sum / sample * 255.0;
+    };
+    EXPECT_NEAR(mean_level(b0, 3), 40 + 30 * 3 + 8, 3.0);
+    EXPECT_NEAR(mean_level(b1, 0), 40 + 30 * 3 + 8, 3.0);
+    EXPECT_NE(std::memcmp(b0.f32(0) + 3 * sample, b1.f32(0), sample * sizeof(float)), 0);
+    std::string state = src->save_state();
+    EXPECT_NE(state.find("skipped=4"), std::string::npos) << state;
+    auto resumed = data::open_data_source(cfg, sp, 9);
+    resumed->restore_state(state);
+    EXPECT_EQ(resumed->skipped_total(), 4);
+  }
+  // Under "error" (the default) the same folder stops at 2b.
+  data::DataConfig strict = config(0, 2, false);
+  strict.root = bad.str();
+  auto src = data::open_data_source(strict, sp, 9);
+  Batch b(sp);
+  EXPECT_THROW(src->next(b.tensors), std::runtime_error);
+
+  ScratchDir hopeless("imagenet-hopeless");
+  std::filesystem::create_directories(hopeless.path() / "a");
+  for (int i = 0; i < 3; ++i) std::ofstream(hopeless.path() / "a" / fmt::format("{}.jpg", i)) << "no";
+  data::DataConfig cfg = config(2, 2, false);
+  cfg.root = hopeless.str();
+  cfg.bad_images = "skip";
+  auto none = data::open_data_source(cfg, sp, 9);
+  try {
+    none->next(b.tensors);
+    ADD_FAILURE() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("gives up"), std::string::npos) << e.what();
+  }
+}
+
+// The trainer under data.bad_images: skip: the run ends, the replaced samples are printed with the file
+// and counted in the metrics; under the default it stops naming the file, and that run resumes under
+// skip (the setting is not part of the experiment's identity).
+TEST_F(ImagenetSourceTest, TrainerSkipsCountsAndResumesAfterAnErrorStop) {
+  ScratchDir run_root("imagenet-train");
+  auto data_dir = run_root.path() / "data";
+  for (int c = 0; c < 2; ++c)
+    for (int i = 0; i < 4; ++i)
+      write_jpeg(data_dir / fmt::format("c{}", c) / fmt::format("{}.jpg", i), 20, 20, JpegKind::Rgb,
+                 [c, i](int x, int, int) { return 50 + 60 * c + 10 * i + x % 3; });
+  std::ofstream(data_dir / "c1" / "1b.jpg") << "broken";
+  std::ofstream(run_root.path() / "m.snet") << model_text(3, 16, 2);
+  std::ofstream(run_root.path() / "exp.yaml")
+      << "model: {file: m.snet}\nbatch: 3\nseed: 5\nsteps: 6\n"
+      << "data: {kind: imagenet, root: " << data_dir.string() << ", workers: 2, shuffle: false}\n"
+      << "optimizer: {kind: sgd, lr: 0.1}\nlog: {every: 1}\ncheckpoint: {every: 1}\n";
+  runtime::train::TrainRequest req;
+  req.experiment = (run_root.path() / "exp.yaml").string();
+  req.run_dir = (run_root.path() / "run").string();
+  std::ostringstream out, err;
+  try {
+    runtime::train::train(req, out, err);
+    ADD_FAILURE() << "the default stops at a bad file";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("1b.jpg"), std::string::npos) << e.what();
+  }
+  req.resume = true;
+  req.overrides = {"data.bad_images=skip"};
+  std::ostringstream out2, err2;
+  auto r = runtime::train::train(req, out2, err2);
+  EXPECT_EQ(r.steps_done, 6);
+  EXPECT_NE(out2.str().find("resumed from"), std::string::npos) << out2.str();
+  EXPECT_NE(err2.str().find("warning: replaced a sample"), std::string::npos) << err2.str();
+  EXPECT_NE(err2.str().find("1b.jpg"), std::string::npos) << err2.str();
+  EXPECT_NE(out2.str().find("bad images: 2 samples replaced"), std::string::npos) << out2.str();
+  std::ifstream metrics(run_root.path() / "run" / "metrics.jsonl");
+  std::string line, last;
+  while (std::getline(metrics, line)) last = line;
+  EXPECT_NE(last.find("\"bad_images_skipped\":2.0"), std::string::npos) << last;
 }
 
 // Degenerate shapes (a single pixel, one-pixel-wide strips) and crops small enough for 1/8-scale

@@ -110,6 +110,52 @@ TEST(JpegDecode, DamagedFilesAreErrorsNamingTheFile) {
   }
 }
 
+// A 16x16 file whose frame header claims 20000x20000: it trained with exit 0 (libjpeg filled the
+// missing rows with grey and warned). Now it is an error before anything of the claimed size is
+// allocated, for a full decode and for the crop the data source asks for; a header claiming only a bit
+// more than the scan holds fails as truncated.
+TEST(JpegDecode, HeaderClaimingMorePixelsThanTheScanHoldsIsAnError) {
+  ScratchDir dir("jpeg");
+  auto p = dir.path() / "small.jpg";
+  write_jpeg(p, 16, 16, JpegKind::Rgb, pattern);
+  auto bytes = slurp(p);
+  size_t sof = 0;
+  for (size_t i = 2; i + 9 < bytes.size(); ++i)
+    if (bytes[i] == 0xFF && (bytes[i + 1] == 0xC0 || bytes[i + 1] == 0xC2)) {
+      sof = i;
+      break;
+    }
+  ASSERT_GT(sof, 0u) << "no frame header";
+  // SOFn: FF Cn, length (2), precision (1), height (2), width (2).
+  ASSERT_EQ(bytes[sof + 5] * 256 + bytes[sof + 6], 16);
+  for (size_t at : {sof + 5, sof + 7}) {
+    bytes[at] = 20000 >> 8;
+    bytes[at + 1] = 20000 & 0xFF;
+  }
+  using Plan = std::function<data::JpegRegion(int, int)>;
+  for (const Plan& plan : {Plan{}, Plan([](int w, int h) { return data::JpegRegion{w / 4.0, h / 4.0, w / 2.0, h / 2.0, 8}; })}) {
+    try {
+      auto img = data::decode_jpeg("/data/small.jpg", bytes.data(), bytes.size(), plan);
+      ADD_FAILURE() << "decoded a " << img.full_width << "x" << img.full_height << " image from 16x16 pixels";
+    } catch (const std::runtime_error& e) {
+      std::string w = e.what();
+      EXPECT_NE(w.find("cannot decode /data/small.jpg"), std::string::npos) << w;
+      EXPECT_NE(w.find("header claims 20000x20000 pixels"), std::string::npos) << w;
+    }
+  }
+  for (size_t at : {sof + 5, sof + 7}) {
+    bytes[at] = 0;
+    bytes[at + 1] = 40;
+  }
+  try {
+    data::decode_jpeg("/data/small.jpg", bytes.data(), bytes.size());
+    ADD_FAILURE() << "decoded 40x40 pixels from 16x16";
+  } catch (const std::runtime_error& e) {
+    std::string w = e.what();
+    EXPECT_TRUE(w.find("truncated") != std::string::npos || w.find("corrupt") != std::string::npos) << w;
+  }
+}
+
 TEST(ImageTransform, RandomResizedCropStaysInsideWithValidRatio) {
   uint64_t k = 0;
   for (int trial = 0; trial < 200; ++trial) {

@@ -554,6 +554,23 @@ const std::map<std::string, Sample>& samples() {
       {"mean", {{f32({2, 4})}, {}}},
       {"sum", {{f32({2, 4})}, {}}},
       {"accuracy", {{f32({2, 4}), i32({2})}, {}}},
+      {"layer_norm", {{f32({2, 3, 4})}, {}}},
+      {"rms_norm", {{f32({2, 3, 4})}, {{"axis", i64(1)}}}},
+      {"exp", {{f32({2, 3})}, {}}},
+      {"log", {{f32({2, 3})}, {}}},
+      {"sqrt", {{f32({2, 3})}, {}}},
+      {"rsqrt", {{f32({2, 3})}, {}}},
+      {"abs", {{f32({2, 3})}, {}}},
+      {"neg", {{f32({2, 3})}, {}}},
+      {"sin", {{f32({2, 3})}, {}}},
+      {"cos", {{f32({2, 3})}, {}}},
+      {"affine", {{f32({2, 3})}, {{"factor", 2.0}, {"offset", 1.0}}}},
+      {"pow", {{f32({2, 3})}, {{"exponent", 3.0}}}},
+      {"gelu", {{f32({2, 3})}, {}}},
+      {"silu", {{f32({2, 3})}, {}}},
+      {"div", {{f32({2, 3}), f32({2, 3})}, {}}},
+      {"maximum", {{f32({2, 3}), f32({2, 3})}, {}}},
+      {"minimum", {{f32({2, 3}), f32({2, 3})}, {}}},
   };
   return s;
 }
@@ -561,8 +578,8 @@ const std::map<std::string, Sample>& samples() {
 TEST(AllOps, MetadataAndSampleInstantiation) {
   auto all = ir::OpRegistry::global().all();
   EXPECT_EQ(all.size(), samples().size());
-  const std::vector<std::string> categories = {"source", "conv",  "norm",        "activation", "pool",
-                                               "linear", "elementwise", "shape", "loss",       "reduce"};
+  const std::vector<std::string> categories = {"source", "conv",  "norm",  "activation", "pool",  "linear",
+                                               "elementwise", "math", "shape", "loss", "reduce"};
   for (const ir::OpDef* d : all) {
     SCOPED_TRACE(d->name);
     EXPECT_TRUE(d->infer);
@@ -618,7 +635,10 @@ TEST(AllOps, CheapAndDifferentiableSets) {
   const std::vector<std::string> cheap = {
       "batch_norm", "relu",  "sigmoid", "tanh",    "dropout", "max_pool", "avg_pool", "global_avg_pool",
       "add",        "sub",   "mul",     "scale",   "add_n",   "reshape",  "flatten",  "transpose",
-      "concat",     "stack", "split",   "slice",   "select",  "zeros",    "ones",     "full"};
+      "concat",     "stack", "split",   "slice",   "select",  "zeros",    "ones",     "full",
+      // The Transformer-era ops: memory-bound, cheap to recompute.
+      "layer_norm", "rms_norm", "exp", "log", "sqrt", "rsqrt", "abs", "neg", "sin", "cos", "affine", "pow", "gelu",
+      "silu", "div", "maximum", "minimum"};
   const std::vector<std::string> not_differentiable = {"input", "param", "zeros", "ones", "full",
                                                        "accuracy"};
   for (const ir::OpDef* d : ir::OpRegistry::global().all()) {

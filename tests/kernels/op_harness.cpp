@@ -74,6 +74,8 @@ OpHarness::OpHarness(const runtime::KernelTable& kernels, const OpCase& c, uint6
     node_.inputs.push_back({static_cast<ir::NodeId>(i), 0});
     in_.emplace_back(floats_for(in_types_[i]) + 1, 0.0f);
     fill_random(in_[i], in_types_[i], r, c.int_range, names[i]);
+    if (c.positive && i < c.data_inputs.size() && in_types_[i].dtype == ir::DType::F32)
+      for (auto& v : in_[i]) v = std::fabs(v) + 0.5f;
   }
   for (const auto& t : node_.outputs) out_.emplace_back(floats_for(t) + 1, 0.0f);
 }

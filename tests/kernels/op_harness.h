@@ -21,6 +21,7 @@ struct OpCase {
   std::vector<std::pair<std::string, ir::AttrValue>> attrs;
   std::vector<ir::TensorType> data_inputs;  // the layer's parameters are added from the OpDef
   int64_t int_range = 5;                    // i32 inputs are uniform in [0, int_range)
+  bool positive = false;                    // f32 data inputs are |normal| + 0.5 (log, sqrt, div)
 };
 
 struct GradCheckOptions {
