@@ -68,7 +68,15 @@ Value Expander::eval_call(const Expr& e) {
       out = eval_builtin(fn.name, vals, e);
       break;
     }
-    case Callable::Kind::Op: out = call_op(*fn.op, args, e, nullptr); break;
+    case Callable::Kind::Op: {
+      // sqrt, exp, log, sin, cos and abs of one number are compile-time numbers, not ops.
+      if (is_number_math(fn.name) && args.size() == 1 && args[0].name.empty() && args[0].value.is_number()) {
+        out = eval_builtin(fn.name, {args[0].value}, e);
+        break;
+      }
+      out = call_op(*fn.op, args, e, nullptr);
+      break;
+    }
     case Callable::Kind::OpInstance: out = call_op(*fn.op, args, e, &fn); break;
     case Callable::Kind::Block: out = call_block(fn.block, args, e, nullptr); break;
     case Callable::Kind::BlockInstance: out = call_block(fn.block, args, e, &fn); break;

@@ -412,8 +412,34 @@ Value Expander::eval_builtin(const std::string& name, const std::vector<Value>& 
       fail(call.loc, name + "(" + number_text(x) + ") does not fit in a 64-bit int");
     return Value::of_int(static_cast<int64_t>(r));
   }
-  if (x < 0) fail(call.loc, "sqrt of a negative number");
-  return Value::of_float(std::sqrt(x));
+  double r = 0;
+  if (name == "sqrt") {
+    if (x < 0) fail(call.loc, "sqrt of a negative number");
+    r = std::sqrt(x);
+  } else if (name == "exp") {
+    r = std::exp(x);
+  } else if (name == "log") {
+    if (!(x > 0)) fail(call.loc, "log of a number that is not positive");
+    r = std::log(x);
+  } else if (name == "sin") {
+    r = std::sin(x);
+  } else if (name == "cos") {
+    r = std::cos(x);
+  } else if (name == "abs") {
+    if (args[0].kind == Value::Kind::Int) {
+      if (args[0].i == std::numeric_limits<int64_t>::min()) fail(call.loc, "integer overflow: abs of the smallest int");
+      return Value::of_int(args[0].i < 0 ? -args[0].i : args[0].i);
+    }
+    r = std::fabs(x);
+  } else {
+    SL_CHECK(false) << "unhandled builtin " << name;
+  }
+  if (!std::isfinite(r)) fail(call.loc, name + "(" + number_text(x) + ") is not a finite number");
+  return Value::of_float(r);
+}
+
+bool is_number_math(const std::string& name) {
+  return name == "sqrt" || name == "exp" || name == "log" || name == "sin" || name == "cos" || name == "abs";
 }
 
 }  // namespace sublinear::frontend

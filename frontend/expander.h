@@ -30,6 +30,8 @@ namespace sublinear::frontend {
 inline constexpr int kMaxBlockDepth = 200;
 
 bool is_builtin(const std::string& name);  // dim, rank, len, min, max, floor, ceil, sqrt
+// Ops that, given one number, are compile-time math on it: sqrt, exp, log, sin, cos, abs.
+bool is_number_math(const std::string& name);
 // Expansion limits, so that a model too large to plan is an error in seconds, not a machine out of
 // memory: a node costs about 3 KB while expanding (100,000 nodes, a 20,000-layer MLP, take 300 MB), and
 // repeats that create nothing still take time per iteration.

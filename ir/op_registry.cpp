@@ -18,6 +18,7 @@ OpRegistry& OpRegistry::global() {
     register_linear_ops(*r);
     register_elementwise_ops(*r);
     register_math_ops(*r);
+    register_attention_ops(*r);
     register_shape_ops(*r);
     register_loss_ops(*r);
     return r;

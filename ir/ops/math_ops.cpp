@@ -7,7 +7,7 @@
 //     be written over x.
 //   * One whose derivative needs the input (log, abs, sin, cos, pow, gelu, silu) reads x and is never
 //     in place (x must survive until the backward).
-//   * neg and affine read nothing.
+//   * neg, affine and causal_mask read nothing.
 //   * div reads b and y (da = dy / b, db = -dy * y / b), so y may be written over a; maximum and minimum
 //     read both inputs (which one won) and split the gradient equally on ties, as PyTorch does.
 #include "ir/ops/op_helpers.h"
@@ -90,6 +90,21 @@ void register_math_ops(OpRegistry& r) {
                               "none (exact, with erf) or tanh", {"none", "tanh"})};
   r.add(std::move(gelu));
   r.add(from_input("silu", "Sigmoid linear unit x * sigmoid(x) (swish)", "activation", 6));
+
+  OpDef mask = unary_f32_op("causal_mask",
+                            "Sets x[..., i, j] to value where j > i (over the last two axes): the causal mask of "
+                            "unfused attention scores",
+                            "math", 1);
+  mask.attrs = {optional_attr("value", AttrKind::Float, -1e9, "what masked positions become (softmax gives them 0)")};
+  auto mask_infer = mask.infer;
+  mask.infer = [mask_infer](const std::vector<TensorType>& in, const Attrs& attrs) {
+    if (!in.empty()) expect_rank("causal_mask", "x", in[0], 2, -1, "[..., T, T]");
+    return mask_infer(in, attrs);
+  };
+  mask.backward = {};
+  mask.inplace = {{0, 0}};
+  mask.cheap = true;
+  r.add(std::move(mask));
 
   OpDef div = binary_math("div", "Elementwise a / b with broadcasting", {{1}, {0}}, 1);
   div.inplace = {{0, 0}};  // y over a: the backward reads b and y, never a

@@ -20,6 +20,7 @@ const KernelTable& cpu_kernels() {
     register_linear_kernels(t);
     register_elementwise_kernels(t);
     register_math_kernels(t);
+    register_attention_kernels(t);
     register_shape_kernels(t);
     register_loss_kernels(t);
     register_fill_kernels(t);

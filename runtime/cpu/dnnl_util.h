@@ -15,6 +15,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "runtime/cpu/cpu_util.h"
 #include "runtime/kernel.h"
 
 namespace sublinear::runtime::cpu {
@@ -45,10 +46,7 @@ class PrimitiveCache {
   std::unordered_map<std::string, std::shared_ptr<const Entry>> entries_;
 };
 
-// Below this much work (elements times a rough per-element cost) a loop stays on the calling thread:
-// waking the team costs more, and far more on an oversubscribed machine. Callers' loops produce each
-// element independently, so serial or parallel execution gives the same bits.
-inline constexpr int64_t kParallelWork = int64_t{1} << 15;
+// kParallelWork (below that much work a loop stays on the calling thread) is cpu_util.h's.
 
 // "1,2,3;4,5" style keys from groups of integers.
 std::string make_key(std::initializer_list<std::vector<int64_t>> groups);

@@ -1,11 +1,12 @@
-// Pointwise math on the CPU: exp, log, sqrt, rsqrt, abs, neg, sin, cos, pow, affine, gelu, silu (one
-// input), div, maximum, minimum (two, numpy broadcasting).
+// Pointwise math on the CPU: exp, log, sqrt, rsqrt, abs, neg, sin, cos, pow, affine, gelu, silu,
+// causal_mask (one input), div, maximum, minimum (two, numpy broadcasting).
 // Rules: each output element depends on its own input elements only and reads them all before it is
 // written, so y may be written over x (a) and dx over dy, and two dx may be one buffer (maximum(x, x):
 // the first written, the second accumulated, element by element). Gradients of broadcast operands are
 // summed with reduce_sum after every full-size product is computed into scratch, before anything may
 // overwrite dy. The backward of each op reads only what ir/ops/math_ops.cpp declares (y for exp, sqrt
 // and rsqrt; x for the others; b and y for div). Results depend on the shapes only, never on threads.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <type_traits>
@@ -240,6 +241,35 @@ void binary_backward(const OpCall& c) {
     if (scratch[i]) reduce_sum(scratch[i].get(), ys, broadcast_axes(ys, c.in[i].type.shape), c.dx[i].f32(), 1.0, acc[i]);
 }
 
+// causal_mask: rows i of the last two axes keep columns j <= i; the gradient passes where x did.
+template <bool Backward>
+void causal_mask_pass(const OpCall& c) {
+  const ir::Shape& s = c.out[0].type.shape;
+  const int64_t rows = s[s.size() - 2], cols = s[s.size() - 1];
+  const int64_t mats = rows * cols == 0 ? 0 : c.out[0].numel() / (rows * cols);
+  const float value = Backward ? 0.0f : static_cast<float>(c.node->attrs.get_float("value"));
+  const bool acc = Backward && grad_accumulates(c, 0);
+  const float* x = Backward ? c.dy[0].f32() : c.in[0].f32();
+  float* y = Backward ? c.dx[0].f32() : c.out[0].f32();
+  parallel_for(mats * rows, cols, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t i = r % rows, keep = std::min(i + 1, cols);
+      const float* xr = x + r * cols;
+      float* yr = y + r * cols;
+      for (int64_t j = 0; j < cols; ++j) {
+        const float v = j < keep ? xr[j] : value;
+        yr[j] = acc ? yr[j] + v : v;
+      }
+    }
+  });
+}
+
+void causal_mask_backward(const OpCall& c) {
+  if (!grad_wanted(c, 0)) return;
+  if (!c.dy[0].present()) return zero_gradient(c.dx[0], grad_accumulates(c, 0));
+  causal_mask_pass<true>(c);
+}
+
 template <typename Op>
 OpKernels unary() {
   return {unary_forward<Op>, unary_backward<Op>};
@@ -265,6 +295,7 @@ void register_math_kernels(KernelTable& t) {
   t.add("pow", unary<Pow>());
   t.add("gelu", unary<Gelu>());
   t.add("silu", unary<Silu>());
+  t.add("causal_mask", {causal_mask_pass<false>, causal_mask_backward});
   t.add("div", binary<Div>());
   t.add("maximum", binary<Maximum>());
   t.add("minimum", binary<Minimum>());

@@ -18,6 +18,7 @@ void register_all(KernelTable& t, CudaContext* ctx) {
   register_elementwise_kernels(t, ctx);
   register_math_kernels(t, ctx);
   register_row_norm_kernels(t, ctx);
+  register_attention_kernels(t, ctx);
   register_shape_kernels(t, ctx);
   register_loss_kernels(t, ctx);
   register_fill_kernels(t, ctx);
@@ -51,7 +52,8 @@ KernelTable make_cuda_kernels(CudaContext& ctx) {
 
 int64_t cuda_scratch_bytes(CudaContext& ctx, const ir::Node& n, const std::vector<ir::TensorType>& in) {
   return std::max({conv_scratch_bytes(ctx, n, in), norm_scratch_bytes(n, in), loss_scratch_bytes(n, in),
-                   elementwise_scratch_bytes(n, in), math_scratch_bytes(n, in)});
+                   elementwise_scratch_bytes(n, in), math_scratch_bytes(n, in),
+                   attention_scratch_bytes(n, in)});
 }
 
 }  // namespace sublinear::runtime::cuda

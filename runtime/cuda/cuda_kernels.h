@@ -43,6 +43,7 @@ void register_linear_kernels(KernelTable& t, CudaContext* ctx);      // linear, 
 void register_elementwise_kernels(KernelTable& t, CudaContext* ctx); // add, sub, mul, scale, add_n
 void register_math_kernels(KernelTable& t, CudaContext* ctx);        // exp ... silu, div, maximum, minimum
 void register_row_norm_kernels(KernelTable& t, CudaContext* ctx);    // layer_norm, rms_norm
+void register_attention_kernels(KernelTable& t, CudaContext* ctx);   // attention
 void register_shape_kernels(KernelTable& t, CudaContext* ctx);       // reshape ... select
 void register_loss_kernels(KernelTable& t, CudaContext* ctx);        // softmax ... accuracy
 void register_fill_kernels(KernelTable& t, CudaContext* ctx);        // zeros, ones, full
@@ -53,5 +54,6 @@ int64_t norm_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>&
 int64_t loss_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in);
 int64_t elementwise_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in);
 int64_t math_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in);
+int64_t attention_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in);
 
 }  // namespace sublinear::runtime::cuda

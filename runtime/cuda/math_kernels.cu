@@ -215,6 +215,38 @@ void binary_backward(CudaContext& ctx, const OpCall& c) {
       reduce_sum(ctx, dst[i], ys, broadcast_axes(ys, c.in[i].type.shape), c.dx[i].f32(), 1.0, acc[i]);
 }
 
+// causal_mask: element (.., i, j) keeps x where j <= i, else value; the backward passes dy there.
+__global__ void causal_mask_kernel(const float* x, float* y, int64_t rows, int64_t cols, float value, bool acc,
+                                   int64_t n) {
+  for (int64_t e = global_thread(); e < n; e += global_stride()) {
+    const int64_t j = e % cols, i = (e / cols) % rows;
+    const float v = j <= i ? x[e] : value;
+    y[e] = acc ? __fadd_rn(y[e], v) : v;
+  }
+}
+
+void causal_mask_forward(CudaContext& ctx, const OpCall& c) {
+  const int64_t n = c.out[0].numel();
+  if (n == 0) return;
+  const ir::Shape& s = c.out[0].type.shape;
+  causal_mask_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(
+      c.in[0].f32(), c.out[0].f32(), s[s.size() - 2], s[s.size() - 1],
+      static_cast<float>(c.node->attrs.get_float("value")), false, n);
+  SL_CUDA_LAUNCH_CHECK();
+}
+
+void causal_mask_backward(CudaContext& ctx, const OpCall& c) {
+  if (!grad_wanted(c, 0)) return;
+  const bool acc = grad_accumulates(c, 0);
+  if (!c.dy[0].present()) return zero_gradient(ctx, c.dx[0], acc);
+  const int64_t n = c.dx[0].numel();
+  if (n == 0) return;
+  const ir::Shape& s = c.dx[0].type.shape;
+  causal_mask_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.dy[0].f32(), c.dx[0].f32(), s[s.size() - 2],
+                                                                    s[s.size() - 1], 0.0f, acc, n);
+  SL_CUDA_LAUNCH_CHECK();
+}
+
 }  // namespace
 
 int64_t math_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in) {
@@ -236,6 +268,7 @@ void register_math_kernels(KernelTable& t, CudaContext* ctx) {
   add_kernels(t, ctx, "pow", unary_forward<U::Pow>, unary_backward<U::Pow>);
   add_kernels(t, ctx, "gelu", gelu_forward, gelu_backward);
   add_kernels(t, ctx, "silu", unary_forward<U::Silu>, unary_backward<U::Silu>);
+  add_kernels(t, ctx, "causal_mask", causal_mask_forward, causal_mask_backward);
   add_kernels(t, ctx, "div", binary_forward<B::Div>, binary_backward<B::Div>);
   add_kernels(t, ctx, "maximum", binary_forward<B::Maximum>, binary_backward<B::Maximum>);
   add_kernels(t, ctx, "minimum", binary_forward<B::Minimum>, binary_backward<B::Minimum>);

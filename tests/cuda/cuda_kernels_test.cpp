@@ -443,7 +443,7 @@ TEST(CudaKernels, Elementwise) {
   compare_op({"add_n", {}, std::vector<ir::TensorType>(70, f32({3}))}, tol(kExact));
 }
 
-// exp ... silu, div, maximum, minimum and the row norms against the CPU. libm-based functions agree to a
+// exp ... silu, causal_mask, div, maximum, minimum, the row norms and fused attention against the CPU. libm-based functions agree to a
 // few ulps; the row norms' sums are in double in another order.
 TEST(CudaKernels, MathAndRowNorms) {
   SKIP_WITHOUT_CUDA();
@@ -466,6 +466,14 @@ TEST(CudaKernels, MathAndRowNorms) {
     summed.backward = kLibm;  // broadcast gradients are sums
     compare_op(binary(op, {2, 3, 4}, {3, 1}), summed);
     compare_op(binary(op, {4}, {2, 3, 4}), summed);
+  }
+  compare_op(unary("causal_mask", {2, 5, 7}), tol(kExact));
+  for (bool causal : {false, true}) {
+    const OpCase a{"attention", {{"causal", flag(causal)}}, {f32({2, 3, 17, 16}), f32({2, 3, 17, 16}), f32({2, 3, 17, 8})}};
+    compare_op(a, tol(kNorm));
+    const OpCase cross{"attention", {{"causal", flag(causal)}, {"scale", real(0.3)}},
+                       {f32({2, 40, 64}), f32({2, 70, 64}), f32({2, 70, 100})}};
+    compare_op(cross, tol(kNorm));
   }
   for (const char* op : {"layer_norm", "rms_norm"})
     for (bool affine : {true, false}) {

@@ -133,5 +133,49 @@ TEST(Learning, CharLstmLearnsEnglish) {
   EXPECT_LT(tail, 2.6) << "mean loss over the last " << kTail << " steps";
 }
 
+// The GPT example (fused causal attention, layer norm, GELU, learned positions) on the same text under
+// a memory budget between sqrt and keeping everything: it must learn beyond letter frequencies.
+TEST(Learning, GptLearnsEnglishUnderABudget) {
+  const std::string text = "/usr/share/common-licenses/GPL-3";
+  if (!std::filesystem::exists(text)) GTEST_SKIP() << text << " is not on this machine";
+  ModelCase c{"gpt", "examples/gpt.snet",
+              {{"vocab", "128"}, {"n_layer", "2"}, {"n_head", "2"}, {"d_model", "32"}, {"seq_len", "32"}}, 16};
+  auto g = load_case(c);
+  planner::PlanRequest keep, sqrt_req;
+  sqrt_req.policy = planner::Policy::Sqrt;
+  const int64_t hi = planner::plan_model(g, keep).total_peak_bytes();
+  const int64_t lo = planner::plan_model(g, sqrt_req).total_peak_bytes();
+  planner::PlanRequest req;
+  req.memory_budget = lo + (hi - lo) / 3;
+  auto plan = std::make_shared<const planner::Plan>(planner::plan_model(g, req));
+  EXPECT_GT(plan->recomputed_nodes, 0);
+  EXPECT_LE(plan->total_peak_bytes(), *req.memory_budget);
+  runtime::ExecutorOptions eo;
+  eo.seed = 5;
+  runtime::Executor ex(plan, runtime::cpu::cpu_kernels(), eo);
+  ex.init_params();
+  runtime::data::DataConfig dc;
+  dc.kind = "text";
+  dc.path = text;
+  dc.level = "char";
+  auto specs = runtime::data::input_specs(*g);
+  auto source = runtime::data::open_data_source(dc, specs, 5);
+  auto oc = adam(3e-3);
+  std::vector<std::vector<float>> m(ex.params().size()), v(ex.params().size());
+  double first_loss = 0, tail = 0;
+  const int kSteps = 300, kTail = 30;
+  for (int step = 0; step < kSteps; ++step) {
+    source->next(ex.inputs());
+    ex.run_step(step);
+    if (step == 0) first_loss = ex.loss();
+    if (step >= kSteps - kTail) tail += ex.loss();
+    adam_step(ex, m, v, oc, step);
+  }
+  tail /= kTail;
+  EXPECT_EQ(ex.arena_peak_bytes(), plan->feature_map_peak_bytes);
+  EXPECT_GT(first_loss, 4.0);
+  EXPECT_LT(tail, 2.6) << "mean loss over the last " << kTail << " steps";
+}
+
 }  // namespace
 }  // namespace sublinear::testing

@@ -80,6 +80,15 @@ TEST(ModelGradients, CharLstmEmbedding) {
                         planner::Policy::None, 3e-2, 1e-3);
 }
 
+TEST(ModelGradients, GptWithFusedAttentionAndLayerNorm) {
+  for (const char* fused : {"true", "false"})
+    check_model_gradients({std::string("gpt fused=") + fused, "examples/gpt.snet",
+                           {{"vocab", "7"}, {"n_layer", "2"}, {"n_head", "2"}, {"d_model", "8"}, {"seq_len", "5"},
+                            {"fused", fused}},
+                           2},
+                          planner::Policy::Sqrt, 3e-2, 1e-3);
+}
+
 TEST(ModelGradients, ResidualCnnWithBatchNorm) {
   check_model_gradients({"resnet_cifar", "examples/resnet_cifar.snet",
                          {{"depth", "11"}, {"image_size", "4"}, {"classes", "3"}}, 4},

@@ -32,6 +32,11 @@ inline std::vector<ModelCase> small_example_models() {
        {{"layers", "2"}, {"hidden", "8"}, {"seq_len", "6"}, {"classes", "7"}, {"input_dim", "3"}}, 2},
       {"annotated", "examples/annotated.snet", {{"width", "4"}, {"units", "2"}, {"classes", "5"}}, 2},
       {"densenet", "examples/densenet.snet", {{"depth", "16"}, {"growth", "4"}, {"image_size", "8"}, {"classes", "5"}}, 2},
+      {"gpt", "examples/gpt.snet",
+       {{"vocab", "11"}, {"n_layer", "2"}, {"n_head", "2"}, {"d_model", "8"}, {"seq_len", "6"}}, 2},
+      {"gpt_unfused", "examples/gpt.snet",
+       {{"vocab", "11"}, {"n_layer", "2"}, {"n_head", "2"}, {"d_model", "8"}, {"seq_len", "6"}, {"fused", "false"}},
+       2},
   };
 }
 

@@ -117,6 +117,37 @@ TEST_P(StrategiesTest, BitwiseEqualAcrossStrategies) {
   }
 }
 
+// The fused attention op against the same GPT written with matmul, causal_mask and softmax: same
+// parameters (the fused model has no extra ones), losses and weights after a few steps agree to float
+// rounding, while the fused plan keeps no score matrices.
+TEST(FusedAttention, TrainsLikeTheUnfusedComposition) {
+  ModelCase fused, unfused;
+  for (const auto& c : small_example_models()) {
+    if (c.name == "gpt") fused = c;
+    if (c.name == "gpt_unfused") unfused = c;
+  }
+  auto gf = load_case(fused), gu = load_case(unfused);
+  ASSERT_EQ(gf->params().size(), gu->params().size());
+  planner::PlanRequest req = all_strategies()[2].request;
+  RunResult a = train_steps(gf, req, 4), b = train_steps(gu, req, 4);
+  ASSERT_EQ(a.losses.size(), b.losses.size());
+  for (size_t s = 0; s < a.losses.size(); ++s) {
+    float la, lb;
+    std::memcpy(&la, &a.losses[s], 4);
+    std::memcpy(&lb, &b.losses[s], 4);
+    EXPECT_NEAR(la, lb, 2e-5 * std::abs(lb)) << "step " << s;
+  }
+  for (size_t i = 0; i < a.weights.size(); ++i)
+    for (size_t j = 0; j < a.weights[i].size(); ++j)
+      ASSERT_NEAR(a.weights[i][j], b.weights[i][j], 1e-5) << gf->node(gf->params()[i]).name << "[" << j << "]";
+  // At a context where the scores matter (64 positions, 16 wide), the fused plan is smaller.
+  for (auto* c : {&fused, &unfused})
+    for (auto& [k, v] : c->sets)
+      if (k == "seq_len") v = "64";
+  EXPECT_LT(planner::plan_model(load_case(fused), req).feature_map_peak_bytes,
+            planner::plan_model(load_case(unfused), req).feature_map_peak_bytes);
+}
+
 INSTANTIATE_TEST_SUITE_P(Examples, StrategiesTest, ::testing::ValuesIn(small_example_models()),
                          [](const auto& info) { return info.param.name; });
 
