@@ -81,6 +81,7 @@ struct CudaProgram::Impl {
 
   DeviceParamSlot* opt_slots = nullptr;
   int64_t* opt_chunks = nullptr;
+  double* opt_norm = nullptr;  // clipping: one partial sum of squares per chunk, then the f32 coefficient
   int opt_count = 0;
   int64_t opt_total_chunks = 0;
 
@@ -252,6 +253,7 @@ CudaProgram::~CudaProgram() {
   cudaFree(m.extra_state);
   cudaFree(m.opt_slots);
   cudaFree(m.opt_chunks);
+  cudaFree(m.opt_norm);
   for (void* h : m.input_host) cudaFreeHost(h);
   cudaFreeHost(m.host_scalars);
   if (m.uploaded) cudaEventDestroy(m.uploaded);
@@ -452,8 +454,11 @@ void CudaProgram::ensure_state(int slots) {
   m.opt_total_chunks = chunks.back();
   cudaFree(m.opt_slots);
   cudaFree(m.opt_chunks);
+  cudaFree(m.opt_norm);
   m.opt_slots = nullptr;
   m.opt_chunks = nullptr;
+  m.opt_norm = nullptr;
+  SL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&m.opt_norm), sizeof(double) * static_cast<size_t>(chunks.back() + 1)));
   SL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&m.opt_slots),
                            sizeof(DeviceParamSlot) * std::max<size_t>(table.size(), 1)));
   SL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&m.opt_chunks), sizeof(int64_t) * chunks.size()));
@@ -468,8 +473,13 @@ void CudaProgram::ensure_state(int slots) {
 OptimizerScalars optimizer_scalars(const train::OptimizerConfig& c, double lr, int64_t step) {
   OptimizerScalars s;
   s.weight_decay = static_cast<float>(c.weight_decay);
-  if (c.kind == train::OptimizerKind::Adam) {
-    s.kind = DeviceOptimizerKind::Adam;
+  if (c.kind == train::OptimizerKind::Adam || c.kind == train::OptimizerKind::AdamW) {
+    s.kind = c.kind == train::OptimizerKind::AdamW ? DeviceOptimizerKind::AdamW : DeviceOptimizerKind::Adam;
+    if (c.kind == train::OptimizerKind::AdamW) {
+      s.weight_decay = 0.0f;  // no L2 term: the decay is the factor below
+      s.keep = static_cast<float>(1.0 - lr * c.weight_decay);
+      s.shrink = c.weight_decay != 0.0;
+    }
     s.one_minus_b1 = static_cast<float>(1.0 - c.beta1);
     s.b2 = static_cast<float>(c.beta2);
     s.one_minus_b2 = static_cast<float>(1.0 - c.beta2);
@@ -493,7 +503,12 @@ void CudaProgram::apply_optimizer(const train::OptimizerConfig& c, double lr, in
   ensure_state(train::optimizer_state_slots(c));
   ctx_->activate();
   const Impl& m = *impl_;
-  launch_optimizer(*ctx_, m.opt_slots, m.opt_chunks, m.opt_count, m.opt_total_chunks, optimizer_scalars(c, lr, step));
+  OptimizerScalars s = optimizer_scalars(c, lr, step);
+  if (c.clip_grad_norm > 0) {
+    s.coef = launch_clip_coefficient(*ctx_, m.opt_slots, m.opt_chunks, m.opt_count, m.opt_total_chunks,
+                                     c.clip_grad_norm, m.opt_norm);
+  }
+  launch_optimizer(*ctx_, m.opt_slots, m.opt_chunks, m.opt_count, m.opt_total_chunks, s);
 }
 
 std::optional<train::DeviceMemory> CudaProgram::device_memory() const {

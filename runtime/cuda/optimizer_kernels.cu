@@ -29,6 +29,7 @@ __global__ void optimizer_kernel(const DeviceParamSlot* slots, const int64_t* ch
   const float wd = s.weight_decay;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
     float d = p.g[i];
+    if (s.coef) d = __fmul_rn(d, *s.coef);
     if (wd != 0.0f) d = __fadd_rn(d, __fmul_rn(wd, p.w[i]));
     switch (s.kind) {
       case DeviceOptimizerKind::Sgd:
@@ -47,7 +48,9 @@ __global__ void optimizer_kernel(const DeviceParamSlot* slots, const int64_t* ch
         p.w[i] = __fsub_rn(p.w[i], __fmul_rn(s.lr, v));
         break;
       }
-      case DeviceOptimizerKind::Adam: {
+      case DeviceOptimizerKind::Adam:
+      case DeviceOptimizerKind::AdamW: {
+        if (s.shrink) p.w[i] = __fmul_rn(p.w[i], s.keep);
         const float m = __fadd_rn(p.state0[i], __fmul_rn(s.one_minus_b1, __fsub_rn(d, p.state0[i])));
         const float v = __fadd_rn(__fmul_rn(s.b2, p.state1[i]), __fmul_rn(__fmul_rn(s.one_minus_b2, d), d));
         p.state0[i] = m;
@@ -60,7 +63,38 @@ __global__ void optimizer_kernel(const DeviceParamSlot* slots, const int64_t* ch
   }
 }
 
+__global__ void sum_squares_kernel(const DeviceParamSlot* slots, const int64_t* chunk_start, int count, double* part) {
+  const int64_t chunk = blockIdx.x;
+  const int k = find_slot(chunk_start, count, chunk);
+  const DeviceParamSlot p = slots[k];
+  const int64_t begin = (chunk - chunk_start[k]) * kOptimizerChunk;
+  const int64_t end = begin + kOptimizerChunk < p.n ? begin + kOptimizerChunk : p.n;
+  double s = 0;
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) s += static_cast<double>(p.g[i]) * p.g[i];
+  s = block_sum(s);
+  if (threadIdx.x == 0) part[chunk] = s;
+}
+
+__global__ void clip_coefficient_kernel(double* part, int64_t chunks, double clip) {
+  double total = 0;
+  for (int64_t c = 0; c < chunks; ++c) total += part[c];
+  const float coef = static_cast<float>(clip / (sqrt(total) + 1e-6));
+  *reinterpret_cast<float*>(part + chunks) = coef < 1.0f ? coef : 1.0f;
+}
+
 }  // namespace
+
+const float* launch_clip_coefficient(CudaContext& ctx, const DeviceParamSlot* slots, const int64_t* chunk_start,
+                                     int count, int64_t total_chunks, double clip, double* work) {
+  if (count > 0 && total_chunks > 0) {
+    sum_squares_kernel<<<static_cast<unsigned>(total_chunks), kThreads, 0, ctx.stream()>>>(slots, chunk_start, count,
+                                                                                           work);
+    SL_CUDA_LAUNCH_CHECK();
+  }
+  clip_coefficient_kernel<<<1, 1, 0, ctx.stream()>>>(work, total_chunks, clip);
+  SL_CUDA_LAUNCH_CHECK();
+  return reinterpret_cast<const float*>(work + total_chunks);
+}
 
 void launch_optimizer(CudaContext& ctx, const DeviceParamSlot* slots, const int64_t* chunk_start, int count,
                       int64_t total_chunks, const OptimizerScalars& s) {

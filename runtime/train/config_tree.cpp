@@ -176,6 +176,8 @@ ConfigNode parse_config_yaml(const std::string& text, const std::string& file) {
   return convert(doc, file, ConfigLoc{file, 1, 1, ""}, budget);
 }
 
+bool is_override(const ConfigNode& n) { return n.loc.file == kSet; }
+
 void apply_override(ConfigNode& root, const std::string& assignment) {
   const std::string origin = kSet + " " + assignment;
   const size_t eq = assignment.find('=');

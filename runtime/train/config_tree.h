@@ -43,6 +43,9 @@ const char* kind_name(ConfigNode::Kind k);  // "null", "scalar", "list", "map"
 // are ConfigErrors at yaml-cpp's line and column.
 ConfigNode parse_config_yaml(const std::string& text, const std::string& file);
 
+// Whether `n` was set by --set (apply_override) rather than read from the file.
+bool is_override(const ConfigNode& n);
+
 // Applies "a.b.c=value" to `root` (a Map or Null): intermediate maps are created as needed (a Null value
 // becomes a map), the value is parsed as YAML (a scalar, or a flow sequence/map such as [0.5,0.5]) and
 // replaces what was there; a null value ("a.b=null", "a.b=") removes the key, so it takes its default.

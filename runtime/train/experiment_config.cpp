@@ -40,7 +40,7 @@ const std::vector<std::string> kDataKeys = {"kind",    "root",      "path",     
                                             "bad_images"};
 const std::vector<std::string> kMemoryKeys = {"policy", "budget", "inplace", "sharing", "costs"};
 const std::vector<std::string> kOptimizerKeys = {"kind",  "lr",    "momentum", "nesterov", "weight_decay",
-                                                 "beta1", "beta2", "eps"};
+                                                 "beta1", "beta2", "eps",      "clip_grad_norm"};
 const std::vector<std::string> kScheduleKeys = {"kind", "warmup_steps", "step_size", "gamma", "min_lr"};
 const std::vector<std::string> kLogKeys = {"every", "file"};
 const std::vector<std::string> kCheckpointKeys = {"every", "keep", "dir"};
@@ -222,19 +222,31 @@ void read_optimizer(const SectionReader& top, ExperimentConfig& cfg) {
   SectionReader r(top.get("optimizer"), "optimizer", kOptimizerKeys, &cfg.locs, all_dotted_keys());
   OptimizerConfig& o = cfg.optimizer;
   std::string kind = "sgd";
-  r.get_choice("kind", &kind, {"sgd", "adam"});
-  o.kind = kind == "adam" ? OptimizerKind::Adam : OptimizerKind::Sgd;
-  o.lr = o.kind == OptimizerKind::Adam ? 1e-3 : 0.1;
+  r.get_choice("kind", &kind, {"sgd", "adam", "adamw"});
+  o.kind = kind == "adam" ? OptimizerKind::Adam : kind == "adamw" ? OptimizerKind::AdamW : OptimizerKind::Sgd;
+  o.lr = o.kind == OptimizerKind::Sgd ? 0.1 : 1e-3;
+  o.weight_decay = o.kind == OptimizerKind::AdamW ? 0.01 : 0.0;  // torch.optim.AdamW's default
   r.get_real("lr", &o.lr, 0, kMaxReal);
   r.get_real("weight_decay", &o.weight_decay, 0, kMaxReal);
+  r.get_real("clip_grad_norm", &o.clip_grad_norm, 0, kMaxReal);
+  // Keys of the other optimizer are a mistake when written next to `kind`; when `kind` was switched
+  // with --set, the file's settings for the old optimizer are left behind, not an error.
+  const ConfigNode* kind_node = r.get("kind");
+  const bool switched = kind_node != nullptr && is_override(*kind_node);
+  auto other = [&](const std::vector<std::string>& keys, const std::string& what) {
+    std::vector<std::string> written;
+    for (const auto& k : keys)
+      if (const ConfigNode* n = r.get(k); n && (!switched || is_override(*n))) written.push_back(k);
+    only_for(r, written, what);
+  };
   if (o.kind == OptimizerKind::Sgd) {
-    only_for(r, {"beta1", "beta2", "eps"}, "optimizer.kind adam");
+    other({"beta1", "beta2", "eps"}, "optimizer.kind adam and adamw");
     r.get_real("momentum", &o.momentum, 0, 1, false, true);
     r.get_bool("nesterov", &o.nesterov);
     if (o.nesterov && o.momentum == 0)
       fail_at(*r.get("nesterov"), "optimizer.nesterov", "needs optimizer.momentum > 0");
   } else {
-    only_for(r, {"momentum", "nesterov"}, "optimizer.kind sgd");
+    other({"momentum", "nesterov"}, "optimizer.kind sgd");
     o.momentum = 0;
     o.nesterov = false;
     r.get_real("beta1", &o.beta1, 0, 1, false, true);
@@ -416,6 +428,7 @@ nlohmann::ordered_json ExperimentConfig::to_json() const {
   if (!memory.costs.empty()) j["memory"]["costs"] = memory.costs;
   json o = {{"kind", optimizer_kind_name(optimizer.kind)}, {"lr", optimizer.lr},
             {"weight_decay", optimizer.weight_decay}};
+  if (optimizer.clip_grad_norm > 0) o["clip_grad_norm"] = optimizer.clip_grad_norm;  // absent: old hashes hold
   if (optimizer.kind == OptimizerKind::Sgd) {
     o["momentum"] = optimizer.momentum;
     o["nesterov"] = optimizer.nesterov;

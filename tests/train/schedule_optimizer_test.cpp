@@ -173,5 +173,65 @@ TEST(Optimizer, MissingStateIsAnError) {
   EXPECT_THROW(optimizer_step(c, 0.1, 0, std::span<const ParamSlot>(&p, 1)), std::invalid_argument);
 }
 
+// Three steps of AdamW, Adam with L2 decay and SGD with momentum, with and without
+// clip_grad_norm_(max_norm=0.5), on two tensors with fixed gradients, against PyTorch 2.x (the
+// numbers below are torch.optim's results printed to 9 significant digits; the script is in the
+// comment). The clipping norm is a double sum here and a float one in torch: equal to f32 rounding.
+//   w1 = [0.5, -1.25, 2.0]; w2 = [[0.1, 0.2], [-0.3, 0.4]]
+//   g1(t) = [0.3 (t + 1), -0.7, 1.1 - 0.2 t]; g2(t) = [[2.0, -1.5 + t], [0.25 t, -3.0]]
+//   AdamW(lr=0.01, weight_decay=0.1), Adam(lr=0.01, weight_decay=0.1), SGD(lr=0.05, momentum=0.9,
+//   weight_decay=0.1); each step: p.grad = g(t); [clip_grad_norm_([w1, w2], 0.5)]; opt.step()
+TEST(Optimizer, MatchesPyTorchAdamWAdamSgdAndClipping) {
+  struct Case {
+    OptimizerKind kind;
+    double clip;
+    std::vector<float> want;
+  };
+  const Case cases[] = {
+      {OptimizerKind::AdamW, 0.0, {0.469299346f, -1.2162838f, 1.96445f, 0.0697302967f, 0.222574234f, -0.314820588f, 0.428771168f}},
+      {OptimizerKind::Adam, 0.0, {0.470610946f, -1.22000122f, 1.97031379f, 0.0700004771f, 0.222984761f, -0.304388493f, 0.42999965f}},
+      {OptimizerKind::Sgd, 0.0, {0.343819559f, -1.01957643f, 1.67585826f, -0.461395532f, 0.418615848f, -0.340308458f, 1.22673178f}},
+      {OptimizerKind::AdamW, 0.5, {0.469404459f, -1.21625793f, 1.96435213f, 0.0697045177f, 0.222628519f, -0.314830154f, 0.428796977f}},
+      {OptimizerKind::Adam, 0.5, {0.470169544f, -1.21999109f, 1.97008741f, 0.0699772835f, 0.221276924f, -0.286100924f, 0.430025905f}},
+      {OptimizerKind::Sgd, 0.5, {0.468045533f, -1.19063318f, 1.91071796f, 0.0273381248f, 0.221785307f, -0.297878534f, 0.493631244f}},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(std::string(optimizer_kind_name(k.kind)) + " clip " + std::to_string(k.clip));
+    OptimizerConfig c;
+    c.kind = k.kind;
+    c.weight_decay = 0.1;
+    c.momentum = k.kind == OptimizerKind::Sgd ? 0.9 : 0.0;
+    c.clip_grad_norm = k.clip;
+    const double lr = k.kind == OptimizerKind::Sgd ? 0.05 : 0.01;
+    std::vector<float> w1 = {0.5f, -1.25f, 2.0f}, w2 = {0.1f, 0.2f, -0.3f, 0.4f};
+    std::vector<float> m1(3, 0.0f), v1(3, 0.0f), m2(4, 0.0f), v2(4, 0.0f);
+    for (int t = 0; t < 3; ++t) {
+      const float tf = static_cast<float>(t);
+      const std::vector<float> g1 = {0.3f * (tf + 1), -0.7f, 1.1f - 0.2f * tf};
+      const std::vector<float> g2 = {2.0f, -1.5f + tf, 0.25f * tf, -3.0f};
+      const ParamSlot slots[2] = {{w1.data(), g1.data(), m1.data(), v1.data(), 3, true},
+                                  {w2.data(), g2.data(), m2.data(), v2.data(), 4, true}};
+      optimizer_step(c, lr, t, slots);
+    }
+    std::vector<float> got = w1;
+    got.insert(got.end(), w2.begin(), w2.end());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], k.want[i], 2e-6 * std::max(1.0f, std::abs(k.want[i]))) << i;
+  }
+}
+
+TEST(Optimizer, ClipCoefficientIsOneBelowTheLimit) {
+  OptimizerConfig c;
+  const std::vector<float> g = {3.0f, 4.0f};
+  std::vector<float> w(2, 0.0f);
+  const ParamSlot p{w.data(), g.data(), nullptr, nullptr, 2, true};
+  double norm = 0;
+  EXPECT_EQ(clip_coefficient(c, std::span<const ParamSlot>(&p, 1), &norm), 1.0f);  // off
+  c.clip_grad_norm = 10;
+  EXPECT_EQ(clip_coefficient(c, std::span<const ParamSlot>(&p, 1), &norm), 1.0f);
+  EXPECT_DOUBLE_EQ(norm, 5.0);
+  c.clip_grad_norm = 1;
+  EXPECT_NEAR(clip_coefficient(c, std::span<const ParamSlot>(&p, 1), &norm), 0.2f, 1e-7);
+}
+
 }  // namespace
 }  // namespace sublinear::runtime::train
