@@ -41,7 +41,7 @@ struct IndexItem {
   SourceLoc loc;
 };
 
-enum class ExprKind { Int, Float, Bool, String, Name, List, Call, Index, Unary, Binary, If, Repeat };
+enum class ExprKind { Int, Float, Bool, String, Name, List, Call, Index, Member, Unary, Binary, If, Repeat };
 
 struct Expr {
   ExprKind kind = ExprKind::Int;
@@ -49,9 +49,9 @@ struct Expr {
   int64_t int_value = 0;
   double float_value = 0;
   bool bool_value = false;
-  std::string text;                // name, string literal, or operator ("+", "and", "-", "not")
+  std::string text;                // name, string literal, operator ("+", "and", "-", "not"), or member
   std::vector<ExprPtr> operands;   // list items; unary/binary operands; if: cond, then, else
-  ExprPtr callee;                  // call and index target
+  ExprPtr callee;                  // call, index and member target
   std::vector<Arg> args;           // call
   std::vector<IndexItem> indices;  // index
   std::shared_ptr<const Repeat> repeat;

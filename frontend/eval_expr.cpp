@@ -74,6 +74,7 @@ Value Expander::eval(const Expr& e) {
     }
     case ExprKind::Call: return eval_call(e);
     case ExprKind::Index: return eval_index(e);
+    case ExprKind::Member: return eval_member(e);
     case ExprKind::Unary: return eval_unary(e);
     case ExprKind::Binary: return eval_binary(e);
     case ExprKind::If: {
@@ -152,6 +153,36 @@ ir::Shape Expander::eval_shape(const TypeExpr& t, bool allow_wildcards, std::vec
     if (wildcard) wildcard->push_back(false);
   }
   return shape;
+}
+
+// `instance.name`: a weight a layer instance made (emb.weight, for weight tying: the output layer
+// `matmul(h, emb.weight, transpose_b=true)` uses the embedding's table, and both uses' gradients add up
+// in the one parameter). Op instances name their weights as the op does ("weight", "bias", "gamma");
+// block instances by the name of the weight inside the block (an explicit `weight W` or the last part
+// of "linear#1.weight" when that is unique).
+Value Expander::eval_member(const Expr& e) {
+  Value obj = eval(*e.callee);
+  if (obj.is_poison()) return obj;
+  const std::string what = e.callee->kind == ExprKind::Name ? "'" + e.callee->text + "'" : "this value";
+  if (obj.kind != Value::Kind::Callable || !obj.fn->state)
+    fail(e.loc, "'." + e.text + "': only a layer instance has weights to name, and " + what + " is " + type_str(obj),
+         {"declare an instance and call it first: emb = embedding(vocab=V, dim=D); x = emb(tokens); ... emb.weight"});
+  const auto& weights = obj.fn->state->weights;
+  if (weights.empty())
+    fail(e.loc, what + " has made no weights yet: call it once before naming " + e.text,
+         {"weights get their shapes from the first call's inputs"});
+  if (auto it = weights.find(e.text); it != weights.end()) return Value::of_tensor(it->second);
+  const ir::ValueRef* found = nullptr;
+  int matches = 0;
+  std::string names;
+  for (const auto& [key, ref] : weights) {
+    names += (names.empty() ? "" : ", ") + key;
+    const size_t dot = key.rfind('.');
+    if (dot != std::string::npos && key.compare(dot + 1, std::string::npos, e.text) == 0) found = &ref, ++matches;
+  }
+  if (matches == 1) return Value::of_tensor(*found);
+  fail(e.loc, what + (matches > 1 ? " has several weights named '" : " has no weight '") + e.text + "'",
+       {"its weights: " + names});
 }
 
 Value Expander::eval_unary(const Expr& e) {

@@ -90,6 +90,7 @@ class Expander {
   Value eval(const Expr& e);
   Value eval_name(const Expr& e);
   Value eval_unary(const Expr& e);
+  Value eval_member(const Expr& e);
   Value eval_binary(const Expr& e);
   Value tensor_binary(const Expr& e, const Value& a, const Value& b);
   Value number_power(const Expr& e, const Value& a, const Value& b);

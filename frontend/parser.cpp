@@ -299,6 +299,11 @@ class AstBuilder {
         }
         e->indices.push_back(std::move(item));
       }
+    } else if (auto* mb = dynamic_cast<SnetParser::MemberExprContext*>(c)) {
+      e->kind = ExprKind::Member;
+      e->callee = expr(mb->expr());
+      e->text = mb->name->getText();  // `weight` is a keyword, and the name most often wanted here
+      e->loc = loc(mb->name);
     } else if (auto* u = dynamic_cast<SnetParser::UnaryExprContext*>(c)) {
       e->kind = ExprKind::Unary;
       e->text = u->op->getText();

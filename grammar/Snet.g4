@@ -35,6 +35,7 @@ annotation  : '@' ID ;
 expr        : primary                                               # primaryExpr
             | expr '(' argList? ')'                                 # callExpr
             | expr '[' index (',' index)* ']'                       # indexExpr
+            | expr '.' name=(ID | WEIGHT)                           # memberExpr
             | <assoc=right> expr op='**' expr                       # powExpr
             | op=('-' | NOT) expr                                   # unaryExpr
             | expr op=('*' | '/' | '%') expr                        # mulExpr

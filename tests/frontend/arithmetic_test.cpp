@@ -158,5 +158,46 @@ model m(x: f32[N, 5, 8]) -> (loss) {
   EXPECT_EQ(rms->inputs.size(), 1u);
 }
 
+// Weight tying: `instance.weight` is the parameter the instance made, one node used twice.
+TEST(Members, InstanceWeightsCanBeNamedForTying) {
+  auto r = load_text(R"(snet 1;
+block proj(x: f32) {
+  weight W: f32[dim(x, -1), 3] = xavier();
+  return matmul(x, W);
+}
+model m(tokens: i32[N, 4], labels: i32[N, 4]) -> (loss) {
+  tok = embedding(vocab=3, dim=3);
+  p = proj();
+  lin = linear(units=3);
+  h = lin(p(tok(tokens)));
+  logits = matmul(h, tok.weight, transpose_b=true) + lin.bias + matmul(h, p.W);
+  loss = softmax_cross_entropy(logits, labels);
+}
+)",
+                     batch(2));
+  ASSERT_TRUE(r.ok) << r.rendered;
+  EXPECT_EQ(r.graph.params().size(), 4u);  // the table, W, the linear's weight and bias: nothing new
+  const ir::Node* emb = only(r.graph, "embedding");
+  ASSERT_NE(emb, nullptr);
+  bool tied = false;
+  for (const auto& n : r.graph.nodes())
+    if (n.op == "matmul" && n.inputs.size() == 2 && n.inputs[1] == emb->inputs[1]) tied = true;
+  EXPECT_TRUE(tied) << "the output matmul does not read the embedding's table";
+
+  const char* head = "snet 1;\nmodel m(x: f32[N, 3]) -> (loss) {\n";
+  auto not_called = load_text(std::string(head) + "  lin = linear(units=3);\n  loss = mean(x * lin.weight);\n}\n", batch(2));
+  EXPECT_FALSE(not_called.ok);
+  EXPECT_NE(not_called.rendered.find("'lin' has made no weights yet"), std::string::npos) << not_called.rendered;
+  auto typo = load_text(std::string(head) + "  lin = linear(units=3);\n  y = lin(x);\n  loss = mean(y * lin.wieght);\n}\n",
+                        batch(2));
+  EXPECT_FALSE(typo.ok);
+  EXPECT_NE(typo.rendered.find("has no weight 'wieght'"), std::string::npos) << typo.rendered;
+  EXPECT_NE(typo.rendered.find("its weights: bias, weight"), std::string::npos) << typo.rendered;
+  EXPECT_NE(typo.rendered.find("test.snet:5:"), std::string::npos) << typo.rendered;
+  auto tensor = load_text(std::string(head) + "  loss = mean(x.weight);\n}\n", batch(2));
+  EXPECT_FALSE(tensor.ok);
+  EXPECT_NE(tensor.rendered.find("only a layer instance has weights"), std::string::npos) << tensor.rendered;
+}
+
 }  // namespace
 }  // namespace sublinear
