@@ -468,6 +468,9 @@ TEST(CudaKernels, MathAndRowNorms) {
     compare_op(binary(op, {4}, {2, 3, 4}), summed);
   }
   compare_op(unary("causal_mask", {2, 5, 7}), tol(kExact));
+  for (const char* mode : {"nearest", "bilinear"})
+    for (const auto& scale : {std::vector<int64_t>{2}, std::vector<int64_t>{3, 2}})
+      compare_op(unary("upsample", {2, 3, 5, 7}, {{"scale", ints(scale)}, {"mode", str(mode)}}), tol(kExact));
   for (bool causal : {false, true}) {
     const OpCase a{"attention", {{"causal", flag(causal)}}, {f32({2, 3, 17, 16}), f32({2, 3, 17, 16}), f32({2, 3, 17, 8})}};
     compare_op(a, tol(kNorm));

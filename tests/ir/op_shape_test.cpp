@@ -573,6 +573,7 @@ const std::map<std::string, Sample>& samples() {
       {"minimum", {{f32({2, 3}), f32({2, 3})}, {}}},
       {"causal_mask", {{f32({2, 3, 3})}, {}}},
       {"attention", {{f32({2, 3, 4}), f32({2, 5, 4}), f32({2, 5, 6})}, {{"causal", true}}}},
+      {"upsample", {{f32({2, 3, 4, 4})}, {}}},
   };
   return s;
 }
@@ -640,7 +641,7 @@ TEST(AllOps, CheapAndDifferentiableSets) {
       "concat",     "stack", "split",   "slice",   "select",  "zeros",    "ones",     "full",
       // The Transformer-era ops: memory-bound, cheap to recompute.
       "layer_norm", "rms_norm", "exp", "log", "sqrt", "rsqrt", "abs", "neg", "sin", "cos", "affine", "pow", "gelu",
-      "silu", "div", "maximum", "minimum", "causal_mask"};
+      "silu", "div", "maximum", "minimum", "causal_mask", "upsample"};
   const std::vector<std::string> not_differentiable = {"input", "param", "zeros", "ones", "full",
                                                        "accuracy"};
   for (const ir::OpDef* d : ir::OpRegistry::global().all()) {

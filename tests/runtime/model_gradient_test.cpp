@@ -89,6 +89,14 @@ TEST(ModelGradients, GptWithFusedAttentionAndLayerNorm) {
                           planner::Policy::Sqrt, 3e-2, 1e-3);
 }
 
+TEST(ModelGradients, UnetWithSkipsAndUpsampling) {
+  for (const char* bilinear : {"false", "true"})
+    check_model_gradients({std::string("unet bilinear=") + bilinear, "examples/unet.snet",
+                           {{"levels", "2"}, {"width", "3"}, {"classes", "3"}, {"image_size", "4"}, {"bilinear", bilinear}},
+                           4},
+                          planner::Policy::Sqrt, 5e-2, 2e-3);
+}
+
 TEST(ModelGradients, ResidualCnnWithBatchNorm) {
   check_model_gradients({"resnet_cifar", "examples/resnet_cifar.snet",
                          {{"depth", "11"}, {"image_size", "4"}, {"classes", "3"}}, 4},
