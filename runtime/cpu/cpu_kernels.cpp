@@ -22,6 +22,7 @@ const KernelTable& cpu_kernels() {
     register_math_kernels(t);
     register_attention_kernels(t);
     register_resize_kernels(t);
+    register_index_kernels(t);
     register_shape_kernels(t);
     register_loss_kernels(t);
     register_fill_kernels(t);

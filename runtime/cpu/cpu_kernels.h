@@ -25,6 +25,7 @@ void register_elementwise_kernels(KernelTable& t); // add, sub, mul, scale, add_
 void register_math_kernels(KernelTable& t);        // exp, log, ..., gelu, silu, div, maximum, minimum
 void register_attention_kernels(KernelTable& t);   // attention
 void register_resize_kernels(KernelTable& t);      // upsample
+void register_index_kernels(KernelTable& t);       // arange, argmax
 void register_shape_kernels(KernelTable& t);       // reshape, flatten, transpose, concat, stack, split, slice, select
 void register_loss_kernels(KernelTable& t);        // softmax, softmax_cross_entropy, mean, sum, accuracy
 void register_fill_kernels(KernelTable& t);        // zeros, ones, full

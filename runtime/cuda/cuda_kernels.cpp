@@ -20,6 +20,7 @@ void register_all(KernelTable& t, CudaContext* ctx) {
   register_row_norm_kernels(t, ctx);
   register_attention_kernels(t, ctx);
   register_resize_kernels(t, ctx);
+  register_index_kernels(t, ctx);
   register_shape_kernels(t, ctx);
   register_loss_kernels(t, ctx);
   register_fill_kernels(t, ctx);

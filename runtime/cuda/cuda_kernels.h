@@ -45,6 +45,7 @@ void register_math_kernels(KernelTable& t, CudaContext* ctx);        // exp ... 
 void register_row_norm_kernels(KernelTable& t, CudaContext* ctx);    // layer_norm, rms_norm
 void register_attention_kernels(KernelTable& t, CudaContext* ctx);   // attention
 void register_resize_kernels(KernelTable& t, CudaContext* ctx);      // upsample
+void register_index_kernels(KernelTable& t, CudaContext* ctx);       // arange, argmax
 void register_shape_kernels(KernelTable& t, CudaContext* ctx);       // reshape ... select
 void register_loss_kernels(KernelTable& t, CudaContext* ctx);        // softmax ... accuracy
 void register_fill_kernels(KernelTable& t, CudaContext* ctx);        // zeros, ones, full

@@ -468,6 +468,10 @@ TEST(CudaKernels, MathAndRowNorms) {
     compare_op(binary(op, {4}, {2, 3, 4}), summed);
   }
   compare_op(unary("causal_mask", {2, 5, 7}), tol(kExact));
+  compare_op({"arange", {{"n", num(1000)}, {"start", real(-3.25)}, {"step", real(0.1)}}, {}}, tol(kExact));
+  compare_op({"arange", {{"n", num(77)}, {"start", real(-5)}, {"step", real(3)}, {"dtype", str("i32")}}, {}}, tol(kExact));
+  compare_op({"argmax", {}, {f32({7, 33})}}, tol(kExact));
+  compare_op({"argmax", {{"axis", num(1)}}, {f32({3, 40, 5})}}, tol(kExact));
   for (const char* mode : {"nearest", "bilinear"})
     for (const auto& scale : {std::vector<int64_t>{2}, std::vector<int64_t>{3, 2}})
       compare_op(unary("upsample", {2, 3, 5, 7}, {{"scale", ints(scale)}, {"mode", str(mode)}}), tol(kExact));

@@ -574,6 +574,8 @@ const std::map<std::string, Sample>& samples() {
       {"causal_mask", {{f32({2, 3, 3})}, {}}},
       {"attention", {{f32({2, 3, 4}), f32({2, 5, 4}), f32({2, 5, 6})}, {{"causal", true}}}},
       {"upsample", {{f32({2, 3, 4, 4})}, {}}},
+      {"arange", {{}, {{"n", i64(5)}}}},
+      {"argmax", {{f32({2, 3})}, {}}},
   };
   return s;
 }
@@ -641,9 +643,9 @@ TEST(AllOps, CheapAndDifferentiableSets) {
       "concat",     "stack", "split",   "slice",   "select",  "zeros",    "ones",     "full",
       // The Transformer-era ops: memory-bound, cheap to recompute.
       "layer_norm", "rms_norm", "exp", "log", "sqrt", "rsqrt", "abs", "neg", "sin", "cos", "affine", "pow", "gelu",
-      "silu", "div", "maximum", "minimum", "causal_mask", "upsample"};
+      "silu", "div", "maximum", "minimum", "causal_mask", "upsample", "arange", "argmax"};
   const std::vector<std::string> not_differentiable = {"input", "param", "zeros", "ones", "full",
-                                                       "accuracy"};
+                                                       "accuracy", "arange", "argmax"};
   for (const ir::OpDef* d : ir::OpRegistry::global().all()) {
     SCOPED_TRACE(d->name);
     EXPECT_EQ(d->cheap, std::find(cheap.begin(), cheap.end(), d->name) != cheap.end());
