@@ -21,6 +21,7 @@ OpRegistry& OpRegistry::global() {
     register_attention_ops(*r);
     register_resize_ops(*r);
     register_index_ops(*r);
+    register_conv_transpose_ops(*r);
     register_shape_ops(*r);
     register_loss_ops(*r);
     return r;

@@ -123,6 +123,7 @@ void register_math_ops(OpRegistry& r);
 void register_attention_ops(OpRegistry& r);
 void register_resize_ops(OpRegistry& r);
 void register_index_ops(OpRegistry& r);
+void register_conv_transpose_ops(OpRegistry& r);
 void register_shape_ops(OpRegistry& r);
 void register_loss_ops(OpRegistry& r);
 

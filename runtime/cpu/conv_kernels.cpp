@@ -120,46 +120,6 @@ std::shared_ptr<const Backward> backward_primitive(const ConvGeometry& g) {
   });
 }
 
-// A caller's buffer as the primitive wants to read it: the buffer itself when the layouts agree, else
-// a reordered copy (queued on the stream, so it is ready when the primitive runs).
-memory input(const memory::desc& want, const memory::desc& plain, void* p) {
-  memory user(plain, cpu_engine(), p);
-  if (want == plain) return user;
-  memory copy(want, cpu_engine());
-  dnnl::reorder(user, copy).execute(cpu_stream(), user, copy);
-  return copy;
-}
-
-// Where a primitive writes a result that belongs in a caller's plain buffer: the buffer itself when the
-// layouts agree and nothing is added to it, else a temporary that finish() reorders into the buffer,
-// adding with a sum post-op when accumulating. Without a buffer (a gradient nobody wants) the result
-// just lands in the temporary.
-class Output {
- public:
-  Output(const memory::desc& want, const memory::desc& plain, void* user, bool accumulate)
-      : accumulate_(accumulate) {
-    if (user != nullptr) user_ = memory(plain, cpu_engine(), user);
-    direct_ = user != nullptr && want == plain && !accumulate;
-    target_ = direct_ ? user_ : memory(want, cpu_engine());
-  }
-  const memory& target() const { return target_; }
-  void finish() {
-    if (direct_ || !user_) return;
-    dnnl::primitive_attr attr;
-    if (accumulate_) {
-      dnnl::post_ops ops;
-      ops.append_sum(1.0f);
-      attr.set_post_ops(ops);
-    }
-    dnnl::reorder::primitive_desc pd(target_, user_, attr);
-    dnnl::reorder(pd).execute(cpu_stream(), target_, user_);
-  }
-
- private:
-  memory user_, target_;
-  bool accumulate_, direct_ = false;
-};
-
 void conv2d_forward(const OpCall& c) {
   const ConvGeometry g = geometry(*c.node, c.in[0].type);
   auto f = forward_primitive(g);

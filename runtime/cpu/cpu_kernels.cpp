@@ -13,6 +13,7 @@ const KernelTable& cpu_kernels() {
   static const KernelTable table = [] {
     KernelTable t;
     register_conv_kernels(t);
+    register_conv_transpose_kernels(t);
     register_norm_kernels(t);
     register_row_norm_kernels(t);
     register_pool_kernels(t);

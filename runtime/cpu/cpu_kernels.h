@@ -16,6 +16,7 @@ const KernelTable& cpu_kernels();
 
 // One function per family, each in its own file.
 void register_conv_kernels(KernelTable& t);        // conv2d
+void register_conv_transpose_kernels(KernelTable& t);  // conv_transpose2d
 void register_norm_kernels(KernelTable& t);        // batch_norm
 void register_row_norm_kernels(KernelTable& t);    // layer_norm, rms_norm
 void register_pool_kernels(KernelTable& t);        // max_pool, avg_pool, global_avg_pool

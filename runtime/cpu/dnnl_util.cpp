@@ -45,6 +45,33 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
                                << " n=" << n << " k=" << k << ")";
 }
 
+dnnl::memory input(const dnnl::memory::desc& want, const dnnl::memory::desc& plain, void* p) {
+  dnnl::memory user(plain, cpu_engine(), p);
+  if (want == plain) return user;
+  dnnl::memory copy(want, cpu_engine());
+  dnnl::reorder(user, copy).execute(cpu_stream(), user, copy);
+  return copy;
+}
+
+Output::Output(const dnnl::memory::desc& want, const dnnl::memory::desc& plain, void* user, bool accumulate)
+    : accumulate_(accumulate) {
+  if (user != nullptr) user_ = dnnl::memory(plain, cpu_engine(), user);
+  direct_ = user != nullptr && want == plain && !accumulate;
+  target_ = direct_ ? user_ : dnnl::memory(want, cpu_engine());
+}
+
+void Output::finish() {
+  if (direct_ || !user_) return;
+  dnnl::primitive_attr attr;
+  if (accumulate_) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  dnnl::reorder::primitive_desc pd(target_, user_, attr);
+  dnnl::reorder(pd).execute(cpu_stream(), target_, user_);
+}
+
 void fill(float* dst, float value, int64_t n) {
 #pragma omp parallel for schedule(static) if (n >= kParallelWork)
   for (int64_t i = 0; i < n; ++i) dst[i] = value;

@@ -51,6 +51,25 @@ class PrimitiveCache {
 // "1,2,3;4,5" style keys from groups of integers.
 std::string make_key(std::initializer_list<std::vector<int64_t>> groups);
 
+// A caller's plain buffer as a primitive wants to read it: the buffer itself when the layouts agree, else
+// a reordered copy (queued on the stream, so it is ready when the primitive runs).
+dnnl::memory input(const dnnl::memory::desc& want, const dnnl::memory::desc& plain, void* p);
+
+// Where a primitive writes a result that belongs in a caller's plain buffer: the buffer itself when the
+// layouts agree and nothing is added to it, else a temporary that finish() reorders into the buffer,
+// adding with a sum post-op when accumulating. Without a buffer (a gradient nobody wants) the result
+// just lands in the temporary.
+class Output {
+ public:
+  Output(const dnnl::memory::desc& want, const dnnl::memory::desc& plain, void* user, bool accumulate);
+  const dnnl::memory& target() const { return target_; }
+  void finish();
+
+ private:
+  dnnl::memory user_, target_;
+  bool accumulate_, direct_ = false;
+};
+
 // C = alpha * op(A) op(B) + beta * C, row-major, through dnnl_sgemm (OpenMP-threaded). beta = 0 never
 // reads C, so C may hold garbage (the test harness prefills gradients with NaN).
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,

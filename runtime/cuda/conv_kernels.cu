@@ -1,5 +1,8 @@
 // conv2d on cuDNN (legacy API, cuDNN 9): forward, backward data and backward filter; the bias add and
-// its gradient are cudnnAddTensor and our own deterministic reduction.
+// its gradient are cudnnAddTensor and our own deterministic reduction. conv_transpose2d is the adjoint
+// of a conv2d from its output's shape to its input's (PyTorch's [C_in, out/g, kh, kw] weight is that
+// conv's filter): its forward is that conv's backward data, its input gradient the conv's forward, its
+// weight gradient the conv's backward filter with the roles of x and dy swapped.
 // Rules:
 // - Descriptors and algorithms are made once per geometry and cached in the context; the algorithms come
 //   from cuDNN's heuristics (cudnnGet*Algorithm_v7, which run nothing on the device), so the choice is a
@@ -61,6 +64,26 @@ ConvGeometry geometry(const ir::Node& node, const ir::TensorType& x) {
   const auto& y = node.outputs[0].shape;
   g.ho = checked_int(y[2], "output height"), g.wo = checked_int(y[3], "output width");
   g.bias = a.get_bool("bias");
+  return g;
+}
+
+// The conv2d whose backward data a conv_transpose2d of input x is: from y's shape to x's.
+ConvGeometry adjoint_geometry(const ir::Node& node, const ir::TensorType& x) {
+  const auto& a = node.attrs;
+  ConvGeometry g{};
+  const auto& y = node.outputs[0].shape;
+  g.n = checked_int(x.shape[0], "batch"), g.c = checked_int(y[1], "out");
+  g.h = checked_int(y[2], "output height"), g.w = checked_int(y[3], "output width");
+  g.out = checked_int(x.shape[1], "channels");
+  g.groups = checked_int(a.get_int("groups"), "groups");
+  const auto kernel = a.get_ints("kernel", 2), stride = a.get_ints("stride", 2), pad = a.get_ints("pad", 2),
+             dil = a.get_ints("dilation", 2);
+  g.kh = checked_int(kernel[0], "kernel"), g.kw = checked_int(kernel[1], "kernel");
+  g.sh = checked_int(stride[0], "stride"), g.sw = checked_int(stride[1], "stride");
+  g.ph = checked_int(pad[0], "pad"), g.pw = checked_int(pad[1], "pad");
+  g.dh = checked_int(dil[0], "dilation"), g.dw = checked_int(dil[1], "dilation");
+  g.ho = checked_int(x.shape[2], "height"), g.wo = checked_int(x.shape[3], "width");
+  g.bias = false;  // added to the transposed output by hand
   return g;
 }
 
@@ -232,14 +255,62 @@ void conv2d_backward(CudaContext& ctx, const OpCall& c) {
   }
 }
 
+// In the adjoint conv's terms (adjoint_geometry): its "x" descriptor is our y, its "y" descriptor our x.
+void conv_transpose2d_forward(CudaContext& ctx, const OpCall& c) {
+  const ConvGeometry g = adjoint_geometry(*c.node, c.in[0].type);
+  if (c.out[0].numel() == 0) return;
+  const ConvEntry& e = conv_entry(ctx, g);
+  const float one = 1.0f, zero = 0.0f;
+  void* ws = workspace(ctx, c, e.bwd_data_ws);
+  SL_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn(), &one, e.w, c.in[1].data, e.y, c.in[0].data, e.conv,
+                                              e.bwd_data, ws, e.bwd_data_ws, &zero, e.x, c.out[0].data));
+  if (c.node->attrs.get_bool("bias")) {
+    cudnnTensorDescriptor_t bias = nullptr;
+    SL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias));
+    SL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, g.c, 1, 1));
+    const cudnnStatus_t st = cudnnAddTensor(ctx.cudnn(), &one, bias, c.in[2].data, &one, e.x, c.out[0].data);
+    cudnnDestroyTensorDescriptor(bias);
+    SL_CUDNN_CHECK(st);
+  }
+}
+
+void conv_transpose2d_backward(CudaContext& ctx, const OpCall& c) {
+  const ConvGeometry g = adjoint_geometry(*c.node, c.in[0].type);
+  const bool bias = c.node->attrs.get_bool("bias");
+  const bool want_x = grad_wanted(c, 0), want_w = grad_wanted(c, 1), want_b = bias && grad_wanted(c, 2);
+  if (!c.dy[0].present()) {
+    for (size_t i = 0; i < c.dx.size(); ++i) zero_gradient(ctx, c.dx[i], grad_accumulates(c, i));
+    return;
+  }
+  if ((!want_x && !want_w && !want_b) || c.dy[0].numel() == 0) return;
+  const ConvEntry& e = conv_entry(ctx, g);
+  const float one = 1.0f, zero = 0.0f;
+  if (want_x) {
+    void* ws = workspace(ctx, c, e.fwd_ws);
+    SL_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &one, e.x, c.dy[0].data, e.w, c.in[1].data, e.conv, e.fwd, ws,
+                                           e.fwd_ws, grad_accumulates(c, 0) ? &one : &zero, e.y, c.dx[0].data));
+  }
+  if (want_w) {
+    void* ws = workspace(ctx, c, e.bwd_filter_ws);
+    SL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn(), &one, e.x, c.dy[0].data, e.y, c.in[0].data, e.conv,
+                                                  e.bwd_filter, ws, e.bwd_filter_ws,
+                                                  grad_accumulates(c, 1) ? &one : &zero, e.w, c.dx[1].data));
+  }
+  if (want_b)
+    reduce_sum(ctx, c.dy[0].f32(), c.dy[0].type.shape, {1, 0, 1, 1}, c.dx[2].f32(), 1.0, grad_accumulates(c, 2));
+}
+
 }  // namespace
 
 int64_t conv_scratch_bytes(CudaContext& ctx, const ir::Node& n, const std::vector<ir::TensorType>& in) {
-  if (n.op != "conv2d") return 0;
-  const ConvGeometry g = geometry(n, in[0]);
-  return static_cast<int64_t>(conv_entry(ctx, g).max_ws());
+  if (n.op == "conv2d") return static_cast<int64_t>(conv_entry(ctx, geometry(n, in[0])).max_ws());
+  if (n.op == "conv_transpose2d") return static_cast<int64_t>(conv_entry(ctx, adjoint_geometry(n, in[0])).max_ws());
+  return 0;
 }
 
-void register_conv_kernels(KernelTable& t, CudaContext* ctx) { add_kernels(t, ctx, "conv2d", conv2d_forward, conv2d_backward); }
+void register_conv_kernels(KernelTable& t, CudaContext* ctx) {
+  add_kernels(t, ctx, "conv2d", conv2d_forward, conv2d_backward);
+  add_kernels(t, ctx, "conv_transpose2d", conv_transpose2d_forward, conv_transpose2d_backward);
+}
 
 }  // namespace sublinear::runtime::cuda

@@ -35,7 +35,7 @@ using CudaKernelFn = void (*)(CudaContext&, const OpCall&);
 // Registers fwd/bwd (bwd may be null) bound to `ctx`; a null ctx means default_cuda_context() at call time.
 void add_kernels(KernelTable& t, CudaContext* ctx, const std::string& op, CudaKernelFn fwd, CudaKernelFn bwd);
 
-void register_conv_kernels(KernelTable& t, CudaContext* ctx);        // conv2d
+void register_conv_kernels(KernelTable& t, CudaContext* ctx);        // conv2d, conv_transpose2d
 void register_norm_kernels(KernelTable& t, CudaContext* ctx);        // batch_norm
 void register_pool_kernels(KernelTable& t, CudaContext* ctx);        // max_pool, avg_pool, global_avg_pool
 void register_activation_kernels(KernelTable& t, CudaContext* ctx);  // relu, sigmoid, tanh, dropout

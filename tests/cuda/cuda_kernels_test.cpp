@@ -468,6 +468,13 @@ TEST(CudaKernels, MathAndRowNorms) {
     compare_op(binary(op, {4}, {2, 3, 4}), summed);
   }
   compare_op(unary("causal_mask", {2, 5, 7}), tol(kExact));
+  compare_op({"conv_transpose2d", {{"out", num(4)}, {"kernel", ints({2})}, {"stride", ints({2})}}, {f32({2, 3, 5, 6})}},
+             tol(kLibrary));
+  compare_op({"conv_transpose2d",
+              {{"out", num(6)}, {"kernel", ints({3})}, {"stride", ints({2})}, {"pad", ints({1})},
+               {"output_padding", ints({1})}, {"groups", num(2)}, {"bias", flag(false)}},
+              {f32({1, 4, 3, 3})}},
+             tol(kLibrary));
   compare_op({"arange", {{"n", num(1000)}, {"start", real(-3.25)}, {"step", real(0.1)}}, {}}, tol(kExact));
   compare_op({"arange", {{"n", num(77)}, {"start", real(-5)}, {"step", real(3)}, {"dtype", str("i32")}}, {}}, tol(kExact));
   compare_op({"argmax", {}, {f32({7, 33})}}, tol(kExact));

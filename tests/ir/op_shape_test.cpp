@@ -576,6 +576,7 @@ const std::map<std::string, Sample>& samples() {
       {"upsample", {{f32({2, 3, 4, 4})}, {}}},
       {"arange", {{}, {{"n", i64(5)}}}},
       {"argmax", {{f32({2, 3})}, {}}},
+      {"conv_transpose2d", {{f32({2, 3, 4, 4})}, {{"out", i64(4)}, {"kernel", i64(2)}, {"stride", i64(2)}}}},
   };
   return s;
 }

@@ -90,9 +90,14 @@ TEST(ModelGradients, GptWithFusedAttentionAndLayerNorm) {
 }
 
 TEST(ModelGradients, UnetWithSkipsAndUpsampling) {
-  for (const char* bilinear : {"false", "true"})
-    check_model_gradients({std::string("unet bilinear=") + bilinear, "examples/unet.snet",
-                           {{"levels", "2"}, {"width", "3"}, {"classes", "3"}, {"image_size", "4"}, {"bilinear", bilinear}},
+  for (const char* up : {"transposed", "nearest", "bilinear"})
+    check_model_gradients({std::string("unet ") + up, "examples/unet.snet",
+                           {{"levels", "2"},
+                            {"width", "3"},
+                            {"classes", "3"},
+                            {"image_size", "4"},
+                            {"transposed", std::string(up) == "transposed" ? "true" : "false"},
+                            {"bilinear", std::string(up) == "bilinear" ? "true" : "false"}},
                            4},
                           planner::Policy::Sqrt, 5e-2, 2e-3);
 }
