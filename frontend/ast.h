@@ -38,6 +38,7 @@ struct IndexItem {
   bool is_range = false;
   ExprPtr point;   // when !is_range
   ExprPtr lo, hi;  // when is_range; null = open end
+  ExprPtr step;    // when is_range; null = 1
   SourceLoc loc;
 };
 

@@ -138,6 +138,11 @@ Value Expander::call_op(const ir::OpDef& def, const std::vector<NamedValue>& arg
   if (instance)
     for (const auto& b : instance->bound) attrs.emplace_back(b.name, to_attr(b));
   auto tensor_of = [&](const NamedValue& a) {
+    // Elementwise ops broadcast, so a number is the scalar tensor it denotes: where(m, x, -1e9), maximum(x, 0).
+    if ((a.value.kind == Value::Kind::Int || a.value.kind == Value::Kind::Float) && def.category == "elementwise")
+      return make_node(*ir::OpRegistry::global().find("full"), {},
+                       {{"shape", std::vector<int64_t>{}}, {"value", a.value.as_double()}}, a.loc, nullptr)
+          .t;
     if (a.value.kind != Value::Kind::Tensor) {
       std::vector<std::string> hint;
       if (a.value.kind == Value::Kind::List)
@@ -160,8 +165,10 @@ Value Expander::call_op(const ir::OpDef& def, const std::vector<NamedValue>& arg
       continue;
     }
     auto in = std::find(def.input_names.begin(), def.input_names.end(), a.name);
-    if (in != def.input_names.end() && a.value.kind == Value::Kind::Tensor) {
-      named_inputs[in - def.input_names.begin()] = a.value.t;
+    if (in != def.input_names.end() &&
+        (a.value.kind == Value::Kind::Tensor ||
+         ((a.value.kind == Value::Kind::Int || a.value.kind == Value::Kind::Float) && def.category == "elementwise"))) {
+      named_inputs[in - def.input_names.begin()] = tensor_of(a);
       continue;
     }
     if (instance)

@@ -378,10 +378,17 @@ Value Expander::eval_index(const Expr& e) {
     int64_t hi = ix.hi ? eval_int(*ix.hi, "a slice bound") : n;
     if (lo < 0) lo += n;
     if (hi < 0) hi += n;
+    const int64_t step = ix.step ? eval_int(*ix.step, "a slice step") : 1;
+    if (step < 1)
+      fail(ix.step->loc, "a slice step must be positive, got " + std::to_string(step) +
+                             " (reversed slices are not supported; use a positive step)");
     if (lo < 0 || hi > n || lo >= hi)
       fail(ix.loc, "slice " + std::to_string(lo) + ":" + std::to_string(hi) + " is empty or out of range for axis " +
                        std::to_string(axis) + " of " + t.str());
-    if (lo != 0 || hi != n)
+    if (step != 1)
+      cur = make_node(*reg.find("slice"), {cur.t}, {{"axis", axis}, {"start", lo}, {"end", hi}, {"step", step}}, ix.loc,
+                      nullptr);
+    else if (lo != 0 || hi != n)
       cur = make_node(*reg.find("slice"), {cur.t}, {{"axis", axis}, {"start", lo}, {"end", hi}}, ix.loc, nullptr);
     ++axis;
   }

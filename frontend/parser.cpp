@@ -296,6 +296,7 @@ class AstBuilder {
           item.is_range = true;
           if (ri->lo) item.lo = expr(ri->lo);
           if (ri->hi) item.hi = expr(ri->hi);
+          if (ri->step) item.step = expr(ri->step);
         }
         e->indices.push_back(std::move(item));
       }

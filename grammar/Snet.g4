@@ -58,7 +58,7 @@ primary     : INT                                                   # intLit
 argList     : arg (',' arg)* ;
 arg         : (ID '=')? expr ;
 index       : expr                                                  # pointIndex
-            | lo=expr? ':' hi=expr?                                 # rangeIndex
+            | lo=expr? ':' hi=expr? (':' step=expr?)?               # rangeIndex
             ;
 
 SNET    : 'snet' ;

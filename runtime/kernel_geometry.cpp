@@ -134,8 +134,9 @@ Range taken_range(const OpCall& c) {
   } else {
     r.begin = resolve(c.node->attrs.get_int("start"));
     r.end = resolve(c.node->attrs.get_int("end"));
+    r.step = c.node->attrs.get_int("step");
   }
-  SL_CHECK(0 <= r.begin && r.begin < r.end && r.end <= r.dim)
+  SL_CHECK(0 <= r.begin && r.begin < r.end && r.end <= r.dim && r.step >= 1)
       << c.node->op << ": range [" << r.begin << ", " << r.end << ") outside axis of " << r.dim;
   return r;
 }

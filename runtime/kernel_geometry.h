@@ -60,9 +60,10 @@ struct Pieces {
 Pieces join_pieces(const OpCall& c, const std::vector<Tensor>& parts);
 Pieces split_pieces(const OpCall& c);
 
-// x as [outer, dim, inner] and the taken range [begin, end) of the middle axis.
+// x as [outer, dim, inner] and the taken indices begin, begin + step, ... below end of the middle axis.
 struct Range {
-  int64_t outer, dim, inner, begin, end;
+  int64_t outer, dim, inner, begin, end, step = 1;
+  int64_t count() const { return (end - begin - 1) / step + 1; }
 };
 
 // slice and select; a range outside the axis fails an SL_CHECK.

@@ -1,5 +1,7 @@
-// arange (a constant sequence, e.g. positions for sin/cos encodings) and argmax (the index of the
-// largest element along an axis, e.g. predicted classes or tokens). Neither has a gradient.
+// arange (a constant sequence, e.g. positions for sin/cos encodings), argmax (the index of the largest
+// element along an axis, e.g. predicted classes or tokens), neither with a gradient, and take (rows of
+// a tensor picked by an index tensor: embeddings by hand, gathering tokens or positions), whose gradient
+// is the scatter-add of dy and reads only the indices.
 #include "ir/ops/op_helpers.h"
 
 namespace sublinear::ir {
@@ -60,6 +62,33 @@ void register_index_ops(OpRegistry& r) {
   m.differentiable = false;
   m.cheap = true;
   r.add(std::move(m));
+
+  OpDef t;
+  t.name = "take";
+  t.doc = "Entries of x along an axis picked by i32 indices: x[..., indices, ...] (torch.index_select, numpy.take)";
+  t.category = "shape";  // data movement, like select
+  t.min_inputs = t.max_inputs = 2;
+  t.input_names = {"x", "indices"};
+  t.attrs = {optional_attr("axis", AttrKind::Int, int64_t{0}, "axis the indices address")};
+  t.infer = [](const std::vector<TensorType>& in, const Attrs& attrs) {
+    expect_input_count("take", in, 2);
+    expect_rank("take", "x", in[0], 1, -1);
+    expect_dtype("take", "indices", in[1], DType::I32);
+    if (in[0].dtype != DType::F32 && in[0].dtype != DType::I32)
+      fail("take: 'x' must be f32 or i32, got " + in[0].str());
+    const int axis = normalise_axis("take", "axis", attrs.get_int("axis"), static_cast<int>(in[0].rank()), in[0]);
+    TensorType y{in[0].dtype, {}};
+    for (int i = 0; i < axis; ++i) y.shape.push_back(in[0].shape[i]);
+    for (int64_t d : in[1].shape) y.shape.push_back(d);
+    for (size_t i = static_cast<size_t>(axis) + 1; i < in[0].shape.size(); ++i) y.shape.push_back(in[0].shape[i]);
+    return std::vector<TensorType>{y};
+  };
+  t.cost = [](const std::vector<TensorType>& in, const std::vector<TensorType>& out, const Attrs&) {
+    return Cost{0, io_bytes(in, out)};
+  };
+  t.backward = {{1}, {}};
+  t.cheap = true;
+  r.add(std::move(t));
 }
 
 }  // namespace sublinear::ir

@@ -1,6 +1,6 @@
 // Pointwise math: unary functions (exp, log, sqrt, rsqrt, abs, neg, sin, cos, pow by a constant, the
 // affine a*x + b that numbers combined with tensors lower to), the Transformer activations gelu and
-// silu, and the binary div, maximum and minimum with numpy broadcasting.
+// silu, the binary div, maximum and minimum, and the ternary where, all with numpy broadcasting.
 //
 // Rules for the backward reads (the fewer, the more the planner can free or overwrite in place):
 //   * A function whose derivative is a function of its output (exp, sqrt, rsqrt) reads y only, so y may
@@ -10,6 +10,8 @@
 //   * neg, affine and causal_mask read nothing.
 //   * div reads b and y (da = dy / b, db = -dy * y / b), so y may be written over a; maximum and minimum
 //     read both inputs (which one won) and split the gradient equally on ties, as PyTorch does.
+//   * where reads only the condition (the gradient goes to a where it holds, to b elsewhere), so y may
+//     be written over a or b; the condition gets no gradient.
 #include "ir/ops/op_helpers.h"
 
 namespace sublinear::ir {
@@ -111,6 +113,27 @@ void register_math_ops(OpRegistry& r) {
   r.add(std::move(div));
   r.add(binary_math("maximum", "Elementwise max(a, b) with broadcasting; ties split the gradient", {{0, 1}, {}}, 1));
   r.add(binary_math("minimum", "Elementwise min(a, b) with broadcasting; ties split the gradient", {{0, 1}, {}}, 1));
+
+  OpDef where;
+  where.name = "where";
+  where.doc = "Elementwise cond ? a : b with broadcasting over all three; cond is f32 or i32, nonzero is true";
+  where.category = "elementwise";
+  where.min_inputs = where.max_inputs = 3;
+  where.input_names = {"cond", "a", "b"};
+  where.infer = [](const std::vector<TensorType>& in, const Attrs&) {
+    expect_input_count("where", in, 3);
+    if (in[0].dtype != DType::F32 && in[0].dtype != DType::I32)
+      fail("where: 'cond' must be f32 or i32, got " + in[0].str());
+    expect_dtype("where", "a", in[1], DType::F32);
+    expect_dtype("where", "b", in[2], DType::F32);
+    const Shape ab = broadcast_shapes("where", in[1], in[2]);
+    return std::vector<TensorType>{{DType::F32, broadcast_shapes("where", in[0], TensorType{DType::F32, ab})}};
+  };
+  where.cost = elementwise_cost(1);
+  where.backward = {{0}, {}};
+  where.inplace = {{0, 1}, {0, 2}};
+  where.cheap = true;
+  r.add(std::move(where));
 }
 
 }  // namespace sublinear::ir

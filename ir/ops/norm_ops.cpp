@@ -9,15 +9,23 @@ namespace {
 
 const char* kOp = "batch_norm";
 
-int64_t channels(const TensorType& x) {
-  expect_rank(kOp, "x", x, 2, 5, "[N, C, ...]");
+// The channel axis: 1 by default ([N, C, ...], PyTorch's BatchNorm), -1 for channels-last data such as
+// sequences [N, T, C]. Never the batch axis, whose statistics would make the parameters batch-sized.
+int channel_axis(const TensorType& x, const Attrs& attrs) {
+  expect_rank(kOp, "x", x, 2, 5, "[N, C, ...] or [N, ..., C]");
   expect_dtype(kOp, "x", x, DType::F32);
-  return x.shape[1];
+  const int axis = normalise_axis(kOp, "axis", attrs.get_int("axis"), static_cast<int>(x.rank()), x);
+  if (axis == 0)
+    fail(std::string(kOp) + ": axis 0 of " + x.str() +
+         " is the batch axis; the channel axis is one of the others (1 for [N, C, ...], -1 for [N, ..., C])");
+  return axis;
 }
+
+int64_t channels(const TensorType& x, const Attrs& attrs) { return x.shape[static_cast<size_t>(channel_axis(x, attrs))]; }
 
 std::vector<ParamSpec> bn_params(const std::vector<TensorType>& data, const Attrs& attrs) {
   expect_input_count(kOp, data, 1);
-  int64_t c = channels(data[0]);
+  int64_t c = channels(data[0], attrs);
   double eps = attrs.get_float("eps"), momentum = attrs.get_float("momentum");
   if (!(eps > 0)) fail(std::string(kOp) + ": eps must be positive, got " + std::to_string(eps));
   if (!(momentum >= 0 && momentum <= 1))
@@ -102,19 +110,20 @@ void register_norm_ops(OpRegistry& r) {
 
   OpDef d;
   d.name = kOp;
-  d.doc = "Batch normalisation over every axis but the channel axis 1, with running statistics";
+  d.doc = "Batch normalisation over every axis but the channel axis (1, or axis=), with running statistics";
   d.category = "norm";
   d.min_inputs = d.max_inputs = 1;
   d.input_names = {"x"};
   d.attrs = {
       optional_attr("eps", AttrKind::Float, 1e-5, "added to the variance"),
       optional_attr("momentum", AttrKind::Float, 0.1, "running statistics update rate"),
+      optional_attr("axis", AttrKind::Int, int64_t{1}, "channel axis (1: [N, C, ...]; -1: channels last)"),
   };
   d.params = bn_params;
   d.infer = [](const std::vector<TensorType>& in, const Attrs& attrs) {
     if (in.empty()) expect_input_count(kOp, in, 5);
     expect_params(kOp, in, 1, bn_params({in[0]}, attrs));
-    TensorType stat{DType::F32, {in[0].shape[1]}};
+    TensorType stat{DType::F32, {channels(in[0], attrs)}};
     return std::vector<TensorType>{in[0], stat, stat};
   };
   // Outputs 1 and 2 (batch mean and inverse std) exist only for the backward pass.

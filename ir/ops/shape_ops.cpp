@@ -154,8 +154,11 @@ Types slice(const Types& in, const Attrs& attrs) {
          " is empty or out of bounds for axis " + std::to_string(axis) + " of " + x.str() +
          " (after resolving negatives: [" + std::to_string(s) + ", " + std::to_string(e) +
          "), need 0 <= start < end <= " + std::to_string(dim) + ")");
+  const int64_t step = attrs.get_int("step");
+  if (step < 1)
+    fail("slice: step must be positive, got " + std::to_string(step) + " (reversed slices are not supported)");
   TensorType y = x;
-  y.shape[axis] = e - s;
+  y.shape[axis] = (e - s - 1) / step + 1;
   return {y};
 }
 
@@ -210,10 +213,11 @@ void register_shape_ops(OpRegistry& r) {
   d.infer = split;
   r.add(std::move(d));
 
-  d = shape_op("slice", "Takes the range [start, end) of one axis", 1, 1, {"x"});
+  d = shape_op("slice", "Takes start, start + step, ... below end along one axis", 1, 1, {"x"});
   d.attrs = {required_attr("axis", AttrKind::Int, "axis to slice"),
              optional_attr("start", AttrKind::Int, int64_t{0}, "first index; negative from the end"),
-             required_attr("end", AttrKind::Int, "one past the last index; negative from the end")};
+             required_attr("end", AttrKind::Int, "one past the last index; negative from the end"),
+             optional_attr("step", AttrKind::Int, int64_t{1}, "distance between taken indices (x[a:b:step])")};
   d.infer = slice;
   r.add(std::move(d));
 

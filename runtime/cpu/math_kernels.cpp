@@ -1,5 +1,5 @@
 // Pointwise math on the CPU: exp, log, sqrt, rsqrt, abs, neg, sin, cos, pow, affine, gelu, silu,
-// causal_mask (one input), div, maximum, minimum (two, numpy broadcasting).
+// causal_mask (one input), div, maximum, minimum (two, numpy broadcasting), where (three, broadcasting).
 // Rules: each output element depends on its own input elements only and reads them all before it is
 // written, so y may be written over x (a) and dx over dy, and two dx may be one buffer (maximum(x, x):
 // the first written, the second accumulated, element by element). Gradients of broadcast operands are
@@ -273,6 +273,127 @@ void causal_mask_backward(const OpCall& c) {
   causal_mask_pass<true>(c);
 }
 
+// --- where -----------------------------------------------------------------------------------------------
+
+// Element strides of an operand of shape `s` (right-aligned, numpy style) along the axes of `out`; 0 where
+// it is broadcast.
+std::vector<int64_t> broadcast_strides(const ir::Shape& out, const ir::Shape& s) {
+  std::vector<int64_t> st(out.size(), 0);
+  int64_t stride = 1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const size_t so = s.size() - 1 - i, o = out.size() - 1 - i;
+    if (s[so] != 1) st[o] = stride;
+    stride *= s[so];
+  }
+  return st;
+}
+
+// f(out_offset, offsets[3], n, steps[3]) for each run of n output elements along the last axis of `out`,
+// operand k's element j of the run at offsets[k] + j * steps[k]. Rows are split among threads.
+template <typename F>
+void for_each_row3(const ir::Shape& out, const std::vector<int64_t> (&st)[3], const F& f) {
+  const size_t rank = out.size();
+  const int64_t inner = rank == 0 ? 1 : out.back();
+  if (inner == 0) return;
+  const int64_t rows = ir::num_elements(out) / inner;
+  const size_t outer_axes = rank == 0 ? 0 : rank - 1;
+  int64_t steps[3];
+  for (int k = 0; k < 3; ++k) steps[k] = rank == 0 ? 0 : st[k].back();
+  parallel_for(rows, inner, [&](int64_t r0, int64_t r1) {
+    std::vector<int64_t> idx(outer_axes);
+    int64_t off[3] = {0, 0, 0}, rem = r0;
+    for (size_t a = outer_axes; a-- > 0;) {
+      idx[a] = rem % out[a];
+      rem /= out[a];
+      for (int k = 0; k < 3; ++k) off[k] += idx[a] * st[k][a];
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      f(r * inner, off, inner, steps);
+      for (size_t a = outer_axes; a-- > 0;) {
+        for (int k = 0; k < 3; ++k) off[k] += st[k][a];
+        if (++idx[a] < out[a]) break;
+        for (int k = 0; k < 3; ++k) off[k] -= idx[a] * st[k][a];
+        idx[a] = 0;
+      }
+    }
+  });
+}
+
+template <typename C>
+void where_forward_as(const OpCall& c) {
+  const ir::Shape& ys = c.out[0].type.shape;
+  const std::vector<int64_t> st[3] = {broadcast_strides(ys, c.in[0].type.shape),
+                                      broadcast_strides(ys, c.in[1].type.shape),
+                                      broadcast_strides(ys, c.in[2].type.shape)};
+  const C* cond = static_cast<const C*>(c.in[0].data);
+  const float* a = c.in[1].f32();
+  const float* b = c.in[2].f32();
+  float* y = c.out[0].f32();
+  for_each_row3(ys, st, [&](int64_t o, const int64_t* off, int64_t n, const int64_t* step) {
+    for (int64_t j = 0; j < n; ++j)
+      y[o + j] = cond[off[0] + j * step[0]] != C{0} ? a[off[1] + j * step[1]] : b[off[2] + j * step[2]];
+  });
+}
+
+void where_forward(const OpCall& c) {
+  if (c.in[0].type.dtype == ir::DType::I32) where_forward_as<int32_t>(c);
+  else where_forward_as<float>(c);
+}
+
+// dcond is zero (the condition is piecewise constant); da = dy where cond holds, db = dy elsewhere. Each
+// element reads dy before any gradient of it is written, in input order, so dx may be dy and two dx may be
+// one buffer (where(c, x, x)).
+template <typename C>
+void where_backward_as(const OpCall& c) {
+  const ir::Shape& ys = c.out[0].type.shape;
+  const int64_t n = ir::num_elements(ys);
+  bool want[3], acc[3], full[3];
+  for (size_t i = 0; i < 3; ++i) {
+    want[i] = grad_wanted(c, i);
+    acc[i] = grad_accumulates(c, i);
+    full[i] = want[i] && c.dx[i].numel() == n;
+  }
+  if (!c.dy[0].present()) {
+    for (size_t i = 0; i < 3; ++i)
+      if (want[i]) zero_gradient(c.dx[i], acc[i]);
+    return;
+  }
+  if (want[0] && !full[0]) zero_gradient(c.dx[0], acc[0]);
+  std::unique_ptr<float[]> scratch[3];
+  float* dst[3] = {nullptr, nullptr, nullptr};
+  bool add[3] = {false, false, false};
+  for (size_t i = 0; i < 3; ++i) {
+    if (!want[i] || (i == 0 && !full[0])) continue;
+    if (full[i]) {
+      dst[i] = c.dx[i].f32();
+      add[i] = acc[i];
+    } else {
+      scratch[i] = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n));
+      dst[i] = scratch[i].get();
+    }
+  }
+  const std::vector<int64_t> st[3] = {broadcast_strides(ys, c.in[0].type.shape), std::vector<int64_t>(ys.size(), 0),
+                                      std::vector<int64_t>(ys.size(), 0)};
+  const C* cond = static_cast<const C*>(c.in[0].data);
+  const float* g = c.dy[0].f32();
+  for_each_row3(ys, st, [&](int64_t o, const int64_t* off, int64_t len, const int64_t* step) {
+    for (int64_t j = 0; j < len; ++j) {
+      const float gj = g[o + j];
+      const bool take_a = cond[off[0] + j * step[0]] != C{0};
+      const float v[3] = {0.0f, take_a ? gj : 0.0f, take_a ? 0.0f : gj};
+      for (int i = 0; i < 3; ++i)
+        if (dst[i]) dst[i][o + j] = add[i] ? dst[i][o + j] + v[i] : v[i];
+    }
+  });
+  for (size_t i = 1; i < 3; ++i)
+    if (scratch[i]) reduce_sum(scratch[i].get(), ys, broadcast_axes(ys, c.in[i].type.shape), c.dx[i].f32(), 1.0, acc[i]);
+}
+
+void where_backward(const OpCall& c) {
+  if (c.in[0].type.dtype == ir::DType::I32) where_backward_as<int32_t>(c);
+  else where_backward_as<float>(c);
+}
+
 template <typename Op>
 OpKernels unary() {
   return {unary_forward<Op>, unary_backward<Op>};
@@ -309,6 +430,7 @@ void register_math_kernels(KernelTable& t) {
   t.add("div", binary<Div>());
   t.add("maximum", binary<Maximum>());
   t.add("minimum", binary<Minimum>());
+  t.add("where", {where_forward, where_backward});
 }
 
 }  // namespace sublinear::runtime::cpu

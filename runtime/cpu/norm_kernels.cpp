@@ -1,4 +1,5 @@
-// batch_norm over x [N, C, ...] with per-channel statistics, following cuDNN's outputs: y, the batch
+// batch_norm over x [N, C, ...] (or any channel axis but the batch's: x as [n, c, s] around it) with
+// per-channel statistics, following cuDNN's outputs: y, the batch
 // mean and the inverse standard deviation 1/sqrt(var + eps) of the biased batch variance.
 // Rules: hand-written OpenMP loops, parallel over channels only; each channel's reductions run
 // in double in a fixed order (element j of each (n, c) row into lane j % 8 of eight partial sums, the
@@ -42,14 +43,19 @@ struct LaneSum {
   }
 };
 
-Layout layout(const Tensor& x) {
-  Layout l{x.dim(0), x.dim(1), 1};
-  for (int d = 2; d < x.rank(); ++d) l.s *= x.dim(d);
+// The axes before the channel axis (attribute `axis`) are n, those after it s.
+Layout layout(const OpCall& call) {
+  const Tensor& x = call.in[0];
+  int64_t axis = call.node->attrs.get_int("axis");
+  if (axis < 0) axis += x.rank();
+  Layout l{1, x.dim(static_cast<int>(axis)), 1};
+  for (int d = 0; d < axis; ++d) l.n *= x.dim(d);
+  for (int d = static_cast<int>(axis) + 1; d < x.rank(); ++d) l.s *= x.dim(d);
   return l;
 }
 
 void batch_norm_forward(const OpCall& call) {
-  const Layout l = layout(call.in[0]);
+  const Layout l = layout(call);
   const float* x = call.in[0].f32();
   const float* gamma = call.in[1].f32();
   const float* beta = call.in[2].f32();
@@ -112,7 +118,7 @@ void batch_norm_forward(const OpCall& call) {
 //   xhat = (x - mean) * invstd, dbeta = sum dy, dgamma = sum dy * xhat,
 //   dx = gamma * invstd * (dy - dbeta / count - xhat * dgamma / count).
 void batch_norm_backward(const OpCall& call) {
-  const Layout l = layout(call.in[0]);
+  const Layout l = layout(call);
   const bool want_x = grad_wanted(call, 0), want_g = grad_wanted(call, 1), want_b = grad_wanted(call, 2);
   const bool acc_x = grad_accumulates(call, 0), acc_g = grad_accumulates(call, 1), acc_b = grad_accumulates(call, 2);
   if (!call.dy[0].present()) {

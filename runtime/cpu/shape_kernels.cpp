@@ -194,9 +194,28 @@ void split_backward(const OpCall& c) {
 
 // --- slice, select -----------------------------------------------------------------------------------
 
+// A stepped slice as rows: row (o, k) of `inner` elements is x's row o * dim + begin + k * step.
+template <typename F>
+void for_each_stepped_row(const Range& r, const F& f) {
+  const int64_t count = r.count();
+  parallel_for(r.outer * count, r.inner, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t o = q / count, k = q % count;
+      f(q * r.inner, (o * r.dim + r.begin + k * r.step) * r.inner);
+    }
+  });
+}
+
 void take_forward(const OpCall& c) {
   const Range r = taken_range(c);
   const int64_t elem = ir::dtype_size(c.in[0].type.dtype);
+  if (r.step > 1) {
+    char* y = static_cast<char*>(c.out[0].data);
+    const char* x = static_cast<const char*>(c.in[0].data);
+    const size_t row = static_cast<size_t>(r.inner * elem);
+    for_each_stepped_row(r, [&](int64_t yo, int64_t xo) { std::memcpy(y + yo * elem, x + xo * elem, row); });
+    return;
+  }
   const int64_t row = (r.end - r.begin) * r.inner * elem;
   copy_blocks(static_cast<char*>(c.out[0].data), row,
               static_cast<const char*>(c.in[0].data) + r.begin * r.inner * elem, r.dim * r.inner * elem, r.outer,
@@ -209,6 +228,16 @@ void take_backward(const OpCall& c) {
   const Range r = taken_range(c);
   const bool acc = grad_accumulates(c, 0);
   float* dx = c.dx[0].f32();
+  if (r.step > 1) {
+    // Zeros between the taken rows, then each taken row (+)= its dy row: no dx element is written twice.
+    const float* dy = maybe_f32(c.dy[0]);
+    if (!acc) fill_f32(dx, 0.0f, c.dx[0].numel());
+    if (dy == nullptr) return;
+    for_each_stepped_row(r, [&](int64_t yo, int64_t xo) {
+      for (int64_t j = 0; j < r.inner; ++j) dx[xo + j] += dy[yo + j];
+    });
+    return;
+  }
   const int64_t stride = r.dim * r.inner, row = (r.end - r.begin) * r.inner;
   if (!acc) {
     // Outside the range the gradient is zero.

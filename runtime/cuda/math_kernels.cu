@@ -247,9 +247,97 @@ void causal_mask_backward(CudaContext& ctx, const OpCall& c) {
   SL_CUDA_LAUNCH_CHECK();
 }
 
+// --- where -----------------------------------------------------------------------------------------------
+
+template <typename C>
+__global__ void where_kernel(const C* cond, const float* a, const float* b, float* y, IndexMap ab, IndexMap mc,
+                             int64_t n) {
+  for (int64_t i = global_thread(); i < n; i += global_stride()) {
+    int64_t ia, ib, ic, unused;
+    map_offsets(ab, i, &ia, &ib);
+    map_offsets(mc, i, &ic, &unused);
+    y[i] = cond[ic] != C(0) ? a[ia] : b[ib];
+  }
+}
+
+// Per element: dy read first, then dcond (zero), da, db written in input order, so dx may be dy and two
+// dx may be one buffer, as on the CPU.
+template <typename C>
+__global__ void where_grad_kernel(const C* cond, const float* dy, IndexMap mc, float* d0, bool acc0, float* d1,
+                                  bool acc1, float* d2, bool acc2, int64_t n) {
+  for (int64_t i = global_thread(); i < n; i += global_stride()) {
+    int64_t ic, unused;
+    map_offsets(mc, i, &ic, &unused);
+    const float g = dy[i];
+    const bool take_a = cond[ic] != C(0);
+    if (d0) d0[i] = acc0 ? __fadd_rn(d0[i], 0.0f) : 0.0f;
+    const float ga = take_a ? g : 0.0f, gb = take_a ? 0.0f : g;
+    if (d1) d1[i] = acc1 ? __fadd_rn(d1[i], ga) : ga;
+    if (d2) d2[i] = acc2 ? __fadd_rn(d2[i], gb) : gb;
+  }
+}
+
+void where_forward(CudaContext& ctx, const OpCall& c) {
+  const int64_t n = c.out[0].numel();
+  if (n == 0) return;
+  const ir::Shape& ys = c.out[0].type.shape;
+  const IndexMap ab = broadcast_map(ys, c.in[1].type.shape, c.in[2].type.shape);
+  const IndexMap mc = broadcast_map(ys, c.in[0].type.shape, c.in[0].type.shape);
+  if (c.in[0].type.dtype == ir::DType::I32)
+    where_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(static_cast<const int32_t*>(c.in[0].data), c.in[1].f32(),
+                                                               c.in[2].f32(), c.out[0].f32(), ab, mc, n);
+  else
+    where_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.in[0].f32(), c.in[1].f32(), c.in[2].f32(),
+                                                               c.out[0].f32(), ab, mc, n);
+  SL_CUDA_LAUNCH_CHECK();
+}
+
+void where_backward(CudaContext& ctx, const OpCall& c) {
+  const Tensor& dy = c.dy[0];
+  const ir::Shape& ys = dy.type.shape;
+  const int64_t n = dy.numel();
+  bool want[3], acc[3], full[3];
+  for (size_t i = 0; i < 3; ++i) {
+    want[i] = grad_wanted(c, i);
+    acc[i] = grad_accumulates(c, i);
+    full[i] = want[i] && c.dx[i].numel() == n;
+  }
+  if (!dy.present()) {
+    for (size_t i = 0; i < 3; ++i)
+      if (want[i]) zero_gradient(ctx, c.dx[i], acc[i]);
+    return;
+  }
+  if (n == 0) return;
+  if (want[0] && !full[0]) zero_gradient(ctx, c.dx[0], acc[0]);
+  float* scratch = nullptr;
+  if ((want[1] && !full[1]) || (want[2] && !full[2]))
+    scratch = static_cast<float*>(ctx.scratch(2 * n * static_cast<int64_t>(sizeof(float))));
+  float* dst[3] = {nullptr, nullptr, nullptr};
+  if (full[0]) dst[0] = c.dx[0].f32();
+  for (size_t i = 1; i < 3; ++i)
+    if (want[i]) dst[i] = full[i] ? c.dx[i].f32() : scratch + static_cast<int64_t>(i - 1) * n;
+  const IndexMap mc = broadcast_map(ys, c.in[0].type.shape, c.in[0].type.shape);
+  if (c.in[0].type.dtype == ir::DType::I32)
+    where_grad_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(
+        static_cast<const int32_t*>(c.in[0].data), dy.f32(), mc, dst[0], full[0] && acc[0], dst[1], full[1] && acc[1],
+        dst[2], full[2] && acc[2], n);
+  else
+    where_grad_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.in[0].f32(), dy.f32(), mc, dst[0],
+                                                                    full[0] && acc[0], dst[1], full[1] && acc[1],
+                                                                    dst[2], full[2] && acc[2], n);
+  SL_CUDA_LAUNCH_CHECK();
+  for (size_t i = 1; i < 3; ++i)
+    if (want[i] && !full[i])
+      reduce_sum(ctx, dst[i], ys, broadcast_axes(ys, c.in[i].type.shape), c.dx[i].f32(), 1.0, acc[i]);
+}
+
 }  // namespace
 
 int64_t math_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in) {
+  if (n.op == "where") {
+    if (in.size() < 3 || (in[1].shape == n.outputs[0].shape && in[2].shape == n.outputs[0].shape)) return 0;
+    return 2 * n.outputs[0].bytes();
+  }
   if (n.op != "div" && n.op != "maximum" && n.op != "minimum") return 0;
   if (in.size() < 2 || (in[0].shape == n.outputs[0].shape && in[1].shape == n.outputs[0].shape)) return 0;
   return 2 * n.outputs[0].bytes();
@@ -272,6 +360,7 @@ void register_math_kernels(KernelTable& t, CudaContext* ctx) {
   add_kernels(t, ctx, "div", binary_forward<B::Div>, binary_backward<B::Div>);
   add_kernels(t, ctx, "maximum", binary_forward<B::Maximum>, binary_backward<B::Maximum>);
   add_kernels(t, ctx, "minimum", binary_forward<B::Minimum>, binary_backward<B::Minimum>);
+  add_kernels(t, ctx, "where", where_forward, where_backward);
 }
 
 }  // namespace sublinear::runtime::cuda

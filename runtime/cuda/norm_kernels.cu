@@ -34,9 +34,13 @@ struct Layout {
   __host__ __device__ int64_t count() const { return n * s; }
 };
 
-Layout layout(const ir::TensorType& x) {
-  Layout l{x.shape[0], x.shape[1], 1, 1, 1};
-  for (size_t d = 2; d < x.shape.size(); ++d) l.s *= x.shape[d];
+// The axes before the channel axis (attribute `axis`) are n, those after it s.
+Layout layout(const ir::TensorType& x, const ir::Node& node) {
+  int64_t axis = node.attrs.get_int("axis");
+  if (axis < 0) axis += static_cast<int64_t>(x.shape.size());
+  Layout l{1, x.shape[static_cast<size_t>(axis)], 1, 1, 1};
+  for (size_t d = 0; d < static_cast<size_t>(axis); ++d) l.n *= x.shape[d];
+  for (size_t d = static_cast<size_t>(axis) + 1; d < x.shape.size(); ++d) l.s *= x.shape[d];
   int64_t k = std::max<int64_t>(1, (kTargetBlocks + l.c - 1) / std::max<int64_t>(l.c, 1));
   k = std::min(k, std::max<int64_t>(1, l.count() / kMinChunkElements));
   k = std::clamp<int64_t>(k, 1, std::max<int64_t>(l.n, 1));
@@ -197,7 +201,7 @@ unsigned partial_blocks(const Layout& l) {
 }
 
 void batch_norm_forward(CudaContext& ctx, const OpCall& call) {
-  const Layout l = layout(call.in[0].type);
+  const Layout l = layout(call.in[0].type, *call.node);
   if (l.c == 0) return;
   const bool batch = call.mode != Mode::Eval;
   const bool update = call.mode == Mode::Train;
@@ -229,7 +233,7 @@ void batch_norm_forward(CudaContext& ctx, const OpCall& call) {
 }
 
 void batch_norm_backward(CudaContext& ctx, const OpCall& call) {
-  const Layout l = layout(call.in[0].type);
+  const Layout l = layout(call.in[0].type, *call.node);
   const bool want_x = grad_wanted(call, 0), want_g = grad_wanted(call, 1), want_b = grad_wanted(call, 2);
   if (!call.dy[0].present()) {
     for (size_t i = 0; i < call.dx.size(); ++i) zero_gradient(ctx, call.dx[i], grad_accumulates(call, i));
@@ -263,7 +267,7 @@ void batch_norm_backward(CudaContext& ctx, const OpCall& call) {
 
 int64_t norm_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in) {
   if (n.op != "batch_norm") return 0;
-  return scratch_for(layout(in[0]));
+  return scratch_for(layout(in[0], n));
 }
 
 void register_norm_kernels(KernelTable& t, CudaContext* ctx) {

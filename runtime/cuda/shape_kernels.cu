@@ -1,4 +1,4 @@
-// reshape, flatten, transpose, concat, stack, split, slice and select on the GPU: pure data movement,
+// reshape, flatten, transpose, concat, stack, split, slice (stepped too) and select on the GPU: pure data movement,
 // the block structure of runtime/cpu/shape_kernels.cpp.
 // Rules: forwards move elements of any dtype as bit patterns; gradients are f32. reshape and flatten may
 // run in place (then nothing moves). Joining and cutting ops copy blocks between a [outer, axis, inner]
@@ -136,8 +136,50 @@ void split_backward(CudaContext& ctx, const OpCall& c) {
 
 // --- slice, select -----------------------------------------------------------------------------------
 
+// A stepped slice: y element i is in row q = i / inner = (o, k), taken from x's row o * dim + begin + k * step.
+struct SteppedRows {
+  int64_t count, inner, dim, begin, step;
+};
+
+__device__ int64_t stepped_source(const SteppedRows& s, int64_t i) {
+  const int64_t q = i / s.inner, j = i - q * s.inner, o = q / s.count, k = q - o * s.count;
+  return (o * s.dim + s.begin + k * s.step) * s.inner + j;
+}
+
+template <typename T>
+__global__ void stepped_take_kernel(const T* x, T* y, SteppedRows s, int64_t n) {
+  for (int64_t i = global_thread(); i < n; i += global_stride()) y[i] = x[stepped_source(s, i)];
+}
+
+// The taken positions are distinct, so each dx element is written by at most one thread.
+__global__ void stepped_grad_kernel(const float* dy, float* dx, SteppedRows s, int64_t n) {
+  for (int64_t i = global_thread(); i < n; i += global_stride()) {
+    const int64_t d = stepped_source(s, i);
+    dx[d] = __fadd_rn(dx[d], dy[i]);
+  }
+}
+
+SteppedRows stepped_rows(const Range& r) { return {r.count(), r.inner, r.dim, r.begin, r.step}; }
+
 void take_forward(CudaContext& ctx, const OpCall& c) {
   const Range r = taken_range(c);
+  if (r.step > 1) {
+    const int64_t n = c.out[0].numel();
+    if (n == 0) return;
+    switch (ir::dtype_size(c.in[0].type.dtype)) {
+      case 2:
+        stepped_take_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(
+            static_cast<const uint16_t*>(c.in[0].data), static_cast<uint16_t*>(c.out[0].data), stepped_rows(r), n);
+        break;
+      case 4:
+        stepped_take_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(
+            static_cast<const uint32_t*>(c.in[0].data), static_cast<uint32_t*>(c.out[0].data), stepped_rows(r), n);
+        break;
+      default: SL_CHECK(false) << "slice: unsupported element type " << c.in[0].type.str();
+    }
+    SL_CUDA_LAUNCH_CHECK();
+    return;
+  }
   const int elem = static_cast<int>(ir::dtype_size(c.in[0].type.dtype));
   const int64_t row = (r.end - r.begin) * r.inner;
   copy_rows(ctx, c.out[0].data, row, static_cast<const char*>(c.in[0].data) + r.begin * r.inner * elem,
@@ -150,6 +192,14 @@ void take_backward(CudaContext& ctx, const OpCall& c) {
   const Range r = taken_range(c);
   const bool acc = grad_accumulates(c, 0);
   float* dx = c.dx[0].f32();
+  if (r.step > 1) {
+    if (!acc) zero_gradient(ctx, c.dx[0], false);
+    const int64_t n = c.dy[0].present() ? c.dy[0].numel() : 0;
+    if (n == 0) return;
+    stepped_grad_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.dy[0].f32(), dx, stepped_rows(r), n);
+    SL_CUDA_LAUNCH_CHECK();
+    return;
+  }
   const int64_t stride = r.dim * r.inner, row = (r.end - r.begin) * r.inner;
   if (!acc) {
     // Outside the range the gradient is zero.

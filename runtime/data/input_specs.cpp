@@ -1,6 +1,7 @@
 // Roles of the model inputs, read off the graph. Rules: an f32 input is Features. An i32 input is
 // Labels when it reaches input 1 of softmax_cross_entropy or accuracy (int_range = the logits' last
-// dimension) and Tokens when it reaches input 0 of an embedding (int_range = the embedding's vocab).
+// dimension) and Tokens when it reaches input 0 of an embedding (int_range = the embedding's vocab) or
+// the indices of take (int_range = the extent of the axis they address).
 // "Reaches" follows i32 values through the data-movement ops (reshape, flatten, select, slice,
 // transpose, split, stack, concat), which keep the element values. Several readers: the smallest range
 // wins, so every value drawn is valid for all of them; an input that feeds an embedding is Tokens even
@@ -48,6 +49,11 @@ Reach trace(const ir::Graph& g, const std::vector<std::vector<std::vector<ir::No
           if (!logits.shape.empty()) merge_range(&reach.label_range, logits.shape.back());
         } else if (c.op == "embedding" && pos == 0 && c.attrs.has("vocab")) {
           merge_range(&reach.token_range, c.attrs.get_int("vocab"));
+        } else if (c.op == "take" && pos == 1) {
+          const ir::TensorType& x = g.type(c.inputs[0]);
+          int64_t axis = c.attrs.get_int("axis");
+          if (axis < 0) axis += static_cast<int64_t>(x.shape.size());
+          merge_range(&reach.token_range, x.shape.at(static_cast<size_t>(axis)));
         }
       }
       if (is_data_movement(c.op) && visited_nodes.insert(cid).second) {
@@ -85,7 +91,7 @@ std::vector<InputSpec> input_specs(const ir::Graph& g) {
         msg += "' (";
         msg += s.type.str();
         msg +=
-            ") reaches neither the labels of softmax_cross_entropy/accuracy nor an embedding, so the "
+            ") reaches neither the labels of softmax_cross_entropy/accuracy nor an embedding or take, so the "
             "range of its values is unknown and no data source can fill it";
         throw std::runtime_error(msg);
       }

@@ -357,6 +357,9 @@ TEST(CudaKernels, BatchNorm) {
     compare_op(bn({4, 3, 5, 5}), o);
     compare_op(bn({6, 4}), o);
     compare_op(bn({2, 3, 4}), o);
+    OpCase last = bn({3, 7, 5});  // channels last: [N, T, C]
+    last.attrs.push_back({"axis", num(-1)});
+    compare_op(last, o);
   }
   // Enough rows that the statistics are summed over several chunks per channel.
   compare_op(bn({64, 2, 32, 32}), tol(kNorm));
@@ -467,6 +470,15 @@ TEST(CudaKernels, MathAndRowNorms) {
     compare_op(binary(op, {2, 3, 4}, {3, 1}), summed);
     compare_op(binary(op, {4}, {2, 3, 4}), summed);
   }
+  for (bool int_cond : {true, false}) {
+    const ir::DType ct = int_cond ? ir::DType::I32 : ir::DType::F32;
+    OpCase full{"where", {}, {{ct, {3, 4}}, {ir::DType::F32, {3, 4}}, {ir::DType::F32, {3, 4}}}, 2};
+    compare_op(full, tol(kExact));
+    CompareOptions summed = tol(kExact);
+    summed.backward = kLibm;  // broadcast gradients are sums
+    OpCase bcast{"where", {}, {{ct, {2, 1, 4}}, {ir::DType::F32, {3, 1}}, {ir::DType::F32, {}}}, 2};
+    compare_op(bcast, summed);
+  }
   compare_op(unary("causal_mask", {2, 5, 7}), tol(kExact));
   compare_op({"conv_transpose2d", {{"out", num(4)}, {"kernel", ints({2})}, {"stride", ints({2})}}, {f32({2, 3, 5, 6})}},
              tol(kLibrary));
@@ -477,6 +489,11 @@ TEST(CudaKernels, MathAndRowNorms) {
              tol(kLibrary));
   compare_op({"arange", {{"n", num(1000)}, {"start", real(-3.25)}, {"step", real(0.1)}}, {}}, tol(kExact));
   compare_op({"arange", {{"n", num(77)}, {"start", real(-5)}, {"step", real(3)}, {"dtype", str("i32")}}, {}}, tol(kExact));
+  for (int64_t axis : {0, 1, -1}) {
+    OpCase take{"take", {{"axis", num(axis)}}, {f32({3, 40, 5}), i32({2, 7})}, 3};
+    compare_op(take, tol(kExact, kLibm));  // repeated indices: the gradient is a sum
+  }
+  compare_op({"take", {}, {i32({6, 4}), i32({5})}, 6}, tol(kExact));
   compare_op({"argmax", {}, {f32({7, 33})}}, tol(kExact));
   compare_op({"argmax", {{"axis", num(1)}}, {f32({3, 40, 5})}}, tol(kExact));
   for (const char* mode : {"nearest", "bilinear"})
@@ -510,6 +527,12 @@ TEST(CudaKernels, ShapeOps) {
   compare_op({"split", {{"parts", num(3)}, {"axis", num(1)}}, {f32({2, 6, 4})}}, tol(kExact));
   compare_op({"slice", {{"axis", num(1)}, {"start", num(1)}, {"end", num(-1)}}, {f32({2, 5, 3})}}, tol(kExact));
   compare_op({"select", {{"axis", num(1)}, {"index", num(2)}}, {f32({2, 5, 3})}}, tol(kExact));
+  compare_op({"slice", {{"axis", num(1)}, {"start", num(1)}, {"end", num(5)}, {"step", num(2)}}, {f32({2, 5, 3})}},
+             tol(kExact));
+  compare_op({"slice", {{"axis", num(-1)}, {"start", num(0)}, {"end", num(300)}, {"step", num(7)}}, {f32({3, 300})}},
+             tol(kExact));
+  compare_op({"slice", {{"axis", num(0)}, {"start", num(1)}, {"end", num(6)}, {"step", num(3)}}, {i32({6, 4})}},
+             tol(kExact));
   compare_op({"select", {{"axis", num(1)}, {"index", num(-1)}}, {i32({4, 6})}}, tol(kExact));
 }
 

@@ -111,6 +111,25 @@ model lm(seq: i32[N, 9]) -> (loss) {
   EXPECT_EQ(specs[0].int_range, 40);
 }
 
+// Indices of take address an axis: tokens over its extent (the smaller table wins when there are two).
+TEST(InputSpecs, TakeIndicesAreTokensOverTheAxis) {
+  auto g = load_graph(R"(snet 1;
+model lm(ids: i32[N, 6], labels: i32[N, 6]) -> (loss) {
+  weight table: f32[50, 8] = normal();
+  e = take(table, ids);
+  rows = take(e, ids[:, 0:4], axis=1);
+  logits = linear(e, units=40) + mean(rows);
+  loss = softmax_cross_entropy(logits, labels);
+}
+)",
+                      2);
+  auto specs = data::input_specs(g);
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[0].role, InputRole::Tokens);
+  EXPECT_EQ(specs[0].int_range, 6);
+  EXPECT_EQ(specs[1].role, InputRole::Labels);
+}
+
 TEST(InputSpecs, IntInputWithoutRangeIsAnErrorNamingIt) {
   ir::Graph g;
   g.model_name = "m";

@@ -57,6 +57,34 @@ TEST(Arithmetic, NumbersAndTensorsLowerToOneOpEach) {
   }
 }
 
+// An elementwise op given a number gets the scalar tensor the number denotes (positional or named).
+TEST(Arithmetic, NumbersAreScalarTensorsForElementwiseOps) {
+  auto r = load_text(R"(snet 1;
+model m(x: f32[N, 3], pad: i32[N, 3]) -> (loss) {
+  a = where(pad, x, -1e9);
+  b = maximum(x, 0);
+  c = where(cond=pad, a=0.5, b=x);
+  loss = mean(a) + mean(b) + mean(c);
+}
+)", batch(2));
+  ASSERT_TRUE(r.ok) << r.rendered;
+  int fills = 0;
+  for (const auto& n : r.graph.nodes())
+    if (n.op == "full") {
+      ++fills;
+      EXPECT_EQ(n.outputs[0].str(), "f32[]");
+    }
+  EXPECT_EQ(fills, 3);
+  for (const auto& n : r.graph.nodes())
+    if (n.op == "where") {
+      EXPECT_EQ(n.outputs[0].str(), "f32[2, 3]");
+    }
+  // Ops that are not elementwise still want a tensor.
+  r = load_text("snet 1;\nmodel m(x: f32[N, 3]) -> (loss) {\n  y = matmul(x, 2);\n  loss = mean(y);\n}\n", batch(2));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.rendered.find("'matmul' expects a tensor here, got"), std::string::npos) << r.rendered;
+}
+
 TEST(Arithmetic, TensorsDivideAndNumbersPower) {
   auto r = load_text(R"(snet 1;
 param k: int = 2 ** 10;

@@ -466,6 +466,23 @@ model m(x: f32[N, 4]) -> (loss) {
   EXPECT_TRUE(one_error(r, 3, 12, "index 4 is out of range for axis 1 of f32[2, 4]"));
 }
 
+TEST(Diagnostics, SliceStepMustBePositive) {
+  auto r = load_text(R"(snet 1;
+model m(x: f32[N, 4]) -> (loss) {
+  c = x[:, ::-1];
+  loss = mean(c);
+}
+)", batch(2));
+  EXPECT_TRUE(one_error(r, 3, 14, "a slice step must be positive, got -1"));
+  r = load_text(R"(snet 1;
+model m(x: f32[N, 4]) -> (loss) {
+  c = x[:, 1:3:0];
+  loss = mean(c);
+}
+)", batch(2));
+  EXPECT_TRUE(one_error(r, 3, 16, "a slice step must be positive, got 0"));
+}
+
 TEST(Diagnostics, ListIndexOutOfRange) {
   auto r = load_text(R"(snet 1;
 model m(x: f32[N, 4]) -> (loss) {

@@ -335,6 +335,32 @@ model m(x: f32[N, 4]) -> (loss) {
   EXPECT_TRUE(scaled_by_3);
 }
 
+TEST(Expansion, SteppedSlices) {
+  auto r = load_text(R"(snet 1;
+model m(x: f32[N, 8, 4]) -> (loss) {
+  s = 2;
+  a = x[:, ::2];
+  b = x[:, 1:7:s + 1, :];
+  c = x[:, ::1];
+  d = x[::1, 3::100];
+  loss = mean(a) + mean(b) + mean(c) + mean(d);
+}
+)", batch(2));
+  ASSERT_TRUE(r.ok) << r.rendered;
+  const ir::Graph& g = r.graph;
+  EXPECT_EQ(count_op(g, "slice"), 3);  // c is x itself
+  if (auto* n = by_path(g, "slice#1")) {
+    EXPECT_EQ(n->attrs.get_int("step"), 2);
+    EXPECT_EQ(n->outputs[0].str(), "f32[2, 4, 4]");
+  }
+  if (auto* n = by_path(g, "slice#2")) {
+    EXPECT_EQ(n->attrs.get_int("start"), 1);
+    EXPECT_EQ(n->attrs.get_int("step"), 3);
+    EXPECT_EQ(n->outputs[0].str(), "f32[2, 2, 4]");
+  }
+  if (auto* n = by_path(g, "slice#3")) EXPECT_EQ(n->outputs[0].str(), "f32[2, 1, 4]");
+}
+
 TEST(Expansion, TensorIndexingMakesSelectAndSlice) {
   auto r = load_text(R"(snet 1;
 model m(x: f32[N, 5, 4]) -> (loss) {

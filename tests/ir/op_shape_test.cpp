@@ -249,6 +249,17 @@ TEST(BatchNorm, ShapesAndParams) {
   EXPECT_TRUE(d.cheap);
 }
 
+TEST(BatchNorm, ChannelAxis) {
+  Inst b = instantiate("batch_norm", {f32({8, 100, 16})}, {{"axis", i64(-1)}});
+  EXPECT_EQ(b.outputs, (Types{f32({8, 100, 16}), f32({16}), f32({16})}));
+  expect_param(b.params[0], "gamma", f32({16}), "ones");
+  expect_param(b.params[3], "running_var", f32({16}), "ones", false);
+  EXPECT_EQ(infer("batch_norm", {f32({8, 3, 7, 7})}, {{"axis", i64(2)}})[1], f32({7}));
+  EXPECT_CONTAINS(infer_error("batch_norm", {f32({8, 3})}, {{"axis", i64(0)}}), "is the batch axis");
+  EXPECT_CONTAINS(infer_error("batch_norm", {f32({8, 3})}, {{"axis", i64(-2)}}), "is the batch axis");
+  EXPECT_CONTAINS(infer_error("batch_norm", {f32({8, 3})}, {{"axis", i64(2)}}), "axis");
+}
+
 TEST(BatchNorm, Errors) {
   EXPECT_CONTAINS(infer_error("batch_norm", {f32({8})}), "rank 2 to 5");
   EXPECT_CONTAINS(infer_error("batch_norm", {f32({1, 2, 3, 4, 5, 6})}), "f32[1, 2, 3, 4, 5, 6]");
@@ -389,6 +400,13 @@ TEST(Elementwise, Errors) {
   EXPECT_CONTAINS(infer_error("sub", {i32({2}), i32({2})}), "must be f32");
 }
 
+TEST(Elementwise, WhereBroadcastsAllThree) {
+  EXPECT_EQ(infer("where", {i32({2, 1}), f32({2, 3}), f32({})})[0], f32({2, 3}));
+  EXPECT_EQ(infer("where", {f32({4, 1, 1}), f32({3, 1}), f32({5})})[0], f32({4, 3, 5}));
+  EXPECT_CONTAINS(infer_error("where", {i32({2}), f32({3}), f32({3})}), "do not broadcast");
+  EXPECT_CONTAINS(infer_error("where", {i32({3}), i32({3}), f32({3})}), "must be f32");
+}
+
 TEST(Elementwise, ScaleAndAddN) {
   EXPECT_EQ(infer("scale", {f32({2, 3})}, {{"factor", 0.5}})[0], f32({2, 3}));
   EXPECT_CONTAINS(infer_error("scale", {f32({2})}), "missing required attribute 'factor'");
@@ -461,8 +479,15 @@ TEST(ShapeOps, SplitSliceSelect) {
                   "f32[4, 10]");
   EXPECT_CONTAINS(infer_error("slice", {f32({4, 10})}, {{"axis", i64(1)}, {"end", i64(11)}}),
                   "out of bounds");
-  EXPECT_CONTAINS(infer_error("slice", {f32({4, 10})}, {{"axis", i64(1)}, {"step", i64(2)}, {"end", i64(4)}}),
-                  "unknown attribute 'step'");
+  // Stepped: ceil((end - start) / step) elements, x[1:10:3] -> 1, 4, 7.
+  EXPECT_EQ(infer("slice", {f32({4, 10})}, {{"axis", i64(1)}, {"start", i64(1)}, {"step", i64(3)}, {"end", i64(10)}})[0],
+            f32({4, 3}));
+  EXPECT_EQ(infer("slice", {f32({4, 10})}, {{"axis", i64(0)}, {"step", i64(2)}, {"end", i64(4)}})[0], f32({2, 10}));
+  EXPECT_EQ(infer("slice", {f32({4, 10})}, {{"axis", i64(1)}, {"step", i64(100)}, {"end", i64(10)}})[0], f32({4, 1}));
+  EXPECT_CONTAINS(infer_error("slice", {f32({4, 10})}, {{"axis", i64(1)}, {"step", i64(0)}, {"end", i64(4)}}),
+                  "step must be positive");
+  EXPECT_CONTAINS(infer_error("slice", {f32({4, 10})}, {{"axis", i64(1)}, {"step", i64(-1)}, {"end", i64(4)}}),
+                  "step must be positive");
 
   EXPECT_EQ(infer("select", {f32({4, 10, 3})}, {{"axis", i64(1)}, {"index", i64(-1)}})[0], f32({4, 3}));
   std::string e = infer_error("select", {f32({4, 10})}, {{"axis", i64(0)}, {"index", i64(4)}});
@@ -571,6 +596,8 @@ const std::map<std::string, Sample>& samples() {
       {"div", {{f32({2, 3}), f32({2, 3})}, {}}},
       {"maximum", {{f32({2, 3}), f32({2, 3})}, {}}},
       {"minimum", {{f32({2, 3}), f32({2, 3})}, {}}},
+      {"where", {{i32({2, 1}), f32({2, 3}), f32({2, 3})}, {}}},
+      {"take", {{f32({5, 3}), i32({2, 4})}, {}}},
       {"causal_mask", {{f32({2, 3, 3})}, {}}},
       {"attention", {{f32({2, 3, 4}), f32({2, 5, 4}), f32({2, 5, 6})}, {{"causal", true}}}},
       {"upsample", {{f32({2, 3, 4, 4})}, {}}},
@@ -644,7 +671,7 @@ TEST(AllOps, CheapAndDifferentiableSets) {
       "concat",     "stack", "split",   "slice",   "select",  "zeros",    "ones",     "full",
       // The Transformer-era ops: memory-bound, cheap to recompute.
       "layer_norm", "rms_norm", "exp", "log", "sqrt", "rsqrt", "abs", "neg", "sin", "cos", "affine", "pow", "gelu",
-      "silu", "div", "maximum", "minimum", "causal_mask", "upsample", "arange", "argmax"};
+      "silu", "div", "maximum", "minimum", "where", "take", "causal_mask", "upsample", "arange", "argmax"};
   const std::vector<std::string> not_differentiable = {"input", "param", "zeros", "ones", "full",
                                                        "accuracy", "arange", "argmax"};
   for (const ir::OpDef* d : ir::OpRegistry::global().all()) {

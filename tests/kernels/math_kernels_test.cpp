@@ -1,4 +1,4 @@
-// The pointwise math kernels (exp ... silu, div, maximum, minimum) and the row norms (layer_norm,
+// The pointwise math kernels (exp ... silu, div, maximum, minimum, where) and the row norms (layer_norm,
 // rms_norm): forward against double formulas, gradients against central finite differences (with
 // broadcasting both ways for the binary ops), the in-place and accumulate parts of the kernel contract,
 // the tie rule of maximum/minimum, and bitwise determinism across runs and alignments.
@@ -172,6 +172,75 @@ TEST(MathKernels, MaximumAndMinimumSplitTies) {
     EXPECT_EQ(dx[1][1], is_max ? 2.0f : 0.0f) << op;
     EXPECT_EQ(dx[0][2], is_max ? 2.0f : 0.0f) << op;
   }
+}
+
+// --- where -----------------------------------------------------------------------------------------------
+
+ir::TensorType i32(ir::Shape s) { return {ir::DType::I32, std::move(s)}; }
+
+struct WhereShapes {
+  ir::Shape cond, a, b;
+};
+
+const std::vector<WhereShapes>& where_cases() {
+  static const std::vector<WhereShapes> cases = {{{2, 3}, {2, 3}, {2, 3}}, {{3}, {2, 3}, {2, 3}},
+                                                 {{2, 1}, {2, 3}, {}},     {{2, 3}, {3}, {2, 1}},
+                                                 {{4, 1, 3}, {1, 5, 1}, {5, 3}}, {{}, {2, 3}, {2, 3}}};
+  return cases;
+}
+
+TEST(MathKernels, WhereForwardValues) {
+  for (bool int_cond : {true, false}) {
+    OpHarness h(kernels(), {"where", {}, {int_cond ? i32({2, 1}) : f32({2, 1}), f32({2, 3}), f32({3})}});
+    if (int_cond) {
+      auto* c = reinterpret_cast<int32_t*>(h.input(0).data());
+      c[0] = 0, c[1] = -7;  // nonzero is true
+    } else {
+      h.input(0)[0] = -0.0f, h.input(0)[1] = std::nanf("");  // -0 is false, NaN true (numpy's bool())
+    }
+    h.forward();
+    for (int i = 0; i < 6; ++i) {
+      const float want = i < 3 ? h.input(2)[i % 3] : h.input(1)[i];
+      EXPECT_EQ(h.output(0)[i], want) << i << (int_cond ? " i32" : " f32");
+    }
+    const auto dx = h.backward({{1, 2, 3, 4, 5, 6, 0}});
+    EXPECT_EQ(dx[1], (std::vector<float>{0, 0, 0, 4, 5, 6}));
+    EXPECT_EQ(dx[2], (std::vector<float>{1, 2, 3}));  // summed over the broadcast axis
+    if (!int_cond) {
+      EXPECT_EQ(dx[0], (std::vector<float>{0, 0}));
+    }
+  }
+}
+
+TEST(MathKernels, WhereGradientsOverBroadcasting) {
+  GradCheckOptions o;
+  o.h = 1e-3;
+  for (const WhereShapes& s : where_cases()) {
+    OpCase c{"where", {}, {i32(s.cond), f32(s.a), f32(s.b)}};
+    c.int_range = 2;
+    expect_gradients_match(kernels(), c, o);
+    expect_accumulates(kernels(), c);
+    const ir::TensorType y = OpHarness(kernels(), c).node().outputs[0];
+    if (f32(s.a) == y || f32(s.b) == y) expect_inplace_equivalent(kernels(), c);
+  }
+  expect_deterministic(kernels(), {"where", {}, {i32({5, 1}), f32({5, 301}), f32({301})}, 2});
+}
+
+// where(c, x, x): one buffer for both gradients, the first written and the second added: dx = dy.
+TEST(MathKernels, WhereOfOneTensorTwiceGivesItTheWholeGradient) {
+  OpHarness h(kernels(), {"where", {}, {f32({4}), f32({4}), f32({4})}});
+  h.input(0) = {1.0f, 0.0f, 2.0f, 0.0f, 0.0f};
+  h.forward();
+  runtime::OpCall call;
+  call.node = &h.node();
+  std::vector<float> dy{1, 2, 3, 4}, dx(4, 9.0f);
+  for (size_t i = 0; i < 3; ++i) call.in.push_back(h.view(h.input(i), f32({4})));
+  call.out.push_back(runtime::Tensor{nullptr, h.node().outputs[0]});
+  call.dy.push_back(h.view(dy, h.node().outputs[0]));
+  call.dx = {runtime::Tensor{nullptr, f32({4})}, h.view(dx, f32({4})), h.view(dx, f32({4}))};
+  call.dx_accumulate = {0, 0, 1};
+  kernels().get("where").backward(call);
+  EXPECT_EQ(dx, dy);
 }
 
 // --- layer_norm and rms_norm ------------------------------------------------------------------------

@@ -135,6 +135,48 @@ TEST(NormKernels, GradientsMatchFiniteDifferences) {
   for (const auto& s : shapes()) expect_gradients_match(kernels(), bn_case(s));
 }
 
+// A channel axis other than 1 (channels-last sequences [N, T, C], or an inner axis): x as [n, c, s]
+// around it, statistics per channel over n and s, as the transposed tensor with axis 1 would give.
+TEST(NormKernels, AnyChannelAxis) {
+  struct Case {
+    ir::Shape x;
+    int64_t axis;
+  };
+  for (const Case& k : {Case{{2, 5, 3}, -1}, Case{{2, 3, 4, 5}, 2}, Case{{4, 6}, -1}}) {
+    SCOPED_TRACE((ir::TensorType{ir::DType::F32, k.x}.str()) + " axis " + std::to_string(k.axis));
+    OpCase c = bn_case(k.x);
+    c.attrs.push_back({"axis", k.axis});
+    OpHarness h(kernels(), c);
+    h.forward(runtime::Mode::Train);
+    const size_t a = static_cast<size_t>(k.axis < 0 ? k.axis + static_cast<int64_t>(k.x.size()) : k.axis);
+    int64_t n = 1, s = 1;
+    for (size_t d = 0; d < a; ++d) n *= k.x[d];
+    for (size_t d = a + 1; d < k.x.size(); ++d) s *= k.x[d];
+    const int64_t ch = k.x[a];
+    ASSERT_EQ(h.node().outputs[1].str(), "f32[" + std::to_string(ch) + "]");
+    const auto& x = h.input(0);
+    std::vector<double> want(static_cast<size_t>(n * ch * s));
+    for (int64_t q = 0; q < ch; ++q) {
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < s; ++j) mean += x[(i * ch + q) * s + j];
+      mean /= static_cast<double>(n * s);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < s; ++j) var += std::pow(x[(i * ch + q) * s + j] - mean, 2);
+      var /= static_cast<double>(n * s);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < s; ++j) {
+          const int64_t e = (i * ch + q) * s + j;
+          want[e] = (x[e] - mean) / std::sqrt(var + kEps) * h.input(1)[q] + h.input(2)[q];
+        }
+    }
+    expect_close(h.output(0), want, 1e-5, 1e-5, "y");
+    expect_gradients_match(kernels(), c);
+    expect_accumulates(kernels(), c);
+    expect_deterministic(kernels(), c);
+  }
+}
+
 TEST(NormKernels, GradientThroughStatisticsIsNotTheAffineOnly) {
   // Sanity check of the check: with the batch statistics' terms the input gradient of every channel
   // sums to ~0 (the mean is subtracted), unlike gamma * invstd * dy.

@@ -212,6 +212,28 @@ TEST(ShapeKernels, SliceAndSelect) {
   }
   check_all({"slice", {{"axis", num(0)}, {"end", num(4)}}, {f32({4})}});
 
+  // Stepped: x[:, 1::2] of [2, 5] takes columns 1 and 3; dx is zero between them, accumulation adds.
+  OpHarness st(kernels(), {"slice", {{"axis", num(1)}, {"start", num(1)}, {"end", num(5)}, {"step", num(2)}}, {f32({2, 5})}});
+  iota_inputs(st);
+  st.forward();
+  EXPECT_EQ(head(st.output(0), 4), (std::vector<float>{1, 3, 6, 8}));
+  EXPECT_EQ(st.backward({{1, 2, 3, 4}})[0], (std::vector<float>{0, 1, 0, 2, 0, 0, 3, 0, 4, 0}));
+  std::vector<std::vector<float>> ones{std::vector<float>(11, 1.0f)};  // with the guard element
+  EXPECT_EQ(st.backward({{1, 2, 3, 4}}, &ones)[0], (std::vector<float>{1, 2, 1, 3, 1, 1, 4, 1, 5, 1}));
+  EXPECT_EQ(st.backward({})[0], std::vector<float>(10, 0.0f));
+  for (int64_t axis : {0, 1, 2, -1})
+    for (int64_t step : {2, 3, 7}) {
+      check_all({"slice", {{"axis", num(axis)}, {"start", num(0)}, {"end", num(4)}, {"step", num(step)}}, {f32({5, 4, 6})}});
+      check_all({"slice", {{"axis", num(axis)}, {"start", num(-3)}, {"end", num(-1)}, {"step", num(step)}}, {f32({5, 4, 6})}});
+    }
+  OpHarness si(kernels(), {"slice", {{"axis", num(0)}, {"start", num(0)}, {"end", num(4)}, {"step", num(3)}}, {i32({4})}});
+  auto* sin = reinterpret_cast<int32_t*>(si.input(0).data());
+  sin[0] = 9, sin[1] = -4, sin[2] = 1 << 29, sin[3] = 3;
+  si.forward();
+  const auto* sout = reinterpret_cast<const int32_t*>(si.output(0).data());
+  EXPECT_EQ(sout[0], 9);
+  EXPECT_EQ(sout[1], 3);
+
   OpHarness t(kernels(), {"slice", {{"axis", num(0)}, {"start", num(1)}, {"end", num(3)}}, {i32({4})}});
   auto* in = reinterpret_cast<int32_t*>(t.input(0).data());
   in[0] = 9, in[1] = -4, in[2] = 1 << 29, in[3] = 3;

@@ -102,6 +102,12 @@ TEST(ModelGradients, UnetWithSkipsAndUpsampling) {
                           planner::Policy::Sqrt, 5e-2, 2e-3);
 }
 
+// take as an embedding (a scatter-add gradient), where and maximum with numbers, a stepped slice.
+TEST(ModelGradients, TakeWhereAndSteppedSlices) {
+  check_model_gradients({"ops_mix", "tests/runtime/models/ops_mix.snet", {{"vocab", "7"}, {"d", "6"}, {"seq_len", "6"}}, 2},
+                        planner::Policy::Sqrt, 3e-2, 1e-3);
+}
+
 TEST(ModelGradients, ResidualCnnWithBatchNorm) {
   check_model_gradients({"resnet_cifar", "examples/resnet_cifar.snet",
                          {{"depth", "11"}, {"image_size", "4"}, {"classes", "3"}}, 4},

@@ -42,6 +42,7 @@ inline std::vector<ModelCase> small_example_models() {
       {"gpt_unfused", "examples/gpt.snet",
        {{"vocab", "11"}, {"n_layer", "2"}, {"n_head", "2"}, {"d_model", "8"}, {"seq_len", "6"}, {"fused", "false"}},
        2},
+      {"ops_mix", "tests/runtime/models/ops_mix.snet", {{"vocab", "11"}, {"d", "8"}, {"seq_len", "8"}}, 2},
   };
 }
 
