@@ -10,6 +10,7 @@
 #include "runtime/counter_rng.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/dnnl_util.h"
+#include "runtime/cpu/vec_math.h"
 #include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cpu {
@@ -51,11 +52,13 @@ void map_backward(const OpCall& c, G g) {
 struct Relu {
   float operator()(float x) const { return x < 0.0f ? 0.0f : x; }
 };
+// sigmoid and tanh on runtime/cpu/vec_math.h: glibc's expf and tanhf are calls per element, which the
+// compiler cannot vectorise (tanh ran at 3.6x PyTorch's time in the LSTM).
 struct Sigmoid {
-  float operator()(float x) const { return 1.0f / (1.0f + std::exp(-x)); }
+  float operator()(float x) const { return vec_sigmoid(x); }
 };
 struct Tanh {
-  float operator()(float x) const { return std::tanh(x); }
+  float operator()(float x) const { return vec_tanh(x); }
 };
 struct ReluGrad {
   float operator()(float y, float dy) const { return y > 0.0f ? dy : 0.0f; }

@@ -15,6 +15,7 @@
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/cpu_util.h"
 #include "runtime/cpu/dnnl_util.h"
+#include "runtime/cpu/vec_math.h"
 
 namespace sublinear::runtime::cpu {
 
@@ -66,15 +67,14 @@ void block_probabilities(const Geometry& g, int64_t i0, int64_t i1, int64_t keys
     const int64_t n = g.keys(i);
     if (lse_in) {
       const float l = lse_in[i];
-      for (int64_t j = 0; j < n; ++j) pr[j] = std::exp(pr[j] - l);
+      for (int64_t j = 0; j < n; ++j) pr[j] = vec_exp(pr[j] - l);
     } else {
       float m = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j < n; ++j) m = std::max(m, pr[j]);
+      // The exponentials in one loop (it vectorises), their sum in order in another.
+      for (int64_t j = 0; j < n; ++j) pr[j] = vec_exp(pr[j] - m);
       float sum = 0.0f;
-      for (int64_t j = 0; j < n; ++j) {
-        pr[j] = std::exp(pr[j] - m);
-        sum += pr[j];
-      }
+      for (int64_t j = 0; j < n; ++j) sum += pr[j];
       const float inv = 1.0f / sum;
       for (int64_t j = 0; j < n; ++j) pr[j] *= inv;
       lse_out[i] = m + std::log(sum);

@@ -12,6 +12,7 @@
 #include "ir/check.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/cpu_util.h"
+#include "runtime/cpu/vec_math.h"
 #include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cpu {
@@ -51,7 +52,7 @@ void softmax_forward(const OpCall& c) {
       const float* row = x + base + k * v.inner;
       float* out = y + base + k * v.inner;
       for (int64_t i = 0; i < len; ++i) {
-        out[i] = std::exp(row[i] - mx[i]);
+        out[i] = vec_exp(row[i] - mx[i]);
         sum[i] += out[i];
       }
     }
@@ -131,11 +132,9 @@ void xent_forward(const OpCall& c) {
       float* pr = probs + r * C;
       float mx = xr[0];
       for (int64_t k = 1; k < C; ++k) mx = xr[k] > mx ? xr[k] : mx;
+      for (int64_t k = 0; k < C; ++k) pr[k] = vec_exp(xr[k] - mx);  // vectorises; the sum below is in order
       double sum = 0.0;
-      for (int64_t k = 0; k < C; ++k) {
-        pr[k] = std::exp(xr[k] - mx);
-        sum += pr[k];
-      }
+      for (int64_t k = 0; k < C; ++k) sum += pr[k];
       for (int64_t k = 0; k < C; ++k) pr[k] = static_cast<float>(pr[k] / sum);
       // -log softmax(x)[label] = log(sum exp(x - max)) + max - x[label]
       row_loss[static_cast<size_t>(r)] = std::log(sum) + (static_cast<double>(mx) - xr[l[r]]);
