@@ -21,10 +21,7 @@
 #include "ir/printer.h"
 #include "ir/summary.h"
 #include "ir/verify.h"
-#ifdef SUBLINEAR_HAVE_CUDA
-#include "runtime/cuda/cuda_program.h"
-#include "runtime/cuda/device_info.h"
-#endif
+#include "runtime/cuda_backend.h"
 
 namespace sl = sublinear;
 
@@ -41,8 +38,11 @@ std::string version_text() {
   out += "\nbackends: cpu (oneDNN ";
   out += sl::runtime::cpu::onednn_version();
   out += ")";
-#ifdef SUBLINEAR_HAVE_CUDA
-  auto st = sl::runtime::query_cuda_devices();
+  if (!sl::runtime::cuda_backend_built()) return out + "\ncuda: not compiled in\n";
+  std::string why;
+  const sl::runtime::CudaBackendApi* cuda = sl::runtime::load_cuda_backend(&why);
+  if (cuda == nullptr) return out + ", cuda (plug-in not loadable)\ncuda devices: none usable (" + why + ")\n";
+  auto st = cuda->query_devices();
   out += ", cuda (runtime " + std::to_string(st.runtime_version / 1000) + "." +
          std::to_string((st.runtime_version % 1000) / 10) + ")\n";
   if (st.devices.empty()) {
@@ -53,22 +53,13 @@ std::string version_text() {
              std::to_string(d.minor) + ", " + sl::ir::human_bytes(static_cast<int64_t>(d.total_bytes)) +
              " (" + sl::ir::human_bytes(static_cast<int64_t>(d.free_bytes)) + " free)\n";
   }
-#else
-  out += "\ncuda: not compiled in\n";
-#endif
   return out;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-#ifdef SUBLINEAR_HAVE_CUDA
-  sl::runtime::train::register_cuda_program_factory(sl::runtime::cuda::cuda_program_factory);
-  sl::runtime::train::register_cuda_free_memory([](int device) -> std::optional<int64_t> {
-    if (auto free = sl::runtime::cuda_free_bytes(device); free && *free > 0) return static_cast<int64_t>(*free);
-    return std::nullopt;
-  });
-#endif
+  sl::runtime::register_cuda_backend_plugin();
   CLI::App app{"sublinear: train deep nets in sublinear memory"};
   app.require_subcommand(0, 1);
   bool show_version = false;

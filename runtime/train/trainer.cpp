@@ -183,7 +183,11 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     if (!cuda_factory_maker())
       throw ConfigError(cfg.loc("device"), "device " + cfg.device.str() +
                                                " needs the CUDA backend, which this build does not have; use device: cpu");
-    device_factory = cuda_factory_maker()(cfg.device.index, cfg.deterministic);
+    try {
+      device_factory = cuda_factory_maker()(cfg.device.index, cfg.deterministic);
+    } catch (const std::runtime_error& e) {  // the plug-in cannot be loaded: say so at the key that asked
+      throw ConfigError(cfg.loc("device"), e.what());
+    }
   }
 
   frontend::LoadOptions lo;

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "runtime/cuda_backend.h"
 #include "runtime/train/checkpoint.h"
 
 extern char** environ;
@@ -29,9 +30,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr
 };
 
-CommandResult run(const std::string& args) {
+// `env` is prefixed to the command: variable assignments such as "LD_DEBUG=files".
+CommandResult run(const std::string& args, const std::string& env = "") {
   CommandResult r;
-  std::string cmd = std::string(SUBLINEAR_CLI) + " " + args + " 2>&1";
+  std::string cmd = env + (env.empty() ? "" : " ") + std::string(SUBLINEAR_CLI) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   char buf[4096];
@@ -109,6 +111,59 @@ TEST(TrainCli, TrainsAndWritesMetrics) {
   EXPECT_EQ(m.back()["arena_peak_bytes"], m.back()["planned_arena_bytes"]);
   EXPECT_GT(m.back()["planned_arena_bytes"].get<int64_t>(), 0);
   EXPECT_TRUE(fs::exists(d / "run" / "config.yaml"));
+}
+
+// The dynamic loader's record (LD_DEBUG=files) of every shared object a run opened: a CPU run must
+// open no CUDA library, since the CUDA backend is a plug-in opened only when a CUDA device is asked for.
+bool opened_cuda_library(const std::string& ld_debug_output) {
+  for (const char* lib : {"libcudart", "libcublas", "libcudnn", "libsublinear_cuda_backend"})
+    if (ld_debug_output.find(std::string("file=") + lib) != std::string::npos ||
+        ld_debug_output.find(std::string("/") + lib) != std::string::npos)
+      return true;
+  return false;
+}
+
+TEST(TrainCli, CpuRunsNeverLoadTheCudaLibraries) {
+  auto d = temp_dir("no_cuda");
+  auto y = write(d / "exp.yaml", mlp_yaml(2, 0));
+  auto train = run("train " + y.string() + " --run-dir " + (d / "run").string(), "LD_DEBUG=files");
+  ASSERT_EQ(train.code, 0) << train.output;
+  ASSERT_NE(train.output.find("file="), std::string::npos) << "LD_DEBUG printed nothing: " << train.output;
+  EXPECT_FALSE(opened_cuda_library(train.output)) << train.output;
+  auto check = run(std::string("check ") + SUBLINEAR_SOURCE_DIR + "/examples/gpt.snet", "LD_DEBUG=files");
+  ASSERT_EQ(check.code, 0) << check.output;
+  EXPECT_FALSE(opened_cuda_library(check.output)) << check.output;
+  // --version asks for the devices: with the backend built, the plug-in loads (every symbol resolves)
+  // and brings the CUDA libraries, GPU or not.
+  auto version = run("--version", "LD_DEBUG=files");
+  ASSERT_EQ(version.code, 0) << version.output;
+  if (runtime::cuda_backend_built()) {
+    EXPECT_TRUE(opened_cuda_library(version.output)) << version.output;
+    EXPECT_NE(version.output.find("cuda (runtime "), std::string::npos) << version.output;
+  } else {
+    EXPECT_NE(version.output.find("cuda: not compiled in"), std::string::npos) << version.output;
+  }
+}
+
+TEST(TrainCli, AMissingOrForeignCudaPluginIsAnErrorNamingIt) {
+  if (!runtime::cuda_backend_built()) GTEST_SKIP() << "this build has no CUDA backend";
+  auto d = temp_dir("plugin");
+  std::string yaml = mlp_yaml(2, 0);
+  yaml.replace(yaml.find("device: cpu"), 11, "device: cuda:0");
+  auto y = write(d / "exp.yaml", yaml);
+  auto missing = run("train " + y.string() + " --run-dir " + (d / "run").string(),
+                     "SUBLINEAR_CUDA_BACKEND=" + (d / "nowhere.so").string());
+  EXPECT_EQ(missing.code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("device cuda:0: the CUDA backend (libsublinear_cuda_backend.so) is not where"),
+            std::string::npos)
+      << missing.output;
+  EXPECT_NE(missing.output.find((d / "nowhere.so").string()), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("exp.yaml:"), std::string::npos) << "no location: " << missing.output;
+  // A shared object that is not the plug-in (the C maths library).
+  auto foreign = run("--version", "SUBLINEAR_CUDA_BACKEND=/lib/x86_64-linux-gnu/libm.so.6");
+  EXPECT_EQ(foreign.code, 0) << foreign.output;
+  EXPECT_NE(foreign.output.find("has no sublinear_cuda_backend_api: not a sublinear CUDA backend"), std::string::npos)
+      << foreign.output;
 }
 
 TEST(TrainCli, PoliciesChangeMemoryNotLosses) {
