@@ -11,6 +11,7 @@
 #include "planner/policies.h"
 #include "runtime/data/dataset.h"
 #include "runtime/executor.h"
+#include "tests/support/source_dir.h"
 #include "tests/support/split_mix64.h"
 
 namespace sublinear::testing {
@@ -52,7 +53,7 @@ inline std::shared_ptr<const ir::Graph> load_case(const ModelCase& c) {
   o.batch = c.batch;
   o.sets = c.sets;
   return std::make_shared<const ir::Graph>(
-      frontend::load_model(std::string(SUBLINEAR_SOURCE_DIR) + "/" + c.file, o, sources));
+      frontend::load_model(source_dir() + "/" + c.file, o, sources));
 }
 
 // Inputs for a step: normal features, labels/tokens uniform in their range; a function of the step.
