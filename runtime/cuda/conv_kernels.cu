@@ -13,6 +13,10 @@
 //   reserves at setup from conv_scratch_bytes (the largest of the three chosen algorithms' needs).
 // - Accumulation uses cuDNN's beta = 1; beta = 0 never reads the output. dx is finished before dW is
 //   started (one stream), so two dx sharing a buffer stay correct.
+// - A call whose x or y has 2^31 elements or more runs in batch chunks (conv_split.h): one descriptor
+//   set per chunk size, x/y/dx/dy offset per chunk, and the filter gradient accumulated over the chunks
+//   (beta = 1 after the first), in chunk order.
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -21,6 +25,7 @@
 #include "ir/graph.h"
 #include "runtime/cuda/cuda_device.cuh"
 #include "runtime/cuda/cuda_kernels.h"
+#include "runtime/cuda/conv_split.h"
 #include "runtime/cuda/cuda_util.h"
 
 namespace sublinear::runtime::cuda {
@@ -210,6 +215,31 @@ const ConvEntry& conv_entry(CudaContext& ctx, const ConvGeometry& g) {
   return cache.entries.emplace(key, e).first->second;
 }
 
+std::atomic<int64_t> g_tensor_limit{kCudnnTensorLimit};
+
+// The batch chunks of a geometry (conv_split.h); in conv2d's terms x is [n, c, h, w], y [n, out, ho, wo].
+BatchSplit batch_split(const ConvGeometry& g) {
+  const int64_t x = int64_t{g.c} * g.h * g.w, y = int64_t{g.out} * g.ho * g.wo;
+  return split_batch(g.n, std::max(x, y), g_tensor_limit.load());
+}
+
+// f(entry, first example, examples) for each chunk, in order.
+template <typename F>
+void for_each_chunk(CudaContext& ctx, const ConvGeometry& g, const F& f) {
+  const BatchSplit split = batch_split(g);
+  for (int64_t i = 0; i < split.count; ++i) {
+    ConvGeometry part = g;
+    part.n = static_cast<int>(split.size(i, g.n));
+    f(conv_entry(ctx, part), i * split.chunk, i);
+  }
+}
+
+// Element offsets of example `n0` in x and y.
+int64_t x_at(const ConvGeometry& g, int64_t n0) { return n0 * g.c * g.h * g.w; }
+int64_t y_at(const ConvGeometry& g, int64_t n0) { return n0 * g.out * g.ho * g.wo; }
+const float* at(const void* p, int64_t off) { return static_cast<const float*>(p) + off; }
+float* at(void* p, int64_t off) { return static_cast<float*>(p) + off; }
+
 void* workspace(CudaContext& ctx, const OpCall& c, size_t bytes) {
   if (bytes == 0) return nullptr;
   if (c.workspace != nullptr && c.workspace_bytes >= static_cast<int64_t>(bytes)) return c.workspace;
@@ -219,12 +249,14 @@ void* workspace(CudaContext& ctx, const OpCall& c, size_t bytes) {
 void conv2d_forward(CudaContext& ctx, const OpCall& c) {
   const ConvGeometry g = geometry(*c.node, c.in[0].type);
   if (c.out[0].numel() == 0) return;
-  const ConvEntry& e = conv_entry(ctx, g);
   const float one = 1.0f, zero = 0.0f;
-  void* ws = workspace(ctx, c, e.fwd_ws);
-  SL_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &one, e.x, c.in[0].data, e.w, c.in[1].data, e.conv, e.fwd, ws,
-                                         e.fwd_ws, &zero, e.y, c.out[0].data));
-  if (g.bias) SL_CUDNN_CHECK(cudnnAddTensor(ctx.cudnn(), &one, e.bias, c.in[2].data, &one, e.y, c.out[0].data));
+  for_each_chunk(ctx, g, [&](const ConvEntry& e, int64_t n0, int64_t) {
+    void* ws = workspace(ctx, c, e.fwd_ws);
+    SL_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &one, e.x, at(c.in[0].data, x_at(g, n0)), e.w, c.in[1].data,
+                                           e.conv, e.fwd, ws, e.fwd_ws, &zero, e.y, at(c.out[0].data, y_at(g, n0))));
+    if (g.bias)
+      SL_CUDNN_CHECK(cudnnAddTensor(ctx.cudnn(), &one, e.bias, c.in[2].data, &one, e.y, at(c.out[0].data, y_at(g, n0))));
+  });
 }
 
 void conv2d_backward(CudaContext& ctx, const OpCall& c) {
@@ -235,20 +267,22 @@ void conv2d_backward(CudaContext& ctx, const OpCall& c) {
     return;
   }
   if ((!want_x && !want_w && !want_b) || c.dy[0].numel() == 0) return;
-  const ConvEntry& e = conv_entry(ctx, g);
   const float one = 1.0f, zero = 0.0f;
-  if (want_x) {
-    void* ws = workspace(ctx, c, e.bwd_data_ws);
-    SL_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn(), &one, e.w, c.in[1].data, e.y, c.dy[0].data, e.conv,
-                                                e.bwd_data, ws, e.bwd_data_ws, grad_accumulates(c, 0) ? &one : &zero, e.x,
-                                                c.dx[0].data));
-  }
-  if (want_w) {
-    void* ws = workspace(ctx, c, e.bwd_filter_ws);
-    SL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn(), &one, e.x, c.in[0].data, e.y, c.dy[0].data, e.conv,
-                                                  e.bwd_filter, ws, e.bwd_filter_ws, grad_accumulates(c, 1) ? &one : &zero,
-                                                  e.w, c.dx[1].data));
-  }
+  if (want_x)
+    for_each_chunk(ctx, g, [&](const ConvEntry& e, int64_t n0, int64_t) {
+      void* ws = workspace(ctx, c, e.bwd_data_ws);
+      SL_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn(), &one, e.w, c.in[1].data, e.y, at(c.dy[0].data, y_at(g, n0)),
+                                                  e.conv, e.bwd_data, ws, e.bwd_data_ws,
+                                                  grad_accumulates(c, 0) ? &one : &zero, e.x, at(c.dx[0].data, x_at(g, n0))));
+    });
+  if (want_w)
+    for_each_chunk(ctx, g, [&](const ConvEntry& e, int64_t n0, int64_t i) {
+      void* ws = workspace(ctx, c, e.bwd_filter_ws);
+      SL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn(), &one, e.x, at(c.in[0].data, x_at(g, n0)), e.y,
+                                                    at(c.dy[0].data, y_at(g, n0)), e.conv, e.bwd_filter, ws,
+                                                    e.bwd_filter_ws, i > 0 || grad_accumulates(c, 1) ? &one : &zero, e.w,
+                                                    c.dx[1].data));
+    });
   if (want_b) {
     // Summed over N, H and W in a fixed order, like every other reduction here.
     reduce_sum(ctx, c.dy[0].f32(), c.dy[0].type.shape, {1, 0, 1, 1}, c.dx[2].f32(), 1.0, grad_accumulates(c, 2));
@@ -259,19 +293,23 @@ void conv2d_backward(CudaContext& ctx, const OpCall& c) {
 void conv_transpose2d_forward(CudaContext& ctx, const OpCall& c) {
   const ConvGeometry g = adjoint_geometry(*c.node, c.in[0].type);
   if (c.out[0].numel() == 0) return;
-  const ConvEntry& e = conv_entry(ctx, g);
   const float one = 1.0f, zero = 0.0f;
-  void* ws = workspace(ctx, c, e.bwd_data_ws);
-  SL_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn(), &one, e.w, c.in[1].data, e.y, c.in[0].data, e.conv,
-                                              e.bwd_data, ws, e.bwd_data_ws, &zero, e.x, c.out[0].data));
+  cudnnTensorDescriptor_t bias = nullptr;
   if (c.node->attrs.get_bool("bias")) {
-    cudnnTensorDescriptor_t bias = nullptr;
     SL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias));
     SL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, g.c, 1, 1));
-    const cudnnStatus_t st = cudnnAddTensor(ctx.cudnn(), &one, bias, c.in[2].data, &one, e.x, c.out[0].data);
-    cudnnDestroyTensorDescriptor(bias);
-    SL_CUDNN_CHECK(st);
   }
+  cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+  for_each_chunk(ctx, g, [&](const ConvEntry& e, int64_t n0, int64_t) {
+    void* ws = workspace(ctx, c, e.bwd_data_ws);
+    SL_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn(), &one, e.w, c.in[1].data, e.y, at(c.in[0].data, y_at(g, n0)),
+                                                e.conv, e.bwd_data, ws, e.bwd_data_ws, &zero, e.x,
+                                                at(c.out[0].data, x_at(g, n0))));
+    if (bias && st == CUDNN_STATUS_SUCCESS)
+      st = cudnnAddTensor(ctx.cudnn(), &one, bias, c.in[2].data, &one, e.x, at(c.out[0].data, x_at(g, n0)));
+  });
+  if (bias) cudnnDestroyTensorDescriptor(bias);
+  SL_CUDNN_CHECK(st);
 }
 
 void conv_transpose2d_backward(CudaContext& ctx, const OpCall& c) {
@@ -283,19 +321,22 @@ void conv_transpose2d_backward(CudaContext& ctx, const OpCall& c) {
     return;
   }
   if ((!want_x && !want_w && !want_b) || c.dy[0].numel() == 0) return;
-  const ConvEntry& e = conv_entry(ctx, g);
   const float one = 1.0f, zero = 0.0f;
-  if (want_x) {
-    void* ws = workspace(ctx, c, e.fwd_ws);
-    SL_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &one, e.x, c.dy[0].data, e.w, c.in[1].data, e.conv, e.fwd, ws,
-                                           e.fwd_ws, grad_accumulates(c, 0) ? &one : &zero, e.y, c.dx[0].data));
-  }
-  if (want_w) {
-    void* ws = workspace(ctx, c, e.bwd_filter_ws);
-    SL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn(), &one, e.x, c.dy[0].data, e.y, c.in[0].data, e.conv,
-                                                  e.bwd_filter, ws, e.bwd_filter_ws,
-                                                  grad_accumulates(c, 1) ? &one : &zero, e.w, c.dx[1].data));
-  }
+  if (want_x)
+    for_each_chunk(ctx, g, [&](const ConvEntry& e, int64_t n0, int64_t) {
+      void* ws = workspace(ctx, c, e.fwd_ws);
+      SL_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &one, e.x, at(c.dy[0].data, x_at(g, n0)), e.w, c.in[1].data,
+                                             e.conv, e.fwd, ws, e.fwd_ws, grad_accumulates(c, 0) ? &one : &zero, e.y,
+                                             at(c.dx[0].data, y_at(g, n0))));
+    });
+  if (want_w)
+    for_each_chunk(ctx, g, [&](const ConvEntry& e, int64_t n0, int64_t i) {
+      void* ws = workspace(ctx, c, e.bwd_filter_ws);
+      SL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn(), &one, e.x, at(c.dy[0].data, x_at(g, n0)), e.y,
+                                                    at(c.in[0].data, y_at(g, n0)), e.conv, e.bwd_filter, ws,
+                                                    e.bwd_filter_ws, i > 0 || grad_accumulates(c, 1) ? &one : &zero, e.w,
+                                                    c.dx[1].data));
+    });
   if (want_b)
     reduce_sum(ctx, c.dy[0].f32(), c.dy[0].type.shape, {1, 0, 1, 1}, c.dx[2].f32(), 1.0, grad_accumulates(c, 2));
 }
@@ -303,10 +344,14 @@ void conv_transpose2d_backward(CudaContext& ctx, const OpCall& c) {
 }  // namespace
 
 int64_t conv_scratch_bytes(CudaContext& ctx, const ir::Node& n, const std::vector<ir::TensorType>& in) {
-  if (n.op == "conv2d") return static_cast<int64_t>(conv_entry(ctx, geometry(n, in[0])).max_ws());
-  if (n.op == "conv_transpose2d") return static_cast<int64_t>(conv_entry(ctx, adjoint_geometry(n, in[0])).max_ws());
-  return 0;
+  if (n.op != "conv2d" && n.op != "conv_transpose2d") return 0;
+  const ConvGeometry g = n.op == "conv2d" ? geometry(n, in[0]) : adjoint_geometry(n, in[0]);
+  size_t ws = 0;
+  for_each_chunk(ctx, g, [&](const ConvEntry& e, int64_t, int64_t) { ws = std::max(ws, e.max_ws()); });
+  return static_cast<int64_t>(ws);
 }
+
+void set_conv_tensor_limit(int64_t elements) { g_tensor_limit.store(elements); }
 
 void register_conv_kernels(KernelTable& t, CudaContext* ctx) {
   add_kernels(t, ctx, "conv2d", conv2d_forward, conv2d_backward);

@@ -73,13 +73,11 @@ void CudaContext::reserve_scratch(int64_t bytes) {
 
 void* CudaContext::scratch(int64_t bytes) {
   if (bytes <= scratch_bytes_) return scratch_;
-  if (scratch_locked_) {
-    ++late_growths_;
-    std::fprintf(stderr,
-                 "sublinear: warning: CUDA scratch grows from %lld to %lld bytes during a step (a setup "
-                 "reservation missed this request)\n",
-                 static_cast<long long>(scratch_bytes_), static_cast<long long>(bytes));
-  }
+  // Growing frees the old buffer, which calls already built for this step may still point at (their
+  // workspace): after lock_scratch() that would be a use after free, so it is a bug in a kernel's
+  // *_scratch_bytes, stopped here.
+  SL_CHECK(!scratch_locked_) << "CUDA scratch request of " << bytes << " bytes during a step, above the " << scratch_bytes_
+                             << " reserved at setup: a kernel's scratch estimate (cuda_scratch_bytes) misses it";
   reserve_scratch(bytes);
   return scratch_;
 }
@@ -88,9 +86,9 @@ int64_t CudaContext::owned_device_bytes() const {
   return cublas_workspace_bytes_ + scratch_bytes_ + static_cast<int64_t>(sizeof(DeviceError));
 }
 
-void CudaContext::note_node(const ir::Node& n) {
+void CudaContext::note_node(const ir::Node& n, int64_t axis) {
   std::lock_guard<std::mutex> lock(labels_mutex_);
-  if (labels_.count(n.id) == 0) labels_.emplace(n.id, n.op + " '" + n.name + "'");
+  if (labels_.count(n.id) == 0) labels_.emplace(n.id, NodeLabel{n.op, n.name, axis});
 }
 
 void CudaContext::enqueue_error_copy() {
@@ -98,7 +96,7 @@ void CudaContext::enqueue_error_copy() {
 }
 
 void CudaContext::check_error_copy() {
-  if (error_host_->code == kNoDeviceError) return;
+  if (error_host_->code() == kNoDeviceError) return;
   const DeviceError e = *error_host_;
   // Cleared so the next step starts clean (a caller may catch, fix its data and continue).
   *error_host_ = DeviceError{};
@@ -113,19 +111,23 @@ void CudaContext::throw_if_error() {
 }
 
 void CudaContext::throw_error(const DeviceError& e) {
-  std::string label;
+  NodeLabel l;
   {
     std::lock_guard<std::mutex> lock(labels_mutex_);
-    auto it = labels_.find(e.node);
-    label = it != labels_.end() ? it->second : "node #" + std::to_string(e.node);
+    auto it = labels_.find(e.node());
+    l = it != labels_.end() ? it->second : NodeLabel{"node", "#" + std::to_string(e.node()), 0};
   }
-  // The CPU kernels' messages and exception types, so callers handle both backends alike.
-  if (e.code == kIndexOutOfRange)
-    throw std::out_of_range(label + ": index " + std::to_string(e.value) + " at position " +
-                            std::to_string(e.position) + " is outside the table of " + std::to_string(e.limit) +
-                            " rows");
-  throw std::runtime_error(label + ": label " + std::to_string(e.value) + " at position " +
-                           std::to_string(e.position) + " is out of range [0, " + std::to_string(e.limit) + ")");
+  const std::string value = std::to_string(e.value()), position = std::to_string(e.position()),
+                    limit = std::to_string(e.limit);
+  // The CPU kernels' messages and exception types, word for word, so callers handle both backends alike.
+  if (e.code() == kIndexOutOfRange && l.op == "take")
+    throw std::out_of_range("take '" + l.name + "': index " + value + " at position " + position + " is outside axis " +
+                            std::to_string(l.axis) + " of " + limit + " entries");
+  if (e.code() == kIndexOutOfRange)
+    throw std::out_of_range(l.op + " '" + l.name + "': index " + value + " at position " + position +
+                            " is outside the table of " + limit + " rows");
+  throw std::runtime_error(l.op + " (" + l.name + "): label " + value + " at position " + position +
+                           " is out of range [0, " + limit + ")");
 }
 
 ConvCache& CudaContext::conv_cache() {

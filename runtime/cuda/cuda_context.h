@@ -9,8 +9,9 @@
 //   workspace set once (which also keeps its kernel choice, hence its bits, fixed), cuDNN convolutions in
 //   CUDNN_FMA_MATH.
 // - Device memory is allocated when the context or a program is set up, never per step: scratch()
-//   grows only when a caller asks for more than reserve_scratch() set up; after lock_scratch() such a
-//   growth is a missed reservation, reported on stderr and counted (tests assert there are none).
+//   grows only when a caller asks for more than reserve_scratch() set up, and after lock_scratch() (a
+//   program locks it before its first step) it never grows: a larger request is a missed reservation,
+//   and growing would free a buffer the step's calls still point at, so it fails an SL_CHECK.
 // - Data errors (an embedding index or a label out of range) cannot be thrown from a kernel: the kernel
 //   records the first one in device memory and the host turns it into the CPU backend's exception at
 //   the next synchronisation (throw_if_error).
@@ -32,13 +33,19 @@ namespace sublinear::runtime::cuda {
 
 enum DeviceErrorCode : int { kNoDeviceError = 0, kIndexOutOfRange = 1, kLabelOutOfRange = 2 };
 
-// The first data error a kernel found; code 0 = none.
+// The first data error of a step, as the CPU reports it: the first node (in stream order) that found one,
+// and in it the smallest offending position, whatever order its threads ran in. Zeroed = none.
+// tag = code << 32 | node, set once (compare-and-swap from 0), so a kernel's threads learn atomically
+// whether the slot is theirs; first = ~(position << 32 | uint32 value), maximised, so the smallest
+// position wins (positions from 2^32 on are recorded as 2^32 - 1).
 struct DeviceError {
-  int code;
-  int node;              // the node's id
-  long long value;       // the offending index or label
-  long long position;    // its position in the index/label tensor
-  long long limit;       // the valid range is [0, limit)
+  unsigned long long tag;
+  unsigned long long first;
+  long long limit;  // the valid range is [0, limit)
+  int code() const { return static_cast<int>(tag >> 32); }
+  int node() const { return static_cast<int>(tag & 0xffffffffu); }
+  long long position() const { return static_cast<long long>((~first) >> 32); }
+  long long value() const { return static_cast<int32_t>(static_cast<uint32_t>((~first) & 0xffffffffu)); }
 };
 
 struct ConvCache;  // per-geometry cuDNN state, defined in conv_kernels.cu
@@ -68,12 +75,12 @@ class CudaContext {
   int64_t scratch_bytes() const { return scratch_bytes_; }
   void reserve_scratch(int64_t bytes);
   void lock_scratch() { scratch_locked_ = true; }
-  int scratch_growths_after_lock() const { return late_growths_; }
   int64_t owned_device_bytes() const;  // cuBLAS workspace, scratch and the error slot
 
   DeviceError* device_error() const { return error_dev_; }
-  // Remembers what node `n` is called, so that a data error can name it.
-  void note_node(const ir::Node& n);
+  // Remembers node `n` (op, name; take's resolved axis), so that a data error can be worded as the CPU
+  // kernel words it.
+  void note_node(const ir::Node& n, int64_t axis = 0);
   // Queues a copy of the error slot into host memory; check_error_copy() reads it once the stream has
   // passed that point (after a synchronisation).
   void enqueue_error_copy();
@@ -96,11 +103,14 @@ class CudaContext {
   void* scratch_ = nullptr;
   int64_t scratch_bytes_ = 0;
   bool scratch_locked_ = false;
-  int late_growths_ = 0;
   DeviceError* error_dev_ = nullptr;
   DeviceError* error_host_ = nullptr;  // pinned
   std::mutex labels_mutex_;
-  std::unordered_map<int, std::string> labels_;  // node id -> "op 'name'"
+  struct NodeLabel {
+    std::string op, name;
+    int64_t axis = 0;  // take: the axis its indices address
+  };
+  std::unordered_map<int, NodeLabel> labels_;
   ConvCache* conv_cache_ = nullptr;
 };
 

@@ -64,15 +64,18 @@ __device__ __forceinline__ float block_max(float v) {
   return r;
 }
 
-// Records a data error (the first one wins; later ones are dropped) for the host to throw.
+// Records a data error for the host to throw (DeviceError's rules): the slot belongs to the first node
+// that reports (kernels of one stream run in order), and among that node's reports the smallest position
+// wins, as on the CPU, however its threads are scheduled.
 __device__ __forceinline__ void report_error(DeviceError* e, int code, int node, long long value, long long position,
                                              long long limit) {
-  if (atomicCAS(&e->code, 0, code) == 0) {
-    e->node = node;
-    e->value = value;
-    e->position = position;
-    e->limit = limit;
-  }
+  const unsigned long long tag = (static_cast<unsigned long long>(static_cast<unsigned>(code)) << 32) |
+                                 static_cast<unsigned>(node);
+  const unsigned long long owner = atomicCAS(&e->tag, 0ull, tag);
+  if (owner != 0ull && owner != tag) return;  // an earlier node's error stands
+  e->limit = limit;                           // the same for every report of this node
+  const unsigned long long pos = position < 0xffffffffll ? static_cast<unsigned long long>(position) : 0xffffffffull;
+  atomicMax(&e->first, ~((pos << 32) | static_cast<unsigned>(static_cast<int>(value))));
 }
 
 // A row-major index space of `rank` axes and, for up to two operands, each one's element stride along

@@ -52,6 +52,9 @@ void register_fill_kernels(KernelTable& t, CudaContext* ctx);        // zeros, o
 
 // Scratch needs of the families that have any (0 for other ops).
 int64_t conv_scratch_bytes(CudaContext& ctx, const ir::Node& n, const std::vector<ir::TensorType>& in);
+// The most elements a convolution hands cuDNN in one tensor before it splits the batch (conv_split.h):
+// cuDNN's limit unless a test lowers it, so that the split path runs on small tensors.
+void set_conv_tensor_limit(int64_t elements);
 int64_t norm_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in);
 int64_t loss_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in);
 int64_t elementwise_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in);

@@ -113,17 +113,6 @@ CudaProgram::CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t see
   Impl& m = *impl_;
   m.kernels = make_cuda_kernels(*ctx_);
 
-  // Every op the plan runs must have kernels here, and what they need in scratch: before allocating.
-  int64_t scratch = p.workspace_bytes;
-  for (const auto& s : p.steps) {
-    const ir::Node& n = g.node(s.node);
-    const OpKernels& k = m.kernels.get(n.op);
-    SL_CHECK(s.kind != StepKind::Backward || k.backward) << "op '" << n.op << "' has no backward kernel";
-    std::vector<ir::TensorType> in;
-    for (const auto& v : n.inputs) in.push_back(g.type(v));
-    scratch = std::max(scratch, cuda_scratch_bytes(*ctx_, n, in));
-  }
-
   // The persistent block's layout.
   m.planned_state_slots = planned_slots(p.options.optimizer);
   int64_t off = 0;
@@ -154,13 +143,15 @@ CudaProgram::CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t see
   m.arena_bytes = p.feature_map_peak_bytes;
 
   need_.arena = aligned(m.arena_bytes);
-  need_.scratch = scratch > ctx_->scratch_bytes() ? aligned(scratch) : 0;
   need_.persistent = m.persistent_bytes;
   need_.library = ctx_->owned_device_bytes();
   int64_t free_b = 0, total_b = 0;
   cuda::device_memory(device, &free_b, &total_b);
-  const int64_t want = need_.arena + need_.scratch + need_.persistent;
-  if (want + kLibraryReserve > free_b) {
+  // Refused before anything else: a plan that cannot fit never reaches cuDNN's queries, which a huge
+  // batch could otherwise trip first.
+  auto refuse_if_too_big = [&] {
+    const int64_t want = need_.arena + need_.scratch + need_.persistent;
+    if (want + kLibraryReserve <= free_b) return;
     using ir::human_bytes;
     throw std::runtime_error(
         "the plan needs " + human_bytes(want + kLibraryReserve) + " of device memory on cuda:" + std::to_string(device) +
@@ -168,7 +159,21 @@ CudaProgram::CudaProgram(std::shared_ptr<const planner::Plan> plan, uint64_t see
         ", inputs, parameters, gradients and optimizer state " + human_bytes(need_.persistent) + ", " +
         human_bytes(kLibraryReserve) + " kept for the CUDA libraries) but only " + human_bytes(free_b) + " of " +
         human_bytes(total_b) + " is free; " + suggestion(p, free_b - kLibraryReserve - need_.scratch));
+  };
+  refuse_if_too_big();
+
+  // Every op the plan runs must have kernels here, and what they need in scratch: before allocating.
+  int64_t scratch = p.workspace_bytes;
+  for (const auto& s : p.steps) {
+    const ir::Node& n = g.node(s.node);
+    const OpKernels& k = m.kernels.get(n.op);
+    SL_CHECK(s.kind != StepKind::Backward || k.backward) << "op '" << n.op << "' has no backward kernel";
+    std::vector<ir::TensorType> in;
+    for (const auto& v : n.inputs) in.push_back(g.type(v));
+    scratch = std::max(scratch, cuda_scratch_bytes(*ctx_, n, in));
   }
+  need_.scratch = scratch > ctx_->scratch_bytes() ? aligned(scratch) : 0;
+  refuse_if_too_big();
 
   // Another process may take memory between the check and the allocation: that is still the user's
   // problem (an exception), not a bug (an abort).
@@ -288,9 +293,7 @@ void CudaProgram::run_step(int64_t iteration) {
   Impl& m = *impl_;
   upload_inputs();
 
-  // The scratch only moves if a kernel outgrew it (scratch_growths_during_steps reports that).
-  m.buffers.workspace = ctx_->scratch_data();
-  m.buffers.workspace_bytes = ctx_->scratch_bytes();
+  // The scratch is locked since setup (CudaContext::lock_scratch): the calls' workspace never moves.
   if (m.schedule) {
     m.schedule->run(m.buffers, iteration);
   } else {
@@ -402,7 +405,6 @@ std::vector<float> CudaProgram::download_grad(size_t i) const {
   return out;
 }
 
-int CudaProgram::scratch_growths_during_steps() const { return ctx_->scratch_growths_after_lock(); }
 
 void CudaProgram::ensure_state(int slots) {
   Impl& m = *impl_;

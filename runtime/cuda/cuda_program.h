@@ -74,7 +74,6 @@ class CudaProgram final : public train::TrainingProgram {
   std::vector<float> download_grad(size_t i) const;   // empty for a parameter without a gradient buffer
   std::vector<float> download_output(size_t index) const;
   const CudaMemoryNeed& memory() const { return need_; }
-  int scratch_growths_during_steps() const;
   CudaContext& context() { return *ctx_; }
 
  private:

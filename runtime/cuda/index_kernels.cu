@@ -120,7 +120,7 @@ void take_forward(CudaContext& ctx, const OpCall& c) {
   const TakeView v = take_view(c, c.in[0].type.shape);
   const int64_t total = c.out[0].numel();
   if (total == 0) return;
-  ctx.note_node(*c.node);
+  ctx.note_node(*c.node, v.axis);
   take_kernel<<<blocks_for(total), kThreads, 0, ctx.stream()>>>(static_cast<const uint32_t*>(c.in[0].data),
                                                                 c.in[1].i32(), static_cast<uint32_t*>(c.out[0].data),
                                                                 v, total, ctx.device_error(), c.node->id);

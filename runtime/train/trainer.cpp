@@ -1,6 +1,7 @@
 #include "runtime/train/trainer.h"
 
 #include <chrono>
+#include <exception>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -284,7 +285,12 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   const auto t_begin = clock::now();
   auto t_log = t_begin;
   int64_t since_log = 0;
-  for (int64_t step = start; step < total; ++step) {
+  // Batch s + 1 is prepared while the device still runs step s: the loss of step s is read (the host's
+  // one wait per step) only after that, so the GPU does not idle while the host fills the next batch.
+  // What a step reports and saves is unchanged: the data state a checkpoint records is taken before the
+  // next batch is drawn, and a data error in the next batch is raised only after step s has been
+  // reported and checkpointed, as if it had been drawn at the top of step s + 1.
+  auto draw = [&] {
     source->next(program->inputs());
     for (const std::string& why : source->take_skipped())
       if (++skip_warnings <= kSkipWarnings)
@@ -292,17 +298,30 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
                          (skip_warnings == kSkipWarnings ? "; further ones are counted (bad_images_skipped in the "
                                                            "metrics), not printed"
                                                          : ""));
+  };
+  if (start < total) draw();
+  for (int64_t step = start; step < total; ++step) {
     program->run_step(step);
     // The run's first step warms caches and allocators up: it is left out unless it is the only one.
     if (profile && (step > start || total - start == 1)) profile->add(*program->step_seconds());
+    const double lr = learning_rate(cfg.schedule, cfg.optimizer.lr, step, total);
+    const int64_t done = step + 1;
+    const bool ckpt_due = cfg.checkpoint.every > 0 && (done % cfg.checkpoint.every == 0 || done == total);
+    const std::string data_state = ckpt_due ? source->save_state() : std::string();
+    std::exception_ptr next_batch_error;
+    if (done < total) {
+      try {
+        draw();
+      } catch (...) {
+        next_batch_error = std::current_exception();
+      }
+    }
     const float loss = program->loss();
     if (!std::isfinite(loss))
       throw std::runtime_error("the loss is " + std::string(std::isnan(loss) ? "nan" : "infinite") + " at step " +
                                std::to_string(step + 1) + "; try a lower optimizer.lr or a warmup");
-    const double lr = learning_rate(cfg.schedule, cfg.optimizer.lr, step, total);
     program->apply_optimizer(cfg.optimizer, lr, step);
     ++since_log;
-    const int64_t done = step + 1;
     result.steps_done = done;
     result.last_loss = loss;
     if (done % cfg.log.every == 0 || done == total) {
@@ -338,17 +357,17 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       t_log = now;
       since_log = 0;
     }
-    const bool ckpt_due = cfg.checkpoint.every > 0 && (done % cfg.checkpoint.every == 0 || done == total);
     if (ckpt_due) {
       CheckpointContents c;
       c.config_hash = cfg.hash();
       c.plan_fingerprint = program->plan_fingerprint();
       c.rng_state = "seed=" + std::to_string(cfg.seed);
-      c.data_state = source->save_state();
+      c.data_state = data_state;
       program->save_state(c);
       const std::string path = write_checkpoint(ckpt_dir, done, c, cfg.checkpoint.keep);
       if (!req.quiet) progress.message("checkpoint " + path);
     }
+    if (next_batch_error) std::rethrow_exception(next_batch_error);
   }
   progress.finish();
   if (profile) {

@@ -21,6 +21,7 @@
 
 #include "ir/op_registry.h"
 #include "runtime/cpu/cpu_kernels.h"
+#include "runtime/cuda/conv_split.h"
 #include "runtime/cuda/cuda_kernels.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/kernels/op_harness.h"
@@ -346,6 +347,46 @@ TEST(CudaKernels, Conv2d) {
   compare_op(conv({2, 3, 16, 16}, 8, {7}, {2}, {3}, {1}, 1, false), tol(kLibrary));
 }
 
+// Host arithmetic only: runs without a GPU.
+TEST(ConvSplit, KeepsEveryTensorBelowCudnnsLimit) {
+  using runtime::cuda::split_batch;
+  // The case: 2675 x 64 x 112 x 112 floats is past 2^31 elements.
+  const auto s = split_batch(2675, 64 * 112 * 112);
+  EXPECT_EQ(s.chunk, 2674);
+  EXPECT_EQ(s.count, 2);
+  EXPECT_EQ(s.size(0, 2675), 2674);
+  EXPECT_EQ(s.size(1, 2675), 1);
+  for (int64_t n : {1, 7, 100, 4096})
+    for (int64_t per : std::vector<int64_t>{1, 3, 1000, 802816, 50000000, INT32_MAX}) {
+      const auto b = split_batch(n, per);
+      int64_t total = 0;
+      for (int64_t i = 0; i < b.count; ++i) {
+        EXPECT_GT(b.size(i, n), 0);
+        EXPECT_LE(b.size(i, n) * per, runtime::cuda::kCudnnTensorLimit) << n << " x " << per;
+        total += b.size(i, n);
+      }
+      EXPECT_EQ(total, n);
+      if (n * per <= runtime::cuda::kCudnnTensorLimit) {
+        EXPECT_EQ(b.count, 1);
+      }
+    }
+  EXPECT_THROW(split_batch(2, int64_t{INT32_MAX} + 1), std::runtime_error);
+}
+
+// The split path on small tensors: with the limit lowered, every call runs in several batch chunks
+// (the filter gradient accumulated across them) and still matches the CPU.
+TEST(CudaKernels, ConvolutionsSplitAlongTheBatch) {
+  SKIP_WITHOUT_CUDA();
+  struct Restore {
+    ~Restore() { runtime::cuda::set_conv_tensor_limit(runtime::cuda::kCudnnTensorLimit); }
+  } restore;
+  runtime::cuda::set_conv_tensor_limit(3 * 9 * 9 * 2);  // two examples of x per chunk
+  compare_op(conv({5, 3, 9, 9}, 4, {3}, {1}, {1}, {1}, 1, true), tol(kLibrary));
+  compare_op(conv({7, 4, 8, 8}, 6, {3}, {2}, {1}, {1}, 2, false), tol(kLibrary));
+  compare_op({"conv_transpose2d", {{"out", num(4)}, {"kernel", ints({2})}, {"stride", ints({2})}}, {f32({5, 3, 5, 6})}},
+             tol(kLibrary));
+}
+
 TEST(CudaKernels, BatchNorm) {
   SKIP_WITHOUT_CUDA();
   auto bn = [](ir::Shape x) {
@@ -615,45 +656,61 @@ TEST(CudaKernels, TwoGradientsInOneBuffer) {
   }
 }
 
+// The message of the exception `f` throws, or "" when it throws none.
+template <typename E, typename F>
+std::string message_of(F f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// With several bad entries the GPU reports the first position, as the CPU does, in the CPU's words and
+// exception type, whatever order its threads ran in.
 TEST(CudaKernels, DataErrorsThrowLikeTheCpu) {
   SKIP_WITHOUT_CUDA();
-  {
-    OpCase e{"embedding", {{"vocab", num(5)}, {"dim", num(3)}}, {i32({4})}};
-    OpHarness h(cpu(), e, 1);
-    reinterpret_cast<int32_t*>(h.input(0).data())[2] = 5;
-    EXPECT_THROW(h.forward(), std::out_of_range);
-    const auto types = input_types(e, h.node());
-    DeviceBuffer idx(static_cast<size_t>(types[0].bytes())), w(static_cast<size_t>(types[1].bytes())),
-        y(static_cast<size_t>(h.node().outputs[0].bytes()));
-    idx.upload(h.input(0).data());
-    w.upload(h.input(1).data());
+  struct Case {
+    OpCase c;
+    size_t index_input;
+    std::vector<std::pair<int64_t, int32_t>> bad;  // position, value
+    bool out_of_range;                            // std::out_of_range, else std::runtime_error
+  };
+  const std::vector<Case> cases = {
+      {{"embedding", {{"vocab", num(5)}, {"dim", num(3)}}, {i32({4})}}, 0, {{2, 5}}, true},
+      {{"embedding", {{"vocab", num(7)}, {"dim", num(40)}}, {i32({3000})}}, 0, {{2900, 9}, {1234, -3}, {2000, 7}}, true},
+      {{"take", {{"axis", num(-1)}}, {f32({3, 6}), i32({2, 500})}, 6}, 1, {{777, 6}, {300, -1}, {999, 60}}, true},
+      {{"softmax_cross_entropy", {}, {f32({3, 4}), i32({3})}, 4}, 1, {{1, -1}}, false},
+      {{"softmax_cross_entropy", {}, {f32({4000, 5}), i32({4000})}, 5}, 1, {{3999, 5}, {1500, -2}, {2500, 9}}, false},
+      {{"accuracy", {}, {f32({2000, 3}), i32({2000})}, 3}, 1, {{1800, 3}, {640, 4}}, false},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.c.op + " with " + std::to_string(k.bad.size()) + " bad entries");
+    OpHarness h(cpu(), k.c, 1);
+    auto* idx = reinterpret_cast<int32_t*>(h.input(k.index_input).data());
+    for (const auto& [pos, value] : k.bad) idx[pos] = value;
+    const std::string want = k.out_of_range ? message_of<std::out_of_range>([&] { h.forward(); })
+                                            : message_of<std::runtime_error>([&] { h.forward(); });
+    ASSERT_FALSE(want.empty()) << "the CPU kernel accepted the bad entries";
+    const auto types = input_types(k.c, h.node());
+    Buffers ins, outs;
     OpCall f;
     f.node = &h.node();
-    f.in = {{idx.get(), types[0]}, {w.get(), types[1]}};
-    f.out = {{y.get(), h.node().outputs[0]}};
-    cuda().get("embedding").forward(f);
-    EXPECT_THROW(gpu().throw_if_error(), std::out_of_range);
-    EXPECT_NO_THROW(gpu().throw_if_error());  // reported once, then cleared
-  }
-  for (const char* op : {"softmax_cross_entropy", "accuracy"}) {
-    SCOPED_TRACE(op);
-    OpCase c{op, {}, {f32({3, 4}), i32({3})}, 4};
-    OpHarness h(cpu(), c, 1);
-    reinterpret_cast<int32_t*>(h.input(1).data())[1] = -1;
-    EXPECT_THROW(h.forward(), std::runtime_error);
-    DeviceBuffer logits(static_cast<size_t>(f32({3, 4}).bytes())), labels(static_cast<size_t>(i32({3}).bytes()));
-    logits.upload(h.input(0).data());
-    labels.upload(h.input(1).data());
-    Buffers outs;
-    OpCall f;
-    f.node = &h.node();
-    f.in = {{logits.get(), f32({3, 4})}, {labels.get(), i32({3})}};
+    for (size_t i = 0; i < types.size(); ++i) {
+      ins.push_back(std::make_unique<DeviceBuffer>(static_cast<size_t>(types[i].bytes())));
+      ins.back()->upload(h.input(i).data());
+      f.in.push_back({ins.back()->get(), types[i]});
+    }
     for (const auto& t : h.node().outputs) {
       outs.push_back(std::make_unique<DeviceBuffer>(static_cast<size_t>(t.bytes())));
       f.out.push_back({outs.back()->get(), t});
     }
-    cuda().get(op).forward(f);
-    EXPECT_THROW(gpu().throw_if_error(), std::runtime_error);
+    cuda().get(k.c.op).forward(f);
+    const std::string got = k.out_of_range ? message_of<std::out_of_range>([] { gpu().throw_if_error(); })
+                                           : message_of<std::runtime_error>([] { gpu().throw_if_error(); });
+    EXPECT_EQ(got, want);
+    EXPECT_NO_THROW(gpu().throw_if_error());  // reported once, then cleared
   }
 }
 
