@@ -30,7 +30,7 @@ die() { echo "device_bundle: $*" >&2; exit 1; }
 
 cache="$BUILD_DIR/CMakeCache.txt"
 # CMakeLists.txt defaults the CUDA architecture to 90 (the H200s), so an unset one is fine.
-arch="$(grep -E '^CMAKE_CUDA_ARCHITECTURES:' "$cache" 2>/dev/null | cut -d= -f2)"
+arch="$(grep -E '^CMAKE_CUDA_ARCHITECTURES:' "$cache" 2>/dev/null | cut -d= -f2 || true)"
 if ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$cache" 2>/dev/null || [[ -n "$arch" && "$arch" != 90 ]]; then
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSUBLINEAR_BUILD_TESTS=ON \
     >/dev/null

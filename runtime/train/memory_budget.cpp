@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <stdexcept>
 #include <sstream>
 
 #include "ir/format_util.h"
@@ -66,7 +67,13 @@ AutoBudget auto_memory_budget(const ExperimentConfig& cfg) {
   AutoBudget b;
   std::optional<int64_t> free;
   if (cfg.device.kind == DeviceKind::Cuda) {
-    if (cuda_free_memory()) free = cuda_free_memory()(cfg.device.index);
+    if (cuda_free_memory()) {
+      try {
+        free = cuda_free_memory()(cfg.device.index);
+      } catch (const std::runtime_error& e) {  // the CUDA plug-in cannot be loaded
+        throw ConfigError(cfg.loc("memory.budget"), std::string("auto: ") + e.what());
+      }
+    }
     if (!free)
       throw ConfigError(cfg.loc("memory.budget"), "auto: cannot query the free memory of " +
                                                       cfg.device.str() + "; give a size such as 60GiB");

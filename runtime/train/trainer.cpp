@@ -308,6 +308,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     const int64_t done = step + 1;
     const bool ckpt_due = cfg.checkpoint.every > 0 && (done % cfg.checkpoint.every == 0 || done == total);
     const std::string data_state = ckpt_due ? source->save_state() : std::string();
+    const int64_t skipped = counts_skips ? source->skipped_total() : 0;  // through batch s, as reported
     std::exception_ptr next_batch_error;
     if (done < total) {
       try {
@@ -337,7 +338,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       m.rss_peak_bytes = peak_rss_bytes();
       m.elapsed_s = std::chrono::duration<double>(now - t_begin).count();
       if (acc_output >= 0) m.extras.push_back({"accuracy", program->output_scalar(static_cast<size_t>(acc_output))});
-      if (counts_skips) m.extras.push_back({"bad_images_skipped", static_cast<double>(source->skipped_total())});
+      if (counts_skips) m.extras.push_back({"bad_images_skipped", static_cast<double>(skipped)});
       if (auto d = program->device_memory()) {
         m.extras.push_back({"device_allocated_bytes", static_cast<double>(d->allocated())});
         m.extras.push_back({"device_in_use_bytes", static_cast<double>(d->in_use)});
