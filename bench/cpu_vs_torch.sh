@@ -15,6 +15,7 @@
 #   STEPS       timed steps [20]     WARMUP   untimed steps first [3]
 #   THREADS     threads for both [nproc]
 #   SQRT        1: also run sublinear with memory.policy=sqrt (recompute overhead) [1]
+#   COMPILE     1: also run the PyTorch twin under torch.compile (inductor; compiled in the warmup) [0]
 #   TORCH_ONLY  1: skip sublinear (e.g. in a build without `train`) [0]
 #   RUN_TIMEOUT seconds allowed per framework run [900]
 #   OUT         folder for cpu_vs_torch.txt (and the sublinear metrics) [unset: no files]
@@ -34,6 +35,7 @@ STEPS="${STEPS:-20}"
 WARMUP="${WARMUP:-3}"
 THREADS="${THREADS:-$(nproc)}"
 SQRT="${SQRT:-1}"
+COMPILE="${COMPILE:-0}"
 TORCH_ONLY="${TORCH_ONLY:-0}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-900}"
 CONFIG="$here/resnet_cifar_bench.yaml"
@@ -150,6 +152,15 @@ OMP_NUM_THREADS="$THREADS" "${tmo[@]}" "$PYTHON" "$here/torch_resnet_cifar.py" \
   --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --json \
   | tail -n 1 >>"$results" || die "the PyTorch run failed"
 echo "  done in $((SECONDS - t0)) s" >&2
+if [[ "$COMPILE" == 1 ]]; then
+  echo "running: $PYTHON bench/torch_resnet_cifar.py ... --compile" >&2
+  t0=$SECONDS
+  OMP_NUM_THREADS="$THREADS" "${tmo[@]}" "$PYTHON" "$here/torch_resnet_cifar.py" \
+    --depth "$DEPTH" --batch "$BATCH" --image-size "$IMAGE_SIZE" --classes "$CLASSES" \
+    --steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS" --json --compile 2>"$tmp/compile.log" \
+    | tail -n 1 >>"$results" || { tail -n 20 "$tmp/compile.log" >&2; die "the torch.compile run failed"; }
+  echo "  done in $((SECONDS - t0)) s" >&2
+fi
 
 table="$("$PYTHON" - "$results" "$DEPTH" "$BATCH" "$IMAGE_SIZE" "$CLASSES" "$STEPS" "$WARMUP" "$THREADS" <<'EOF'
 import json, sys
@@ -174,6 +185,10 @@ for r in rows:
         return f"{v / 2**20:.1f}" if isinstance(v, (int, float)) and v > 0 else "-"
     print(f"{r['framework']:<18} {r['samples_per_s']:>10.1f} {r['step_ms_median']:>9.1f} "
           f"{ratio:>11} {mib('arena_peak_bytes'):>10} {mib('rss_peak_bytes'):>8}")
+compiled = next((r for r in rows if r["framework"] == "pytorch (compile)"), None)
+if base and compiled:
+    print(f"sublinear keep-everything step time vs torch.compile: "
+          f"{compiled['samples_per_s'] / base['samples_per_s']:.2f}x (below 1 means faster)")
 sq = next((r for r in rows if r["framework"] == "sublinear (sqrt)"), None)
 if base and sq:
     print(f"recompute overhead (sqrt vs none): "
