@@ -299,7 +299,8 @@ ir::ValueRef Expander::make_param(const std::string& key, const std::string& nam
                                 {"dtype", std::string(ir::dtype_name(spec.type.dtype))},
                                 {"init", spec.init},
                                 {"trainable", spec.trainable},
-                                {"fan_in", spec.fan_in}});
+                                {"fan_in", spec.fan_in},
+                                {"std", spec.std}});
   p.outputs = {spec.type};
   p.span = span(loc);
   ir::ValueRef ref{graph_.add_node(std::move(p)), 0};

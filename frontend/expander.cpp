@@ -2,6 +2,7 @@
 #include "frontend/expander.h"
 
 #include <algorithm>
+#include <cmath>
 #include <charconv>
 
 #include "frontend/parser.h"
@@ -470,8 +471,22 @@ void Expander::exec_weight(const Stmt& s) {
   if (std::find(inits.begin(), inits.end(), spec.init) == inits.end())
     fail(s.init_loc, "unknown initialiser '" + spec.init + "'",
          {"initialisers: zeros(), ones(), normal(), uniform(), xavier(), kaiming()"});
-  if (!s.init_args.empty())
+  // normal(std=0.02) (or normal(0.02)) sets the standard deviation, as GPT-2's initialisation needs;
+  // the other initialisers derive their scale from the shape and take nothing.
+  if (!s.init_args.empty() && spec.init != "normal")
     fail(s.init_args[0].loc, "initialiser '" + spec.init + "' takes no arguments");
+  for (size_t i = 0; i < s.init_args.size(); ++i) {
+    const Arg& a = s.init_args[i];
+    if (i > 0 || (!a.name.empty() && a.name != "std"))
+      fail(a.loc, "normal() takes one argument, std (the standard deviation): normal(std=0.02)");
+    const Value v = eval(*a.value);
+    if (v.is_poison()) continue;  // already reported
+    if (v.kind != Value::Kind::Int && v.kind != Value::Kind::Float)
+      fail(a.loc, "normal(): std must be a number, got " + type_str(v));
+    spec.std = v.as_double();
+    if (!(spec.std > 0 && std::isfinite(spec.std)))
+      fail(a.loc, "normal(): std must be positive and finite, got " + std::to_string(spec.std));
+  }
   std::string name = frame_->prefix.empty() ? s.weight_name : frame_->prefix + "/" + s.weight_name;
   ir::ValueRef ref = make_param(frame_->instance_prefix + s.weight_name, name, spec, s.target_locs[0], nullptr);
   assign(s.weight_name, Value::of_tensor(ref), s.target_locs[0]);

@@ -42,6 +42,7 @@ struct ParamSpec {
   std::string init;    // "kaiming", "xavier", "zeros", "ones", "normal"
   bool trainable = true;  // false for running statistics
   int64_t fan_in = 0;  // for init scaling
+  double std = 0.01;   // for init "normal"
 };
 
 struct Cost {

@@ -483,6 +483,39 @@ model m(x: f32[N, 4]) -> (loss) {
   EXPECT_TRUE(one_error(r, 3, 16, "a slice step must be positive, got 0"));
 }
 
+// normal() takes its standard deviation; nothing else takes arguments.
+TEST(Diagnostics, InitialiserArguments) {
+  auto ok = load_text(R"(snet 1;
+model m(x: f32[N, 4]) -> (loss) {
+  weight A: f32[4, 4] = normal(std=0.02);
+  weight B: f32[4, 4] = normal(0.5);
+  weight C: f32[4, 4] = normal();
+  loss = mean(matmul(matmul(matmul(x, A), B), C));
+}
+)", batch(2));
+  ASSERT_TRUE(ok.ok) << ok.rendered;
+  std::vector<double> stds;
+  for (const auto& n : ok.graph.nodes())
+    if (n.op == "param") stds.push_back(n.attrs.get_float("std"));
+  EXPECT_EQ(stds, (std::vector<double>{0.02, 0.5, 0.01}));
+  struct Bad {
+    const char* init;
+    int col;
+    const char* message;
+  };
+  for (const Bad& b : {Bad{"normal(mean=1.0)", 32, "normal() takes one argument, std"},
+                       Bad{"normal(0.1, 0.2)", 37, "normal() takes one argument, std"},
+                       Bad{"normal(std=-1)", 32, "std must be positive and finite, got -1"},
+                       Bad{"normal(std=\"a\")", 32, "std must be a number"},
+                       Bad{"xavier(std=1)", 32, "initialiser 'xavier' takes no arguments"}}) {
+    SCOPED_TRACE(b.init);
+    auto r = load_text(std::string("snet 1;\nmodel m(x: f32[N, 4]) -> (loss) {\n  weight A: f32[4, 4] = ") + b.init +
+                           ";\n  loss = mean(matmul(x, A));\n}\n",
+                       batch(2));
+    EXPECT_TRUE(one_error(r, 3, b.col, b.message)) << r.rendered;
+  }
+}
+
 TEST(Diagnostics, ListIndexOutOfRange) {
   auto r = load_text(R"(snet 1;
 model m(x: f32[N, 4]) -> (loss) {
