@@ -1,8 +1,8 @@
 #include "runtime/cuda_backend.h"
 
 #include <dlfcn.h>
-#include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
