@@ -17,8 +17,8 @@
 #include "ir/format_util.h"
 #include "planner/cost_profile.h"
 #include "planner/policies.h"
-#include "runtime/config_error.h"
-#include "runtime/train/experiment_config.h"
+#include "train/config_error.h"
+#include "train/experiment_config.h"
 
 namespace sublinear::cli {
 

@@ -13,7 +13,7 @@
 #include "cli/plan_command.h"
 #include "cli/train_command.h"
 #include "runtime/cpu/cpu_kernels.h"
-#include "runtime/train/memory_budget.h"
+#include "train/memory_budget.h"
 #include "ir/diagnostic.h"
 #include "ir/dot.h"
 #include "ir/format_util.h"
@@ -22,6 +22,7 @@
 #include "ir/summary.h"
 #include "ir/verify.h"
 #include "runtime/cuda_backend.h"
+#include "train/cuda_plugin.h"
 
 namespace sl = sublinear;
 
@@ -59,7 +60,7 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sl::runtime::register_cuda_backend_plugin();
+  sl::runtime::train::register_cuda_backend_plugin();
   CLI::App app{"sublinear: train deep nets in sublinear memory"};
   app.require_subcommand(0, 1);
   bool show_version = false;

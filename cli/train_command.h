@@ -5,7 +5,7 @@
 // model.params.depth=50).
 #include <CLI/CLI.hpp>
 
-#include "runtime/train/trainer.h"
+#include "train/trainer.h"
 
 namespace sublinear::cli {
 

@@ -59,7 +59,7 @@ void emit_header(CodeWriter& w, const planner::Plan& plan, const EmitOptions& o)
   w.line("#include \"codegen/program_support.h\"");
   w.line("#include \"codegen/trainer_main.h\"");
   if (o.backend == Backend::Cuda) w.line("#include \"runtime/cuda/cuda_program.h\"");
-  w.line("#include \"runtime/train/trainer.h\"");
+  w.line("#include \"train/trainer.h\"");
   w.line();
 }
 

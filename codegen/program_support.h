@@ -23,7 +23,7 @@
 #include "planner/plan.h"
 #include "runtime/compiled_schedule.h"
 #include "runtime/kernel.h"
-#include "runtime/train/training_program.h"
+#include "runtime/training_program.h"
 
 namespace sublinear::codegen::support {
 

@@ -4,8 +4,8 @@
 #include <iostream>
 
 #include "codegen/cpp_text.h"
-#include "runtime/config_error.h"
-#include "runtime/train/experiment_config.h"
+#include "train/config_error.h"
+#include "train/experiment_config.h"
 
 namespace sublinear::codegen::support {
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "codegen/backend.h"
-#include "runtime/train/trainer.h"
+#include "train/trainer.h"
 
 namespace sublinear::codegen::support {
 

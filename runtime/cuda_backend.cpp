@@ -8,7 +8,6 @@
 #include <stdexcept>
 #include <vector>
 
-#include "runtime/train/memory_budget.h"
 
 namespace sublinear::runtime {
 
@@ -75,13 +74,6 @@ Loaded load() {
   return r;
 }
 
-const CudaBackendApi& require(const std::string& what) {
-  std::string why;
-  const CudaBackendApi* api = load_cuda_backend(&why);
-  if (api == nullptr) throw std::runtime_error(what + ": " + why);
-  return *api;
-}
-
 }  // namespace
 
 bool cuda_backend_built() {
@@ -98,18 +90,6 @@ const CudaBackendApi* load_cuda_backend(std::string* why) {
   std::call_once(once, [] { loaded = load(); });
   if (loaded.api == nullptr && why != nullptr) *why = loaded.why;
   return loaded.api;
-}
-
-void register_cuda_backend_plugin() {
-  if (!cuda_backend_built()) return;  // the trainer then says the build has no CUDA backend
-  train::register_cuda_program_factory([](int device, bool deterministic) -> train::ProgramFactory {
-    return require("device cuda:" + std::to_string(device)).program_factory(device, deterministic);
-  });
-  train::register_cuda_free_memory([](int device) -> std::optional<int64_t> {
-    const auto free = require("the free memory of cuda:" + std::to_string(device)).free_bytes(device);
-    if (free && *free > 0) return static_cast<int64_t>(*free);
-    return std::nullopt;
-  });
 }
 
 }  // namespace sublinear::runtime

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "runtime/cuda/device_info.h"
-#include "runtime/train/trainer.h"
+#include "runtime/training_program.h"
 
 namespace sublinear::runtime {
 
@@ -33,9 +33,5 @@ bool cuda_backend_built();
 // The plug-in, loaded on first use; nullptr with `why` set when it is not built, not found or not
 // loadable (e.g. a CUDA library missing on this machine).
 const CudaBackendApi* load_cuda_backend(std::string* why);
-
-// Registers the trainer's CUDA program factory and free-memory query to go through the plug-in: both
-// load it when first called and throw std::runtime_error with the reason when it cannot be loaded.
-void register_cuda_backend_plugin();
 
 }  // namespace sublinear::runtime

@@ -1,5 +1,5 @@
 #pragma once
-// The optimizer update on the device: runtime/train/optimizer.h's formulas, operation for operation in
+// The optimizer update on the device: runtime/optimizer.h's formulas, operation for operation in
 // f32 with __fmul_rn/__fadd_rn/__fsqrt_rn/__fdiv_rn (no FMA contraction), so a step gives the CPU's bits.
 // One launch updates every parameter: blocks are assigned fixed chunks of one parameter each through a
 // table of slots uploaded once at setup. Plain C++ (the program includes it); the kernel is in

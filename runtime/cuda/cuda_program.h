@@ -16,7 +16,7 @@
 // - Scalar graph outputs and the device error slot are copied to pinned memory at the end of each step;
 //   loss() and output_scalar() wait for that copy only (not for the optimizer that follows), then throw
 //   the data error a kernel recorded, if any.
-// - apply_optimizer is one kernel over all parameters with runtime/train/optimizer.h's arithmetic;
+// - apply_optimizer is one kernel over all parameters with runtime/optimizer.h's arithmetic;
 //   optimizer state lives on the device and reaches the host only through save_state (staged copies that
 //   stay valid until the next run_step, named "param/<name>", "opt0/<name>", "opt1/<name>").
 // - Parameters are initialised on the host by runtime::init_param, so both backends start bitwise equal.
@@ -26,8 +26,7 @@
 #include <vector>
 
 #include "runtime/compiled_schedule.h"
-#include "runtime/train/trainer.h"
-#include "runtime/train/training_program.h"
+#include "runtime/training_program.h"
 
 namespace sublinear::runtime::cuda {
 

@@ -1,4 +1,4 @@
-// SGD (plain, momentum, Nesterov) and Adam on the device, mirroring runtime/train/optimizer.cpp line by
+// SGD (plain, momentum, Nesterov) and Adam on the device, mirroring runtime/optimizer.cpp line by
 // line (see cuda_optimizer.h for the rules). Each element's update depends on that element alone, so the
 // assignment of chunks to blocks cannot change any result.
 #include "runtime/cuda/cuda_device.cuh"

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/train/checkpoint.h"
+#include "runtime/checkpoint.h"
 #include "tests/codegen/codegen_test_util.h"
 
 namespace sublinear::testing {

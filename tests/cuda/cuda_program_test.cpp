@@ -19,8 +19,8 @@
 #include "planner/arena_allocator.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cuda/cuda_optimizer.h"
-#include "runtime/data/dataset.h"
-#include "runtime/train/optimizer.h"
+#include "train/data/dataset.h"
+#include "runtime/optimizer.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/runtime/runtime_test_util.h"
 

@@ -17,7 +17,7 @@
 
 #include "frontend/frontend.h"
 #include "ir/diagnostic.h"
-#include "runtime/data/dataset.h"
+#include "train/data/dataset.h"
 
 namespace sublinear {
 namespace data = runtime::data;

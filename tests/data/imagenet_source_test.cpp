@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "data_test_util.h"
-#include "runtime/train/trainer.h"
+#include "train/trainer.h"
 
 namespace sublinear {
 namespace {

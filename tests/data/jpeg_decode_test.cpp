@@ -5,9 +5,9 @@
 #include <cmath>
 
 #include "data_test_util.h"
-#include "runtime/data/image_transform.h"
-#include "runtime/data/jpeg_decode.h"
-#include "runtime/data/source_util.h"
+#include "train/data/image_transform.h"
+#include "train/data/jpeg_decode.h"
+#include "train/data/source_util.h"
 
 namespace sublinear {
 namespace {

@@ -1,7 +1,7 @@
 // The prefetching wrapper: the inner source's batches in its order, checkpoint states of the batch
 // handed out (not the one prepared ahead), errors at the batch that raised them, and no batch prepared
 // before the first is asked for.
-#include "runtime/data/prefetch_source.h"
+#include "train/data/prefetch_source.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "data_test_util.h"
-#include "runtime/data/source_util.h"
+#include "train/data/source_util.h"
 
 namespace sublinear {
 namespace {

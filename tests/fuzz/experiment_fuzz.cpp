@@ -10,8 +10,8 @@
 #include <fstream>
 #include <string>
 
-#include "runtime/config_error.h"
-#include "runtime/train/experiment_config.h"
+#include "train/config_error.h"
+#include "train/experiment_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace sublinear::runtime;

@@ -9,7 +9,7 @@ trap 'rm -rf "$prefix"' EXIT
 
 cmake --install "$build" --prefix "$prefix" > "$prefix/install.log"
 for f in bin/sublinear lib/sublinear/libsublinear_runtime.a include/sublinear/codegen/program_support.h \
-         include/sublinear/runtime/train/trainer.h; do
+         include/sublinear/train/trainer.h; do
   [ -e "$prefix/$f" ] || { echo "not installed: $f"; exit 1; }
 done
 

@@ -7,8 +7,8 @@
 #include <filesystem>
 
 #include "runtime/cpu/cpu_kernels.h"
-#include "runtime/data/dataset.h"
-#include "runtime/train/optimizer.h"
+#include "train/data/dataset.h"
+#include "runtime/optimizer.h"
 #include "tests/runtime/runtime_test_util.h"
 
 namespace sublinear::testing {

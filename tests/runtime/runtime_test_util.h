@@ -9,7 +9,7 @@
 #include "frontend/frontend.h"
 #include "ir/diagnostic.h"
 #include "planner/policies.h"
-#include "runtime/data/dataset.h"
+#include "train/data/dataset.h"
 #include "runtime/executor.h"
 #include "tests/support/source_dir.h"
 #include "tests/support/split_mix64.h"

@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "runtime/cpu/cpu_kernels.h"
-#include "runtime/train/optimizer.h"
+#include "runtime/optimizer.h"
 #include "tests/runtime/runtime_test_util.h"
 
 namespace sublinear::testing {

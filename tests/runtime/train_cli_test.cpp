@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "runtime/cuda_backend.h"
-#include "runtime/train/checkpoint.h"
+#include "runtime/checkpoint.h"
 
 extern char** environ;
 

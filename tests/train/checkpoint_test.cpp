@@ -1,7 +1,7 @@
 // Checkpoint files: round trip, keeping the N most recent, atomicity (leftover temporary files are
 // ignored and cleaned up, a failed write leaves the previous checkpoints as they were) and detection of
 // truncated or corrupt files, also when looking for the latest checkpoint to resume from.
-#include "runtime/train/checkpoint.h"
+#include "runtime/checkpoint.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

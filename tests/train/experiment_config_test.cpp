@@ -1,7 +1,7 @@
 // Experiment configuration: a full file, the defaults, every class of error naming the right key, line
 // and column, overrides (nested, lists, model params, new keys, errors naming --set), relative paths,
 // epochs, the resolved YAML reading back to the same configuration, and the experiment hash.
-#include "runtime/train/experiment_config.h"
+#include "train/experiment_config.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/train/memory_budget.h"
+#include "train/memory_budget.h"
 #include "tests/train/train_test_util.h"
 
 namespace sublinear::runtime::train {

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "runtime/train/metrics.h"
-#include "runtime/train/peak_rss.h"
-#include "runtime/train/progress.h"
+#include "train/metrics.h"
+#include "train/peak_rss.h"
+#include "train/progress.h"
 #include "tests/train/train_test_util.h"
 
 namespace sublinear::runtime::train {

@@ -7,8 +7,8 @@
 #include <numbers>
 #include <vector>
 
-#include "runtime/train/lr_schedule.h"
-#include "runtime/train/optimizer.h"
+#include "train/lr_schedule.h"
+#include "runtime/optimizer.h"
 
 namespace sublinear::runtime::train {
 namespace {

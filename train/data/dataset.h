@@ -1,0 +1,57 @@
+#pragma once
+// Data sources feed the model's inputs, one batch per training step, into host buffers the trainer
+// owns. Which input gets what is decided from the graph (input_specs): images go to the 4-D f32 input,
+// class labels to the i32 input read by softmax_cross_entropy, token ids to the i32 input an embedding
+// reads. A source is deterministic given its seed and position, and its position can be saved in a
+// checkpoint and restored, so a resumed run sees exactly the batches an uninterrupted one would.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "train/data/data_config.h"
+#include "runtime/tensor.h"
+
+namespace sublinear::runtime::data {
+
+enum class InputRole {
+  Features,  // f32 input: images [N, C, H, W], vectors [N, D] or sequences [N, T, D]
+  Labels,    // i32 class ids in [0, int_range): read by softmax_cross_entropy (or accuracy) as labels
+  Tokens,    // i32 token ids in [0, int_range): read by an embedding
+};
+
+struct InputSpec {
+  std::string name;
+  ir::TensorType type;
+  InputRole role = InputRole::Features;
+  int64_t int_range = 0;  // Labels: classes (the logits' last dimension); Tokens: the embedding's vocab
+};
+
+// The model inputs in declaration order with their roles; throws std::runtime_error naming the input
+// when an i32 input's range cannot be inferred.
+std::vector<InputSpec> input_specs(const ir::Graph& g);
+
+class DataSource {
+ public:
+  virtual ~DataSource() = default;
+  // Fills `out` (already sized to the inputs' bytes) with the next batch.
+  virtual void next(std::vector<Tensor>& out) = 0;
+  // Position and RNG state, opaque, for checkpoints; restore() continues exactly where save() was.
+  virtual std::string save_state() const = 0;
+  virtual void restore_state(const std::string& state) = 0;
+  virtual std::string describe() const = 0;  // "imagenet: 1,281,167 images in 1,000 classes, 8 workers"
+  virtual int64_t epoch_size() const { return 0; }  // samples per epoch; 0 = unbounded (synthetic)
+  // Samples replaced under data.bad_images: skip in the batches next() has returned since the last
+  // call, one reason each ("cannot decode <file>: ..."), in batch order; and the count over the whole
+  // run (it is part of the saved state, so a resumed run counts on).
+  virtual std::vector<std::string> take_skipped() { return {}; }
+  virtual int64_t skipped_total() const { return 0; }
+};
+
+// Opens the source the config names for these inputs; ConfigError (naming data.* keys) when the
+// config does not fit the model or the data is missing.
+std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
+                                             uint64_t seed);
+
+}  // namespace sublinear::runtime::data

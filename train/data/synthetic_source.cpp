@@ -1,0 +1,167 @@
+// Synthetic data: random but learnable, for runs without a dataset. Every value is a pure function of
+// (seed, step, input, element), so the source's whole state is the step counter.
+//
+// Rules:
+//   * Tokens: uniform in [0, int_range).
+//   * The first Labels input (the "primary" labels): when a Tokens input has the same shape, each label
+//     is a fixed random function of the token at the same place (class_of[token], drawn once from the
+//     seed), so a model can learn it through its embedding. Otherwise labels are uniform in
+//     [0, int_range). Further Labels inputs are uniform.
+//   * Features (f32): features = kSignal * prototype[label] + kNoise * normal(0, 1), with
+//     kSignal^2 + kNoise^2 = 1 so every element has unit variance. prototype[c] is a fixed normal(0, 1)
+//     pattern per class (drawn once from the seed). Which label an element follows: when the primary
+//     labels' shape is a prefix of the features' shape ([N] of [N, D], [N, T] of [N, T, D]), each label
+//     owns the slice of features below it; otherwise, when only N agrees, a row follows its first label;
+//     otherwise features are plain noise. Prototypes of slices with two or more trailing axes (images
+//     [C, H, W]) are constant over a 4x4 grid of blocks of the last two axes, so a convolutional net
+//     with global pooling sees a class in its colours and coarse layout rather than in per-pixel noise.
+#include <algorithm>
+
+#include "train/data/source_util.h"
+
+namespace sublinear::runtime::data {
+
+namespace {
+
+constexpr float kSignal = 0.6f;
+constexpr float kNoise = 0.8f;
+constexpr int64_t kGrid = 4;  // prototype blocks per spatial axis
+// Seeds of the fixed draws (prototypes, token classes), apart from the per-step draws.
+constexpr uint64_t kPrototypeStream = 0x70726f746fULL;
+constexpr uint64_t kTokenClassStream = 0x746f6b636cULL;
+// Loops this long are split over OpenMP threads (the values do not depend on the split).
+constexpr int64_t kParallelMin = int64_t{1} << 15;
+
+bool is_prefix(const ir::Shape& p, const ir::Shape& s) {
+  return p.size() < s.size() && std::equal(p.begin(), p.end(), s.begin());
+}
+
+class SyntheticSource : public DataSource {
+ public:
+  SyntheticSource(const DataConfig& cfg, std::vector<InputSpec> inputs, uint64_t seed)
+      : inputs_(std::move(inputs)), seed_(seed) {
+    for (size_t k = 0; k < inputs_.size(); ++k) {
+      const InputSpec& in = inputs_[k];
+      if (in.role == InputRole::Features && in.type.dtype != ir::DType::F32) {
+        std::string msg = "synthetic data fills f32 features, but model input '";
+        msg += in.name;
+        msg += "' is ";
+        msg += in.type.str();
+        throw ConfigError(cfg.locs.at("data.kind"), msg);
+      }
+      if (in.role == InputRole::Labels && labels_ < 0) labels_ = static_cast<int>(k);
+    }
+    if (labels_ >= 0)
+      for (size_t k = 0; k < inputs_.size(); ++k)
+        if (inputs_[k].role == InputRole::Tokens && inputs_[k].type.shape == inputs_[labels_].type.shape) {
+          label_tokens_ = static_cast<int>(k);
+          break;
+        }
+  }
+
+  void next(std::vector<Tensor>& out) override {
+    check_batch(inputs_, out);
+    // Tokens first, then the labels that may depend on them, then the features that depend on labels.
+    for (size_t k = 0; k < inputs_.size(); ++k)
+      if (inputs_[k].role == InputRole::Tokens) fill_uniform(k, out[k]);
+    for (size_t k = 0; k < inputs_.size(); ++k) {
+      if (inputs_[k].role != InputRole::Labels) continue;
+      if (static_cast<int>(k) == labels_ && label_tokens_ >= 0) fill_token_classes(out[k], out[label_tokens_]);
+      else fill_uniform(k, out[k]);
+    }
+    for (size_t k = 0; k < inputs_.size(); ++k)
+      if (inputs_[k].role == InputRole::Features) fill_features(k, out[k], labels_ >= 0 ? &out[labels_] : nullptr);
+    ++step_;
+  }
+
+  std::string save_state() const override { return encode_state("synthetic", {{"step", step_}}); }
+
+  void restore_state(const std::string& state) override {
+    step_ = decode_state("synthetic", state, {"step"}).at("step");
+  }
+
+  std::string describe() const override {
+    std::string s = "synthetic: random data from seed ";
+    s += std::to_string(seed_);
+    if (labels_ >= 0) {
+      s += label_tokens_ >= 0 ? ", labels a fixed function of the tokens"
+                              : ", features = class prototype + noise, so labels are learnable";
+    }
+    return s;
+  }
+
+ private:
+  uint64_t draw(size_t input, int64_t element) const {
+    return counter_hash(seed_, static_cast<uint64_t>(step_), input, static_cast<uint64_t>(element));
+  }
+
+  void fill_uniform(size_t k, Tensor& t) const {
+    int64_t n = t.numel(), range = inputs_[k].int_range;
+    int32_t* p = t.i32();
+#pragma omp parallel for if (n >= kParallelMin)
+    for (int64_t e = 0; e < n; ++e) p[e] = static_cast<int32_t>(hash_below(draw(k, e), range));
+  }
+
+  void fill_token_classes(Tensor& labels, const Tensor& tokens) const {
+    int64_t n = labels.numel(), classes = inputs_[labels_].int_range;
+    int32_t* l = labels.i32();
+    const int32_t* tok = tokens.i32();
+    uint64_t class_seed = mix64(seed_ ^ kTokenClassStream);
+    for (int64_t e = 0; e < n; ++e)
+      l[e] = static_cast<int32_t>(hash_below(counter_hash(class_seed, 0, 0, static_cast<uint64_t>(tok[e])), classes));
+  }
+
+  void fill_features(size_t k, Tensor& t, const Tensor* labels) const {
+    int64_t n = t.numel();
+    float* p = t.f32();
+    const ir::Shape& shape = inputs_[k].type.shape;
+    // Which label each slice of `slice` elements follows (label g * label_stride for slice g), and the
+    // rank of a slice, whose last two axes are spatial when it has two or more.
+    int64_t slice = 0, label_stride = 1;
+    size_t slice_rank = 0;
+    const ir::Shape* ls = labels != nullptr ? &inputs_[labels_].type.shape : nullptr;
+    if (ls != nullptr && is_prefix(*ls, shape)) {
+      slice = n / ir::num_elements(*ls);
+      slice_rank = shape.size() - ls->size();
+    } else if (ls != nullptr && !ls->empty() && !shape.empty() && (*ls)[0] == shape[0]) {
+      slice = n / shape[0];
+      label_stride = ir::num_elements(*ls) / shape[0];
+      slice_rank = shape.size() - 1;
+    }
+    if (slice == 0) {
+#pragma omp parallel for if (n >= kParallelMin)
+      for (int64_t e = 0; e < n; ++e) p[e] = hash_normal(draw(k, e));
+      return;
+    }
+    int64_t h = slice_rank >= 2 ? shape[shape.size() - 2] : 1, w = slice_rank >= 2 ? shape.back() : 1;
+    uint64_t proto_seed = mix64(seed_ ^ kPrototypeStream);
+    const int32_t* lab = labels->i32();
+#pragma omp parallel for if (n >= kParallelMin)
+    for (int64_t e = 0; e < n; ++e) {
+      int64_t g = e / slice, j = e % slice;
+      if (slice_rank >= 2) {
+        int64_t rest = j / (h * w), y = (j / w) % h, x = j % w;
+        int64_t gh = std::min(kGrid, h), gw = std::min(kGrid, w);
+        j = (rest * gh + y * gh / h) * gw + x * gw / w;
+      }
+      auto cls = static_cast<uint64_t>(lab[g * label_stride]);
+      float proto = hash_normal(counter_hash(proto_seed, k, cls, static_cast<uint64_t>(j)));
+      p[e] = kSignal * proto + kNoise * hash_normal(draw(k, e));
+    }
+  }
+
+  std::vector<InputSpec> inputs_;
+  uint64_t seed_;
+  int labels_ = -1;        // the primary Labels input
+  int label_tokens_ = -1;  // the Tokens input the primary labels are a function of
+  int64_t step_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<DataSource> make_synthetic_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
+                                                  uint64_t seed) {
+  return std::make_unique<SyntheticSource>(cfg, inputs, seed);
+}
+
+}  // namespace sublinear::runtime::data

@@ -1,0 +1,424 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <exception>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "frontend/frontend.h"
+#include "ir/diagnostic.h"
+#include "ir/format_util.h"
+#include "planner/cost_profile.h"
+#include "planner/report.h"
+#include "runtime/cpu/cpu_kernels.h"
+#include "train/data/dataset.h"
+#include "runtime/checkpoint.h"
+#include "train/memory_budget.h"
+#include "train/metrics.h"
+#include "train/peak_rss.h"
+#include "train/progress.h"
+#include "train/step_profile.h"
+
+namespace sublinear::runtime::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+DeviceFactoryMaker& cuda_factory_maker() {
+  static DeviceFactoryMaker maker;
+  return maker;
+}
+
+std::unique_ptr<TrainingProgram> cpu_program(std::shared_ptr<const planner::Plan> plan, uint64_t seed) {
+  ExecutorOptions o;
+  o.seed = seed;
+  return std::make_unique<ExecutorProgram>(std::move(plan), cpu::cpu_kernels(), o);
+}
+
+std::string pct(double x) {
+  std::ostringstream s;
+  s.precision(1);
+  s << std::fixed << 100.0 * x << "%";
+  return s.str();
+}
+
+std::string ratio(double x) {
+  std::ostringstream s;
+  s.precision(2);
+  s << std::fixed << x << "x";
+  return s.str();
+}
+
+// The run's folders are made (and shown writable) before anything is planned or trained, so that a
+// run directory that cannot exist is an error naming its key, not a filesystem error after the plan.
+void prepare_output_folders(const ExperimentConfig& cfg) {
+  auto make = [&](const std::string& dir, const std::string& key, const std::string& what) {
+    if (dir.empty()) return;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (!ec && !fs::is_directory(dir, ec)) ec = std::make_error_code(std::errc::not_a_directory);
+    if (!ec) {
+      const fs::path probe = fs::path(dir) / ".sublinear-write-check";
+      const bool writable = static_cast<bool>(std::ofstream(probe));
+      std::error_code ignored;
+      fs::remove(probe, ignored);
+      if (!writable) ec = std::make_error_code(std::errc::permission_denied);
+    }
+    if (ec) throw ConfigError(cfg.loc(key), "cannot use '" + dir + "' as " + what + ": " + ec.message());
+  };
+  make(cfg.run_dir, "run_dir", "the run directory (run_dir, or --run-dir)");
+  make(fs::path(cfg.log.file).parent_path().string(), "log.file", "the metrics file's folder");
+  if (cfg.checkpoint.every > 0) make(cfg.checkpoint.dir, "checkpoint.dir", "the checkpoint folder");
+}
+
+// A CPU plan larger than the memory the machine has left is the user's to change (batch, a budget), not
+// an allocation failure half-way into building the program. The CUDA program checks its device itself.
+void check_fits_in_memory(const planner::Plan& plan, const ExperimentConfig& cfg) {
+  const std::optional<FreeMemory> free = cpu_free_memory();
+  if (!free || plan.total_peak_bytes() <= free->bytes) return;
+  using ir::human_bytes;
+  throw ConfigError(cfg.loc("batch"),
+                    "the memory plan needs " + human_bytes(plan.total_peak_bytes()) + " (feature maps " +
+                        human_bytes(plan.feature_map_peak_bytes) + ", parameters, gradients and optimizer state " +
+                        human_bytes(plan.parameter_bytes + plan.gradient_bytes + plan.optimizer_state_bytes) +
+                        ", inputs " + human_bytes(plan.input_bytes) + ") but only " + human_bytes(free->bytes) +
+                        " is " + free->source +
+                        "; lower batch, or set memory.budget (a size, or auto) so the planner recomputes instead");
+}
+
+// run_dir/plan.json: the plan this start of the run trains with, and the budget it was asked for
+// (with an auto budget, what it resolved to on this machine at this start). Replaced at every start,
+// through a temporary file so a crash never leaves half of it.
+void write_plan_record(const std::string& run_dir, const planner::Plan& plan, const ExperimentConfig& cfg,
+                       const std::optional<AutoBudget>& resolved, int64_t start_step, const std::string& fingerprint) {
+  nlohmann::json j = planner::plan_to_json(plan);
+  j["start_step"] = start_step;
+  j["plan_fingerprint"] = fingerprint;
+  if (resolved) {
+    j["memory_budget"] = {{"requested", "auto"},
+                          {"bytes", resolved->bytes},
+                          {"free_bytes", resolved->free_bytes},
+                          {"share_of_free", kAutoBudgetShare},
+                          {"free_from", resolved->source}};
+  } else if (cfg.memory.budget_bytes) {
+    j["memory_budget"] = {{"requested", *cfg.memory.budget_bytes}, {"bytes", *cfg.memory.budget_bytes}};
+  }
+  const fs::path path = fs::path(run_dir) / "plan.json", tmp = fs::path(run_dir) / "plan.json.tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << j.dump(2) << "\n";
+    if (!f) throw std::runtime_error(tmp.string() + ": cannot write the run's plan record");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw std::runtime_error(path.string() + ": cannot write the run's plan record: " + ec.message());
+}
+
+void print_plan_summary(std::ostream& out, const ExperimentConfig& cfg, const ir::Graph& g,
+                        const planner::Plan& plan, const planner::Plan* baseline) {
+  using ir::human_bytes;
+  int64_t params = 0;
+  for (ir::NodeId id : g.params()) params += ir::num_elements(g.node(id).outputs[0].shape);
+  out << "model " << g.model_name << " from " << cfg.model.file << ": " << g.size() << " nodes, "
+      << ir::with_commas(params) << " parameters, batch " << cfg.batch << "\n";
+  out << "memory plan (" << planner::strategy_label(plan) << ", " << plan.steps.size() << " steps, "
+      << plan.recomputed_nodes << " nodes recomputed, " << pct(plan.extra_forward_ratio())
+      << (plan.options.costs ? " extra forward time, costed by measured time from " + plan.options.costs->source
+          : plan.options.cost_model == planner::CostModel::Flops ? std::string(" extra forward FLOPs")
+                                                                 : std::string(" extra forward work, FLOPs plus memory traffic"))
+      << ")\n";
+  auto row = [&out](const char* what, int64_t bytes) {
+    std::string label = what;
+    label.resize(18, ' ');
+    out << "  " << label << human_bytes(bytes) << "\n";
+  };
+  row("inputs", plan.input_bytes);
+  row("parameters", plan.parameter_bytes);
+  row("parameter grads", plan.gradient_bytes);
+  row("optimizer state", plan.optimizer_state_bytes);
+  row("feature maps", plan.feature_map_peak_bytes);
+  row("workspace", plan.workspace_bytes);
+  row("total", plan.total_peak_bytes());
+  if (baseline != nullptr && baseline->feature_map_peak_bytes > 0) {
+    out << "  saved             feature maps " << human_bytes(baseline->feature_map_peak_bytes) << " -> "
+        << human_bytes(plan.feature_map_peak_bytes) << " ("
+        << ratio(static_cast<double>(baseline->feature_map_peak_bytes) /
+                 static_cast<double>(std::max<int64_t>(plan.feature_map_peak_bytes, 1)))
+        << " smaller than keeping every feature map), total " << human_bytes(baseline->total_peak_bytes())
+        << " -> " << human_bytes(plan.total_peak_bytes()) << "\n";
+  }
+}
+
+// A device program's memory next to the plan's total: what it allocated, by category, and what the device
+// has in use (its context and libraries included).
+void print_device_memory(std::ostream& out, const DeviceMemory& d, const planner::Plan& plan) {
+  using ir::human_bytes;
+  out << "device memory on " << d.device << ": " << human_bytes(d.allocated()) << " allocated (feature maps "
+      << human_bytes(d.arena) << ", workspace " << human_bytes(d.workspace) << ", inputs, parameters, gradients and "
+      << "optimizer state " << human_bytes(d.persistent) << ", library buffers " << human_bytes(d.library)
+      << "; the plan's total is " << human_bytes(plan.total_peak_bytes()) << "), " << human_bytes(d.in_use)
+      << " in use on the device\n";
+}
+
+// A scalar f32 graph output by name (the examples' accuracy), or -1.
+int find_output(const ir::Graph& g, const std::string& name) {
+  for (size_t i = 0; i < g.output_names().size(); ++i)
+    if (g.output_names()[i] == name && g.type(g.outputs()[i]).dtype == ir::DType::F32 &&
+        g.type(g.outputs()[i]).shape.empty())
+      return static_cast<int>(i);
+  return -1;
+}
+
+TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory,
+                       SourceManager& sources) {
+  // --run-dir is the override run_dir=DIR: log.file and checkpoint.dir follow it unless set explicitly.
+  std::vector<std::string> overrides = req.overrides;
+  if (!req.run_dir.empty()) overrides.push_back("run_dir=" + req.run_dir);
+  ExperimentConfig cfg = load_experiment(req.experiment, overrides);
+  prepare_output_folders(cfg);
+  ProgramFactory device_factory = factory;
+  if (cfg.device.kind == DeviceKind::Cuda && !device_factory) {
+    if (!cuda_factory_maker())
+      throw ConfigError(cfg.loc("device"), "device " + cfg.device.str() +
+                                               " needs the CUDA backend, which this build does not have; use device: cpu");
+    try {
+      device_factory = cuda_factory_maker()(cfg.device.index, cfg.deterministic);
+    } catch (const std::runtime_error& e) {  // the plug-in cannot be loaded: say so at the key that asked
+      throw ConfigError(cfg.loc("device"), e.what());
+    }
+  }
+
+  frontend::LoadOptions lo;
+  lo.batch = cfg.batch;
+  lo.sets = cfg.model.params;
+  for (const auto& [name, value] : cfg.model.params) {
+    const ConfigLoc at = cfg.loc("model.params." + name);
+    lo.set_locs.push_back(SourceLoc{at.file, at.line, at.column, std::max<int>(1, static_cast<int>(value.size()))});
+  }
+  lo.model = cfg.model.name;
+  auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
+
+  std::optional<int64_t> auto_budget;
+  std::optional<AutoBudget> resolved;
+  if (cfg.memory.budget_auto) {
+    const AutoBudget ab = auto_memory_budget(cfg);
+    resolved = ab;
+    auto_budget = ab.bytes;
+    if (!req.quiet)
+      out << "memory.budget auto: " << ir::human_bytes(ab.bytes) << " (" << static_cast<int>(kAutoBudgetShare * 100)
+          << "% of " << ir::human_bytes(ab.free_bytes) << " " << ab.source << ")\n";
+  }
+  planner::PlanRequest preq = cfg.plan_request(auto_budget);
+  planner::apply_costs(preq.options, cfg.memory.costs, *graph);
+  auto plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, preq));
+  if (!req.quiet) {
+    std::optional<planner::Plan> baseline;
+    if (plan->recomputed_nodes > 0) {
+      planner::PlanRequest keep = preq;
+      keep.policy = planner::Policy::None;
+      keep.memory_budget.reset();
+      baseline = planner::plan_model(graph, keep);
+    }
+    print_plan_summary(out, cfg, *graph, *plan, baseline ? &*baseline : nullptr);
+  }
+
+  auto specs = data::input_specs(*graph);
+  auto source = data::open_data_source(cfg.data, specs, cfg.seed);
+  const int64_t total = req.steps ? *req.steps : cfg.total_steps(source->epoch_size());
+  if (total <= 0) throw ConfigError(cfg.loc("steps"), "the run has no steps (" + std::to_string(total) + ")");
+
+  if (!device_factory) check_fits_in_memory(*plan, cfg);
+  auto program = device_factory ? device_factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
+  std::optional<StepProfile> profile;
+  if (req.profile) {
+    if (!program->start_profiling())
+      throw ConfigError(cfg.loc("device"), "--profile times the steps of the CPU executor; this run (" +
+                                               cfg.device.str() + ", or a compiled trainer) cannot be profiled yet");
+    profile.emplace(*plan);
+  }
+  if (auto d = program->device_memory(); d && !req.quiet) print_device_memory(out, *d, *plan);
+  const std::string run_dir = cfg.run_dir;
+  fs::create_directories(run_dir);
+  const std::string ckpt_dir = cfg.checkpoint.dir;
+  const std::string metrics_path = cfg.log.file;
+
+  int64_t start = 0;
+  if (req.resume) {
+    auto warn = [&err](const std::string& m) { err << "warning: " << m << "\n"; };
+    auto ck = load_latest_checkpoint(ckpt_dir, warn);
+    if (!ck) throw std::runtime_error("--resume: no checkpoint in " + ckpt_dir);
+    const auto& c = ck->contents;
+    if (c.config_hash != cfg.hash())
+      throw std::runtime_error("--resume: " + ck->path +
+                               " was written by a different experiment (model, batch, seed, data, optimizer or "
+                               "schedule changed); start a new run directory instead");
+    if (c.plan_fingerprint != program->plan_fingerprint() && !req.quiet)
+      out << "note: resuming under a different memory plan (" << c.plan_fingerprint << " -> "
+          << program->plan_fingerprint() << "); the numbers do not change\n";
+    program->load_state(c);
+    source->restore_state(c.data_state);
+    start = ck->step;
+    if (!req.quiet) out << "resumed from " << ck->path << " at step " << start << "\n";
+  } else {
+    program->init_params();
+    std::ofstream(run_dir + "/config.yaml") << cfg.to_yaml();
+  }
+  write_plan_record(run_dir, *plan, cfg, resolved, start, program->plan_fingerprint());
+  if (!req.quiet) out << "data: " << source->describe() << "\n";
+
+  MetricsWriter metrics(metrics_path, req.resume ? start : -1, cfg.log.every,
+                        [&err](const std::string& m) { err << "warning: " << m << "\n"; });
+  ProgressReporter progress(err, !req.quiet && ProgressReporter::stderr_is_tty(), cfg.log.every, start);
+  const int acc_output = find_output(*graph, "acc");
+  // data.bad_images: skip: the first few replaced samples are printed, all are counted in the metrics.
+  const bool counts_skips = cfg.data.kind == "imagenet" && cfg.data.bad_images == "skip";
+  constexpr int kSkipWarnings = 10;
+  int skip_warnings = 0;
+
+  TrainResult result;
+  result.run_dir = run_dir;
+  result.planned_arena_bytes = plan->feature_map_peak_bytes;
+  using clock = std::chrono::steady_clock;
+  const auto t_begin = clock::now();
+  auto t_log = t_begin;
+  int64_t since_log = 0;
+  // Batch s + 1 is prepared while the device still runs step s: the loss of step s is read (the host's
+  // one wait per step) only after that, so the GPU does not idle while the host fills the next batch.
+  // What a step reports and saves is unchanged: the data state a checkpoint records is taken before the
+  // next batch is drawn, and a data error in the next batch is raised only after step s has been
+  // reported and checkpointed, as if it had been drawn at the top of step s + 1.
+  auto draw = [&] {
+    source->next(program->inputs());
+    for (const std::string& why : source->take_skipped())
+      if (++skip_warnings <= kSkipWarnings)
+        progress.message("warning: replaced a sample (data.bad_images: skip): " + why +
+                         (skip_warnings == kSkipWarnings ? "; further ones are counted (bad_images_skipped in the "
+                                                           "metrics), not printed"
+                                                         : ""));
+  };
+  if (start < total) draw();
+  for (int64_t step = start; step < total; ++step) {
+    program->run_step(step);
+    // The run's first step warms caches and allocators up: it is left out unless it is the only one.
+    if (profile && (step > start || total - start == 1)) profile->add(*program->step_seconds());
+    const double lr = learning_rate(cfg.schedule, cfg.optimizer.lr, step, total);
+    const int64_t done = step + 1;
+    const bool ckpt_due = cfg.checkpoint.every > 0 && (done % cfg.checkpoint.every == 0 || done == total);
+    const std::string data_state = ckpt_due ? source->save_state() : std::string();
+    const int64_t skipped = counts_skips ? source->skipped_total() : 0;  // through batch s, as reported
+    std::exception_ptr next_batch_error;
+    if (done < total) {
+      try {
+        draw();
+      } catch (...) {
+        next_batch_error = std::current_exception();
+      }
+    }
+    const float loss = program->loss();
+    if (!std::isfinite(loss))
+      throw std::runtime_error("the loss is " + std::string(std::isnan(loss) ? "nan" : "infinite") + " at step " +
+                               std::to_string(step + 1) + "; try a lower optimizer.lr or a warmup");
+    program->apply_optimizer(cfg.optimizer, lr, step);
+    ++since_log;
+    result.steps_done = done;
+    result.last_loss = loss;
+    if (done % cfg.log.every == 0 || done == total) {
+      const auto now = clock::now();
+      const double dt = std::chrono::duration<double>(now - t_log).count();
+      MetricsRecord m;
+      m.step = done;
+      m.loss = loss;
+      m.lr = lr;
+      m.samples_per_s = dt > 0 ? static_cast<double>(since_log * cfg.batch) / dt : 0.0;
+      m.arena_peak_bytes = program->arena_peak_bytes();
+      m.planned_arena_bytes = plan->feature_map_peak_bytes;
+      m.rss_peak_bytes = peak_rss_bytes();
+      m.elapsed_s = std::chrono::duration<double>(now - t_begin).count();
+      if (acc_output >= 0) m.extras.push_back({"accuracy", program->output_scalar(static_cast<size_t>(acc_output))});
+      if (counts_skips) m.extras.push_back({"bad_images_skipped", static_cast<double>(skipped)});
+      if (auto d = program->device_memory()) {
+        m.extras.push_back({"device_allocated_bytes", static_cast<double>(d->allocated())});
+        m.extras.push_back({"device_in_use_bytes", static_cast<double>(d->in_use)});
+      }
+      metrics.write(m);
+      if (!req.quiet) {
+        ProgressUpdate u;
+        u.step = done;
+        u.total = total;
+        u.loss = loss;
+        u.lr = lr;
+        u.samples_per_s = m.samples_per_s;
+        u.arena_peak_bytes = m.arena_peak_bytes;
+        u.elapsed_s = m.elapsed_s;
+        progress.update(u);
+      }
+      t_log = now;
+      since_log = 0;
+    }
+    if (ckpt_due) {
+      CheckpointContents c;
+      c.config_hash = cfg.hash();
+      c.plan_fingerprint = program->plan_fingerprint();
+      c.rng_state = "seed=" + std::to_string(cfg.seed);
+      c.data_state = data_state;
+      program->save_state(c);
+      const std::string path = write_checkpoint(ckpt_dir, done, c, cfg.checkpoint.keep);
+      if (!req.quiet) progress.message("checkpoint " + path);
+    }
+    if (next_batch_error) std::rethrow_exception(next_batch_error);
+  }
+  progress.finish();
+  if (profile) {
+    const std::string path = run_dir + "/profile.json";
+    std::ofstream f(path);
+    f << profile->to_json().dump(1) << "\n";
+    if (!f) throw std::runtime_error("cannot write " + path);
+    if (!req.quiet)
+      out << "profile: " << path << " (medians of " << profile->steps() << " steps; use it with plan --costs or "
+          << "memory.costs)\n";
+  }
+  result.measured_arena_bytes = program->arena_peak_bytes();
+  result.rss_peak_bytes = peak_rss_bytes();
+  if (!req.quiet) {
+    out << "trained " << result.steps_done << " steps, loss " << result.last_loss << "; feature-map arena planned "
+        << ir::human_bytes(result.planned_arena_bytes) << ", measured " << ir::human_bytes(result.measured_arena_bytes)
+        << "; process peak RSS " << ir::human_bytes(result.rss_peak_bytes) << "\n";
+    if (counts_skips)
+      out << "bad images: " << source->skipped_total() << " samples replaced because their file could not be "
+          << "decoded (data.bad_images: skip)\n";
+    if (auto d = program->device_memory()) print_device_memory(out, *d, *plan);
+    out << "metrics: " << metrics.path() << "\n";
+  }
+  return result;
+}
+
+}  // namespace
+
+void register_cuda_program_factory(DeviceFactoryMaker maker) { cuda_factory_maker() = std::move(maker); }
+
+TrainResult train(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory) {
+  SourceManager sources;
+  return train_impl(req, out, err, factory, sources);
+}
+
+int run_train_cli(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory) {
+  SourceManager sources;
+  try {
+    train_impl(req, out, err, factory, sources);
+    return 0;
+  } catch (const ConfigError& e) {
+    err << e.what() << "\n";
+  } catch (const UserErrors& e) {
+    for (const auto& d : e.diagnostics()) err << format_diagnostic(d, sources);
+  } catch (const UserError& e) {
+    err << format_diagnostic(e.diagnostic(), sources);
+  } catch (const std::exception& e) {
+    err << "error: " << e.what() << "\n";
+  }
+  return 1;
+}
+
+}  // namespace sublinear::runtime::train
