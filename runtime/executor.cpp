@@ -111,6 +111,14 @@ void Executor::run_step(int64_t iteration) {
         const auto t0 = clock::now();
         (*s.fn)(s.call);
         step_seconds_[i] = std::chrono::duration<double>(clock::now() - t0).count();
+        if (step_hook_) step_hook_(i);
+      }
+    } else if (step_hook_) {
+      for (size_t i = 0; i < calls_.steps.size(); ++i) {
+        StepCall& s = calls_.steps[i];
+        s.call.iteration = iteration;
+        (*s.fn)(s.call);
+        step_hook_(i);
       }
     } else {
       for (StepCall& s : calls_.steps) {
@@ -126,6 +134,18 @@ void Executor::run_step(int64_t iteration) {
     canary_peak_ = top == 0 ? 0 : planner::align_up(top, plan_->options.alignment);
     canary_pending_ = false;
   }
+}
+
+bool Executor::set_step_hook(std::function<void(size_t step)> hook) {
+  if (schedule_) return false;
+  step_hook_ = std::move(hook);
+  return true;
+}
+
+bool Executor::set_shard(int64_t shard) {
+  if (schedule_) return shard == 0;
+  for (StepCall& s : calls_.steps) s.call.shard = shard;
+  return true;
 }
 
 bool Executor::start_profiling() {

@@ -15,6 +15,7 @@
 //   a canary fill (the highest byte actually changed): both must equal the plan's arena size when the
 //   topmost buffer is written.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,6 +67,14 @@ class Executor {
   // Seconds per plan step of the last run_step (empty unless profiling).
   const std::vector<double>& step_seconds() const { return step_seconds_; }
 
+  // Called with the plan step's index after each step of run_step (not with a compiled schedule, which
+  // runs the steps itself: false then). Data-parallel training starts summing a gradient from here.
+  bool set_step_hook(std::function<void(size_t step)> hook);
+  // Sets OpCall::shard of every call (a data-parallel worker's rank); false with a compiled schedule.
+  bool set_shard(int64_t shard);
+  // The calls run_step makes, one per plan step (empty with a compiled schedule).
+  const StepCalls& step_calls() const { return calls_; }
+
   // A graph output after run_step: its view (valid until the next step).
   Tensor output(size_t index) const;
   float loss() const;  // output 0, a scalar
@@ -97,6 +106,7 @@ class Executor {
   std::unique_ptr<CompiledSchedule> schedule_;
   float loss_seed_ = 1.0f;
   bool profiling_ = false;
+  std::function<void(size_t)> step_hook_;
   std::vector<double> step_seconds_;  // d loss / d loss, the loss node's output gradient
 };
 

@@ -45,6 +45,9 @@ struct OpCall {
 
   Mode mode = Mode::Train;
   uint64_t seed = 0;        // run seed: dropout masks are counter_rng(seed, iteration, node id, index)
+  // Data-parallel worker rank: dropout's element index is offset by shard * the tensor's size, i.e. it is
+  // the index in the global batch when the batch is the tensor's leading axis.
+  int64_t shard = 0;
   int64_t iteration = 0;    // training step
   void* workspace = nullptr;  // scratch of at least the planned workspace bytes (may be null if 0)
   int64_t workspace_bytes = 0;

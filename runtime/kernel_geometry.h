@@ -121,11 +121,13 @@ MatmulDims matmul_dims(const OpCall& c);
 
 // --- dropout ---------------------------------------------------------------------------------------------
 
-// The mask is dropout_keep(seed, iteration, node, index, rate) (runtime/counter_rng.h) and kept
-// elements are multiplied by scale, so both backends drop and scale the same elements bit for bit.
+// The mask is dropout_keep(seed, iteration, node, offset + index, rate) (runtime/counter_rng.h) and kept
+// elements are multiplied by scale, so both backends drop and scale the same elements bit for bit. offset
+// is OpCall::shard times the tensor's size (0 outside data-parallel runs).
 struct DropoutKey {
   uint64_t seed, iteration, node;
   float rate, scale;
+  uint64_t offset;
 };
 
 DropoutKey dropout_key(const OpCall& c);

@@ -1,5 +1,7 @@
 #include "runtime/training_program.h"
 
+#include <unordered_map>
+
 #include "ir/check.h"
 
 namespace sublinear::runtime::train {
@@ -65,6 +67,46 @@ float ExecutorProgram::output_scalar(size_t index) const {
   Tensor t = ex_.output(index);
   SL_CHECK(t.type.dtype == ir::DType::F32 && t.numel() == 1) << "output " << index << " is " << t.type.str();
   return *t.f32();
+}
+
+}  // namespace sublinear::runtime::train
+
+namespace sublinear::runtime::train {
+
+std::vector<std::vector<size_t>> ExecutorProgram::finished_at_step() const {
+  const StepCalls& calls = ex_.step_calls();
+  std::vector<std::vector<size_t>> at(calls.steps.size());
+  if (calls.steps.empty()) return at;
+  const std::vector<ParamBuffer>& params = ex_.params();
+  std::vector<int64_t> last(params.size(), -1);
+  std::unordered_map<const void*, size_t> by_grad;
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].grad != nullptr) by_grad.emplace(params[i].grad, i);
+  for (size_t s = 0; s < calls.steps.size(); ++s) {
+    if (calls.steps[s].kind != planner::StepKind::Backward) continue;
+    for (const Tensor& dx : calls.steps[s].call.dx)
+      if (auto it = by_grad.find(dx.data); dx.present() && it != by_grad.end()) last[it->second] = static_cast<int64_t>(s);
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!params[i].trainable || !params[i].has_grad || params[i].grad == nullptr) continue;
+    SL_CHECK(last[i] >= 0) << "no backward step writes the gradient of " << params[i].name;
+    at[static_cast<size_t>(last[i])].push_back(i);
+  }
+  return at;
+}
+
+std::vector<size_t> ExecutorProgram::gradient_ready_order() const {
+  std::vector<size_t> order;
+  for (const auto& params : finished_at_step()) order.insert(order.end(), params.begin(), params.end());
+  return order;
+}
+
+bool ExecutorProgram::set_gradient_ready_hook(std::function<void(size_t param)> hook) {
+  auto at = finished_at_step();
+  if (at.empty()) return false;
+  return ex_.set_step_hook([at = std::move(at), hook = std::move(hook)](size_t step) {
+    for (size_t p : at[step]) hook(p);
+  });
 }
 
 }  // namespace sublinear::runtime::train

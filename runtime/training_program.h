@@ -48,6 +48,17 @@ class TrainingProgram {
   virtual void save_state(CheckpointContents& c) = 0;
   virtual void load_state(const CheckpointContents& c) = 0;
   virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
+  // Data-parallel training (train/workers): the parameters with host gradient buffers the workers sum
+  // after run_step; null where the gradients live elsewhere (a device program).
+  virtual std::vector<ParamBuffer>* host_params() { return nullptr; }
+  // Parameters with a gradient, in the order run_step finishes them; and a hook run_step then calls (on
+  // its own thread) as each becomes final, so their sum overlaps the rest of the backward pass. Both
+  // empty / false where the program cannot say (a compiled schedule runs the steps).
+  virtual std::vector<size_t> gradient_ready_order() const { return {}; }
+  // Makes this program worker `rank` of a data-parallel run (OpCall::shard: its dropout masks); false
+  // where it cannot (a compiled schedule builds its own calls).
+  virtual bool set_worker(int rank) { return rank == 0; }
+  virtual bool set_gradient_ready_hook(std::function<void(size_t param)> /*hook*/) { return false; }
   // `train --profile`: time every plan step from now on; false where this program cannot.
   virtual bool start_profiling() { return false; }
   // Seconds per plan step of the last run_step, in plan order, once profiling.
@@ -94,9 +105,16 @@ class ExecutorProgram : public TrainingProgram {
   void load_state(const CheckpointContents& c) override { opt_.load(ex_.params(), c); }
   bool start_profiling() override { return ex_.start_profiling(); }
   const std::vector<double>* step_seconds() const override { return &ex_.step_seconds(); }
+  std::vector<ParamBuffer>* host_params() override { return &ex_.params(); }
+  std::vector<size_t> gradient_ready_order() const override;
+  bool set_worker(int rank) override { return ex_.set_shard(rank); }
+  bool set_gradient_ready_hook(std::function<void(size_t param)> hook) override;
   Executor& executor() { return ex_; }
 
  private:
+  // Per plan step, the parameters whose gradient that step finishes (the last backward step writing it).
+  std::vector<std::vector<size_t>> finished_at_step() const;
+
   Executor ex_;
   HostOptimizerState opt_;
 };

@@ -13,6 +13,8 @@ pkgs=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   libdnnl-dev ocl-icd-opencl-dev      # oneDNN; its CMake package requires OpenCL, only recommended
   libjpeg62-turbo-dev                 # imagenet data source
+  libopenmpi-dev openmpi-bin          # data-parallel workers: the MPI plug-in and mpirun (tests, bench)
+  pkgconf                             # CMake's FindMPI asks pkg-config first
   libgtest-dev                        # tests
   clang-14 libclang-rt-14-dev         # scripts/sanitize_and_fuzz.sh: ASan, UBSan and libFuzzer (CI)
   python3                             # bench/*.sh read metrics.jsonl with it

@@ -33,7 +33,7 @@ constexpr double kMaxReal = std::numeric_limits<double>::max();
 
 const std::vector<std::string> kTopKeys = {"model",     "batch", "device", "seed", "steps",      "epochs",
                                            "data",      "memory", "optimizer", "schedule", "log", "run_dir",
-                                           "checkpoint", "deterministic"};
+                                           "checkpoint", "deterministic", "workers"};
 const std::vector<std::string> kModelKeys = {"file", "params", "name"};
 const std::vector<std::string> kDataKeys = {"kind",    "root",      "path",      "level", "workers", "prefetch",
                                             "shuffle", "min_scale", "max_scale", "flip",  "mean",    "std",
@@ -44,6 +44,7 @@ const std::vector<std::string> kOptimizerKeys = {"kind",  "lr",    "momentum", "
 const std::vector<std::string> kScheduleKeys = {"kind", "warmup_steps", "step_size", "gamma", "min_lr"};
 const std::vector<std::string> kLogKeys = {"every", "file"};
 const std::vector<std::string> kCheckpointKeys = {"every", "keep", "dir"};
+const std::vector<std::string> kWorkersKeys = {"bucket", "overlap"};
 
 // Every leaf of the schema, dotted: hints for a key written in the wrong section.
 const std::vector<std::string>& all_dotted_keys() {
@@ -60,6 +61,7 @@ const std::vector<std::string>& all_dotted_keys() {
     add("optimizer", kOptimizerKeys);
     add("schedule", kScheduleKeys);
     add("log", kLogKeys);
+    add("workers", kWorkersKeys);
     add("checkpoint", kCheckpointKeys);
     return k;
   }();
@@ -218,6 +220,20 @@ void read_memory(const Context& cx, const SectionReader& top, ExperimentConfig& 
   r.get_bool("sharing", &m.sharing);
 }
 
+void read_workers(const SectionReader& top, ExperimentConfig& cfg) {
+  SectionReader r(top.get("workers"), "workers", kWorkersKeys, &cfg.locs, all_dotted_keys());
+  if (const ConfigNode* b = r.get("bucket")) {
+    std::string text;
+    r.get_string("bucket", &text);
+    try {
+      cfg.workers.bucket_bytes = planner::parse_size(text, "workers.bucket");
+    } catch (const UserError&) {
+      fail_at(*b, "workers.bucket", "expected a positive size such as 25MiB or a byte count, got '" + text + "'");
+    }
+  }
+  r.get_bool("overlap", &cfg.workers.overlap);
+}
+
 void read_optimizer(const SectionReader& top, ExperimentConfig& cfg) {
   SectionReader r(top.get("optimizer"), "optimizer", kOptimizerKeys, &cfg.locs, all_dotted_keys());
   OptimizerConfig& o = cfg.optimizer;
@@ -308,7 +324,7 @@ ExperimentConfig validate(const ConfigNode& root, const std::string& file, const
   const std::vector<std::pair<std::string, const std::vector<std::string>*>> sections = {
       {"model", &kModelKeys},         {"data", &kDataKeys}, {"memory", &kMemoryKeys},
       {"optimizer", &kOptimizerKeys}, {"schedule", &kScheduleKeys}, {"log", &kLogKeys},
-      {"checkpoint", &kCheckpointKeys}};
+      {"checkpoint", &kCheckpointKeys}, {"workers", &kWorkersKeys}};
   if (root.kind == ConfigNode::Kind::Map)
     for (const auto& e : root.entries)
       for (const auto& [name, keys] : sections)
@@ -326,6 +342,7 @@ ExperimentConfig validate(const ConfigNode& root, const std::string& file, const
   read_schedule(top, cfg);
   read_runs(cx, top, cfg);
   top.get_bool("deterministic", &cfg.deterministic);
+  read_workers(top, cfg);
   return cfg;
 }
 
@@ -449,6 +466,7 @@ nlohmann::ordered_json ExperimentConfig::to_json() const {
   j["run_dir"] = run_dir;
   j["checkpoint"] = {{"every", checkpoint.every}, {"keep", checkpoint.keep}, {"dir", checkpoint.dir}};
   j["deterministic"] = deterministic;
+  j["workers"] = {{"bucket", workers.bucket_bytes}, {"overlap", workers.overlap}};
   return j;
 }
 
@@ -471,6 +489,7 @@ uint64_t ExperimentConfig::hash() const {
   j.erase("run_dir");
   j.erase("checkpoint");
   j.erase("deterministic");
+  j.erase("workers");  // how gradients travel, not what they are
   // bad_images changes nothing before the first bad file, where an "error" run stops: a run stopped
   // there resumes under "skip".
   for (const char* k : {"root", "path", "workers", "prefetch", "bad_images"}) j["data"].erase(k);

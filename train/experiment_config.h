@@ -106,6 +106,12 @@ struct MemoryConfig {
   bool sharing = true;
 };
 
+// Data-parallel runs (mpirun -np K): how the gradients are summed. Ignored by a single process.
+struct WorkersConfig {
+  int64_t bucket_bytes = int64_t{25} << 20;  // workers.bucket: gradients summed per bucket (DDP's 25 MiB)
+  bool overlap = true;                       // workers.overlap: sum a bucket while the backward pass goes on
+};
+
 struct LogConfig {
   int64_t every = 10;
   std::string file;  // absolute; default <run_dir>/metrics.jsonl
@@ -135,6 +141,7 @@ struct ExperimentConfig {
   std::string run_dir;
   CheckpointConfig checkpoint;
   bool deterministic = false;
+  WorkersConfig workers;
 
   std::vector<std::string> overrides;  // as given, in order
   ConfigLocs locs;                     // every key present (dotted) -> where it was set

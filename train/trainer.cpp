@@ -20,6 +20,10 @@
 #include "train/peak_rss.h"
 #include "train/progress.h"
 #include "train/step_profile.h"
+#include "train/workers/communicator.h"
+#include "train/workers/gradient_reducer.h"
+#include "train/workers/sharded_source.h"
+#include "train/workers/worker_run.h"
 
 namespace sublinear::runtime::train {
 
@@ -42,6 +46,13 @@ std::string pct(double x) {
   std::ostringstream s;
   s.precision(1);
   s << std::fixed << 100.0 * x << "%";
+  return s.str();
+}
+
+std::string fixed3(double x) {
+  std::ostringstream s;
+  s.precision(3);
+  s << std::fixed << x;
   return s.str();
 }
 
@@ -178,7 +189,17 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   std::vector<std::string> overrides = req.overrides;
   if (!req.run_dir.empty()) overrides.push_back("run_dir=" + req.run_dir);
   ExperimentConfig cfg = load_experiment(req.experiment, overrides);
-  prepare_output_folders(cfg);
+  // Data-parallel workers (train/workers): worker 0 prints, writes the metrics, the run's records and the
+  // checkpoints; every worker plans, trains and checks that it planned what worker 0 did.
+  Communicator* comm = connect_workers();
+  const int workers = comm != nullptr ? comm->size() : 1, rank = comm != nullptr ? comm->rank() : 0;
+  const bool lead = rank == 0, quiet = req.quiet || !lead;
+  if (cfg.batch % workers != 0)
+    throw ConfigError(cfg.loc("batch"), "batch " + std::to_string(cfg.batch) + " is the global batch and must split " +
+                                            "evenly over the " + std::to_string(workers) + " workers; use a multiple of " +
+                                            std::to_string(workers));
+  if (comm != nullptr && cfg.device.kind == DeviceKind::Cuda) cfg.device.index += comm->local_rank();
+  if (lead) prepare_output_folders(cfg);
   ProgramFactory device_factory = factory;
   if (cfg.device.kind == DeviceKind::Cuda && !device_factory) {
     if (!cuda_factory_maker())
@@ -199,22 +220,27 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     lo.set_locs.push_back(SourceLoc{at.file, at.line, at.column, std::max<int>(1, static_cast<int>(value.size()))});
   }
   lo.model = cfg.model.name;
+  std::vector<data::InputSpec> global_specs;  // with workers: the inputs at the global batch
+  if (workers > 1) global_specs = data::input_specs(frontend::load_model(cfg.model.file, lo, sources));
+  lo.batch = cfg.batch / workers;
   auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
 
   std::optional<int64_t> auto_budget;
   std::optional<AutoBudget> resolved;
   if (cfg.memory.budget_auto) {
-    const AutoBudget ab = auto_memory_budget(cfg);
+    AutoBudget ab = auto_memory_budget(cfg);
+    if (comm != nullptr) ab = shared_auto_budget(*comm, ab);
     resolved = ab;
     auto_budget = ab.bytes;
-    if (!req.quiet)
+    if (!quiet)
       out << "memory.budget auto: " << ir::human_bytes(ab.bytes) << " (" << static_cast<int>(kAutoBudgetShare * 100)
           << "% of " << ir::human_bytes(ab.free_bytes) << " " << ab.source << ")\n";
   }
   planner::PlanRequest preq = cfg.plan_request(auto_budget);
   planner::apply_costs(preq.options, cfg.memory.costs, *graph);
   auto plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, preq));
-  if (!req.quiet) {
+  if (comm != nullptr) check_same_everywhere(*comm, "memory plan", plan_fingerprint(*plan));
+  if (!quiet) {
     std::optional<planner::Plan> baseline;
     if (plan->recomputed_nodes > 0) {
       planner::PlanRequest keep = preq;
@@ -226,20 +252,43 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   }
 
   auto specs = data::input_specs(*graph);
-  auto source = data::open_data_source(cfg.data, specs, cfg.seed);
+  std::unique_ptr<data::DataSource> source;
+  if (workers > 1) {
+    std::vector<int> axes = batch_axes(global_specs, specs, workers);
+    source = shard_source(data::open_data_source(cfg.data, global_specs, cfg.seed), global_specs, std::move(axes),
+                          rank, workers);
+  } else {
+    source = data::open_data_source(cfg.data, specs, cfg.seed);
+  }
   const int64_t total = req.steps ? *req.steps : cfg.total_steps(source->epoch_size());
   if (total <= 0) throw ConfigError(cfg.loc("steps"), "the run has no steps (" + std::to_string(total) + ")");
 
   if (!device_factory) check_fits_in_memory(*plan, cfg);
   auto program = device_factory ? device_factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
-  std::optional<StepProfile> profile;
+  std::optional<GradientReducer> reducer;
+  if (workers > 1) {
+    if (program->host_params() == nullptr)
+      throw ConfigError(cfg.loc("device"), "data-parallel training on " + cfg.device.str() + " needs the gradients "
+                                           "summed on the device (NCCL), which this build does not do yet; use device: cpu");
+    if (!program->set_worker(rank) && has_dropout(*graph))
+      throw ConfigError(cfg.loc("model"), "this program (a compiled trainer) cannot key the dropout masks of worker " +
+                                              std::to_string(rank) + "; train data-parallel with `sublinear train`");
+    reducer.emplace(*comm, *program->host_params(), program->gradient_ready_order(), cfg.workers.bucket_bytes,
+                    cfg.workers.overlap);
+    if (reducer->overlaps()) program->set_gradient_ready_hook([r = &*reducer](size_t p) { r->ready(p); });
+    if (!quiet)
+      out << "workers: " << comm->describe() << "; batch " << cfg.batch << " split into " << workers << " x "
+          << cfg.batch / workers << "; gradients averaged in " << reducer->buckets() << " buckets"
+          << (reducer->overlaps() ? " as the backward pass finishes them" : " after the backward pass") << ", "
+          << ir::human_bytes(reducer->extra_bytes()) << " of reduction buffers besides the plan\n";
+  }  std::optional<StepProfile> profile;
   if (req.profile) {
     if (!program->start_profiling())
       throw ConfigError(cfg.loc("device"), "--profile times the steps of the CPU executor; this run (" +
                                                cfg.device.str() + ", or a compiled trainer) cannot be profiled yet");
     profile.emplace(*plan);
   }
-  if (auto d = program->device_memory(); d && !req.quiet) print_device_memory(out, *d, *plan);
+  if (auto d = program->device_memory(); d && !quiet) print_device_memory(out, *d, *plan);
   const std::string run_dir = cfg.run_dir;
   fs::create_directories(run_dir);
   const std::string ckpt_dir = cfg.checkpoint.dir;
@@ -251,27 +300,35 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     auto ck = load_latest_checkpoint(ckpt_dir, warn);
     if (!ck) throw std::runtime_error("--resume: no checkpoint in " + ckpt_dir);
     const auto& c = ck->contents;
+    if (const int before = checkpoint_workers(c.rng_state); before != workers && lead)
+      err << "warning: " << ck->path << " was written by " << before << " worker" << (before == 1 ? "" : "s")
+          << " and this run has " << workers << ": the batches are the same, but gradients are summed in another "
+          << "order and batch-norm statistics are per worker, so the run will not repeat an uninterrupted one "
+          << "bitwise\n";
     if (c.config_hash != cfg.hash())
       throw std::runtime_error("--resume: " + ck->path +
                                " was written by a different experiment (model, batch, seed, data, optimizer or "
                                "schedule changed); start a new run directory instead");
-    if (c.plan_fingerprint != program->plan_fingerprint() && !req.quiet)
+    if (c.plan_fingerprint != program->plan_fingerprint() && !quiet)
       out << "note: resuming under a different memory plan (" << c.plan_fingerprint << " -> "
           << program->plan_fingerprint() << "); the numbers do not change\n";
     program->load_state(c);
     source->restore_state(c.data_state);
     start = ck->step;
-    if (!req.quiet) out << "resumed from " << ck->path << " at step " << start << "\n";
+    if (!quiet) out << "resumed from " << ck->path << " at step " << start << "\n";
   } else {
     program->init_params();
-    std::ofstream(run_dir + "/config.yaml") << cfg.to_yaml();
+    if (lead) std::ofstream(run_dir + "/config.yaml") << cfg.to_yaml();
   }
-  write_plan_record(run_dir, *plan, cfg, resolved, start, program->plan_fingerprint());
-  if (!req.quiet) out << "data: " << source->describe() << "\n";
+  if (comm != nullptr) check_same_everywhere(*comm, "training state (parameters and optimizer)", state_hash(*program));
+  if (lead) write_plan_record(run_dir, *plan, cfg, resolved, start, program->plan_fingerprint());
+  if (!quiet) out << "data: " << source->describe() << "\n";
 
-  MetricsWriter metrics(metrics_path, req.resume ? start : -1, cfg.log.every,
-                        [&err](const std::string& m) { err << "warning: " << m << "\n"; });
-  ProgressReporter progress(err, !req.quiet && ProgressReporter::stderr_is_tty(), cfg.log.every, start);
+  std::optional<MetricsWriter> metrics;
+  if (lead)
+    metrics.emplace(metrics_path, req.resume ? start : -1, cfg.log.every,
+                    [&err](const std::string& m) { err << "warning: " << m << "\n"; });
+  ProgressReporter progress(err, !quiet && ProgressReporter::stderr_is_tty(), cfg.log.every, start);
   const int acc_output = find_output(*graph, "acc");
   // data.bad_images: skip: the first few replaced samples are printed, all are counted in the metrics.
   const bool counts_skips = cfg.data.kind == "imagenet" && cfg.data.bad_images == "skip";
@@ -302,6 +359,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   if (start < total) draw();
   for (int64_t step = start; step < total; ++step) {
     program->run_step(step);
+    if (reducer) reducer->finish();
     // The run's first step warms caches and allocators up: it is left out unless it is the only one.
     if (profile && (step > start || total - start == 1)) profile->add(*program->step_seconds());
     const double lr = learning_rate(cfg.schedule, cfg.optimizer.lr, step, total);
@@ -317,7 +375,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
         next_batch_error = std::current_exception();
       }
     }
-    const float loss = program->loss();
+    const float loss = mean_over_workers(comm, program->loss());
     if (!std::isfinite(loss))
       throw std::runtime_error("the loss is " + std::string(std::isnan(loss) ? "nan" : "infinite") + " at step " +
                                std::to_string(step + 1) + "; try a lower optimizer.lr or a warmup");
@@ -337,14 +395,16 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       m.planned_arena_bytes = plan->feature_map_peak_bytes;
       m.rss_peak_bytes = peak_rss_bytes();
       m.elapsed_s = std::chrono::duration<double>(now - t_begin).count();
-      if (acc_output >= 0) m.extras.push_back({"accuracy", program->output_scalar(static_cast<size_t>(acc_output))});
+      if (acc_output >= 0)
+        m.extras.push_back({"accuracy", mean_over_workers(comm, program->output_scalar(static_cast<size_t>(acc_output)))});
       if (counts_skips) m.extras.push_back({"bad_images_skipped", static_cast<double>(skipped)});
       if (auto d = program->device_memory()) {
         m.extras.push_back({"device_allocated_bytes", static_cast<double>(d->allocated())});
         m.extras.push_back({"device_in_use_bytes", static_cast<double>(d->in_use)});
       }
-      metrics.write(m);
-      if (!req.quiet) {
+      if (reducer) m.extras.push_back({"reduce_wait_s", reducer->wait_seconds()});
+      if (metrics) metrics->write(m);
+      if (!quiet) {
         ProgressUpdate u;
         u.step = done;
         u.total = total;
@@ -358,31 +418,31 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       t_log = now;
       since_log = 0;
     }
-    if (ckpt_due) {
+    if (ckpt_due && lead) {
       CheckpointContents c;
       c.config_hash = cfg.hash();
       c.plan_fingerprint = program->plan_fingerprint();
-      c.rng_state = "seed=" + std::to_string(cfg.seed);
+      c.rng_state = "seed=" + std::to_string(cfg.seed) + " workers=" + std::to_string(workers);
       c.data_state = data_state;
       program->save_state(c);
       const std::string path = write_checkpoint(ckpt_dir, done, c, cfg.checkpoint.keep);
-      if (!req.quiet) progress.message("checkpoint " + path);
+      if (!quiet) progress.message("checkpoint " + path);
     }
     if (next_batch_error) std::rethrow_exception(next_batch_error);
   }
   progress.finish();
-  if (profile) {
+  if (profile && lead) {
     const std::string path = run_dir + "/profile.json";
     std::ofstream f(path);
     f << profile->to_json().dump(1) << "\n";
     if (!f) throw std::runtime_error("cannot write " + path);
-    if (!req.quiet)
+    if (!quiet)
       out << "profile: " << path << " (medians of " << profile->steps() << " steps; use it with plan --costs or "
           << "memory.costs)\n";
   }
   result.measured_arena_bytes = program->arena_peak_bytes();
   result.rss_peak_bytes = peak_rss_bytes();
-  if (!req.quiet) {
+  if (!quiet) {
     out << "trained " << result.steps_done << " steps, loss " << result.last_loss << "; feature-map arena planned "
         << ir::human_bytes(result.planned_arena_bytes) << ", measured " << ir::human_bytes(result.measured_arena_bytes)
         << "; process peak RSS " << ir::human_bytes(result.rss_peak_bytes) << "\n";
@@ -390,7 +450,10 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       out << "bad images: " << source->skipped_total() << " samples replaced because their file could not be "
           << "decoded (data.bad_images: skip)\n";
     if (auto d = program->device_memory()) print_device_memory(out, *d, *plan);
-    out << "metrics: " << metrics.path() << "\n";
+    if (reducer)
+      out << "workers: " << workers << ", waited " << fixed3(reducer->wait_seconds()) << " s for gradient sums in "
+          << fixed3(std::chrono::duration<double>(clock::now() - t_begin).count()) << " s of training\n";
+    out << "metrics: " << metrics->path() << "\n";
   }
   return result;
 }
@@ -406,19 +469,37 @@ TrainResult train(const TrainRequest& req, std::ostream& out, std::ostream& err,
 
 int run_train_cli(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory) {
   SourceManager sources;
+  std::ostringstream msg;
   try {
     train_impl(req, out, err, factory, sources);
     return 0;
   } catch (const ConfigError& e) {
-    err << e.what() << "\n";
+    msg << e.what() << "\n";
   } catch (const UserErrors& e) {
-    for (const auto& d : e.diagnostics()) err << format_diagnostic(d, sources);
+    for (const auto& d : e.diagnostics()) msg << format_diagnostic(d, sources);
   } catch (const UserError& e) {
-    err << format_diagnostic(e.diagnostic(), sources);
+    msg << format_diagnostic(e.diagnostic(), sources);
   } catch (const std::exception& e) {
-    err << "error: " << e.what() << "\n";
+    msg << "error: " << e.what() << "\n";
   }
-  return 1;
+  // With workers, the failing one says which it is and ends them all: the others may be waiting for it
+  // in a sum that would never complete.
+  Communicator* comm = nullptr;
+  try {
+    comm = connect_workers();
+  } catch (const std::exception&) {
+  }
+  if (comm == nullptr || comm->size() == 1) {
+    err << msg.str();
+    return 1;
+  }
+  std::istringstream lines(msg.str());
+  const std::string tag = "[worker " + std::to_string(comm->rank()) + " of " + std::to_string(comm->size()) + "] ";
+  std::string tagged;  // one write, so the workers' lines do not interleave mid-line
+  for (std::string line; std::getline(lines, line);) tagged += tag + line + "\n";
+  err << tagged << std::flush;
+  comm->abort(1);
+  return 1;  // not reached: abort() ends the process
 }
 
 }  // namespace sublinear::runtime::train

@@ -71,7 +71,7 @@ struct TanhGrad {
 };
 
 bool keep(const DropoutKey& k, int64_t i) {
-  return dropout_keep(k.seed, k.iteration, k.node, static_cast<uint64_t>(i), k.rate);
+  return dropout_keep(k.seed, k.iteration, k.node, k.offset + static_cast<uint64_t>(i), k.rate);
 }
 
 void dropout_forward(const OpCall& c) {

@@ -46,9 +46,10 @@ __global__ void act_grad_kernel(const float* y, const float* dy, float* dx, int6
 
 // y = keep ? x * scale : 0, the CPU's product; the same kernel scales dy in the backward.
 __global__ void dropout_kernel(const float* x, float* y, int64_t n, uint64_t seed, uint64_t iteration, uint64_t node,
-                               float rate, float scale, bool acc) {
+                               float rate, float scale, uint64_t offset, bool acc) {
   for (int64_t i = global_thread(); i < n; i += global_stride()) {
-    const float v = dropout_keep(seed, iteration, node, static_cast<uint64_t>(i), rate) ? __fmul_rn(x[i], scale) : 0.0f;
+    const float v =
+        dropout_keep(seed, iteration, node, offset + static_cast<uint64_t>(i), rate) ? __fmul_rn(x[i], scale) : 0.0f;
     y[i] = acc ? __fadd_rn(y[i], v) : v;
   }
 }
@@ -84,7 +85,7 @@ void dropout_forward(CudaContext& ctx, const OpCall& c) {
   }
   const DropoutKey k = dropout_key(c);
   dropout_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.in[0].f32(), c.out[0].f32(), n, k.seed, k.iteration,
-                                                                k.node, k.rate, k.scale, false);
+                                                                k.node, k.rate, k.scale, k.offset, false);
   SL_CUDA_LAUNCH_CHECK();
 }
 
@@ -96,7 +97,7 @@ void dropout_backward(CudaContext& ctx, const OpCall& c) {
   if (n == 0) return;
   const DropoutKey k = dropout_key(c);
   dropout_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(c.dy[0].f32(), c.dx[0].f32(), n, k.seed, k.iteration,
-                                                                k.node, k.rate, k.scale, acc);
+                                                                k.node, k.rate, k.scale, k.offset, acc);
   SL_CUDA_LAUNCH_CHECK();
 }
 

@@ -162,7 +162,7 @@ TEST(TrainCli, AMissingOrForeignCudaPluginIsAnErrorNamingIt) {
   // A shared object that is not the plug-in (the C maths library).
   auto foreign = run("--version", "SUBLINEAR_CUDA_BACKEND=/lib/x86_64-linux-gnu/libm.so.6");
   EXPECT_EQ(foreign.code, 0) << foreign.output;
-  EXPECT_NE(foreign.output.find("has no sublinear_cuda_backend_api: not a sublinear CUDA backend"), std::string::npos)
+  EXPECT_NE(foreign.output.find("has no sublinear_cuda_backend_api: not a sublinear plug-in"), std::string::npos)
       << foreign.output;
 }
 
