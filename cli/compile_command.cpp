@@ -84,7 +84,10 @@ Compiled plan_experiment(const CompileArgs& a, SourceManager& sources) {
   refuse_plan_flags(a);
   const runtime::train::ExperimentConfig cfg = runtime::train::load_experiment(a.input, a.sets);
   frontend::LoadOptions lo;
-  lo.batch = cfg.batch;
+  if (cfg.batch % a.workers != 0)
+    throw runtime::ConfigError(cfg.loc("batch"), cat("batch ", std::to_string(cfg.batch), " is the global batch and must ",
+                                                     "split evenly over --workers ", std::to_string(a.workers)));
+  lo.batch = cfg.batch / a.workers;  // a worker's share: what each process of `mpirun -np K` plans
   lo.sets = cfg.model.params;
   for (const auto& [name, value] : cfg.model.params) {
     const runtime::ConfigLoc at = cfg.loc("model.params." + name);
@@ -103,11 +106,13 @@ Compiled plan_experiment(const CompileArgs& a, SourceManager& sources) {
   c.plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, preq));
   c.from = cat("sublinear compile ", a.input);
   for (const auto& s : a.sets) c.from += cat(" --set ", s);
+  if (a.workers > 1) c.from += cat(" --workers ", std::to_string(a.workers));
   return c;
 }
 
 Compiled plan_snet(const CompileArgs& a, SourceManager& sources) {
   if (a.batch <= 0) throw UsageError("--batch N is required when compiling a .snet model");
+  if (a.workers > 1) throw UsageError("--workers applies to an experiment; with a .snet model, --batch is a worker's batch");
   const planner::PlanRequest req = snet_request(a);  // flag mistakes before the (slower) model load
   ModelArgs m;
   m.file = a.input;
@@ -193,6 +198,8 @@ CLI::App* add_compile_command(CLI::App& app, CompileArgs& a) {
   c->add_option("--backend", a.backend, "cpu or cuda (default: cpu, or the experiment's device)");
   c->add_option("-o,--output", a.output, "the trainer executable; its source goes to <output>.cpp")->required();
   c->add_flag("--emit-source-only", a.emit_source_only, "write <output>.cpp and do not build it");
+  c->add_option("--workers", a.workers, "data-parallel workers it will run as, under mpirun -np K (an experiment)")
+      ->check(positive_count());
   c->add_option("--chunk-steps", a.chunk_steps, "plan steps per generated function")
       ->check(CLI::PositiveNumber)
       ->group("");

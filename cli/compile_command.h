@@ -31,6 +31,7 @@ struct CompileArgs {
   std::string output;
   bool emit_source_only = false;
   int chunk_steps = 100;
+  int workers = 1;                  // data-parallel workers the trainer runs as (mpirun -np K): plans batch / K
 };
 
 CLI::App* add_compile_command(CLI::App& app, CompileArgs& args);

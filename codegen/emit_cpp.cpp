@@ -50,6 +50,7 @@ void emit_header(CodeWriter& w, const planner::Plan& plan, const EmitOptions& o)
   w.line("// does not pass; loss_seed(type) is d loss / d loss = 1. compute() and gradient() build the OpCall as");
   w.line("// runtime/step_calls.h does (codegen/program_support.h).");
   w.line("#include <cstdint>");
+  w.line("#include <cstdlib>");
   w.line("#include <iostream>");
   w.line("#include <memory>");
   w.line("#include <string>");
@@ -91,6 +92,9 @@ void emit_class(CodeWriter& w, const planner::Plan& plan, Backend backend, int c
 
 void emit_main(CodeWriter& w, Backend backend) {
   w.open("int main(int argc, char** argv) {");
+  w.raw("#ifdef SUBLINEAR_MPI_PLUGIN_PATH  // set by `sublinear compile`: data-parallel runs under mpirun\n");
+  w.line("setenv(\"SUBLINEAR_MPI_PLUGIN\", SUBLINEAR_MPI_PLUGIN_PATH, 0);");
+  w.raw("#endif\n");
   w.line("sl::runtime::train::TrainRequest req;  // `sublinear train`'s arguments");
   w.line("const std::string about = std::string(\"a sublinear trainer for \") + kCompiledFor.description;");
   const char* b = backend == Backend::Cuda ? "sl::codegen::Backend::Cuda" : "sl::codegen::Backend::Cpu";

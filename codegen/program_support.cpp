@@ -96,7 +96,8 @@ void check_plan(const planner::Plan& plan, const CompiledFor& c) {
          "changed)";
   else
     m += asked;
-  m += ". Compile a trainer for this experiment: sublinear compile <experiment.yaml> -o <trainer>";
+  m += ". Compile a trainer for this experiment: sublinear compile <experiment.yaml> -o <trainer> (with "
+       "--workers K for a run under mpirun -np K, where each worker plans batch / K)";
   throw std::runtime_error(m);
 }
 

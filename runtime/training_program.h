@@ -55,6 +55,11 @@ class TrainingProgram {
   // its own thread) as each becomes final, so their sum overlaps the rest of the backward pass. Both
   // empty / false where the program cannot say (a compiled schedule runs the steps).
   virtual std::vector<size_t> gradient_ready_order() const { return {}; }
+  // Data-parallel on devices: worker 0 makes the bootstrap id of the device's collective library (NCCL;
+  // empty where the program has none), every worker joins with it, and from then on run_step leaves each
+  // gradient the mean over the workers. std::runtime_error when the library is missing or fails.
+  virtual std::string make_device_reduce_id() { return {}; }
+  virtual std::string join_device_reduce(const std::string& /*id*/, int /*rank*/, int /*workers*/) { return {}; }
   // Makes this program worker `rank` of a data-parallel run (OpCall::shard: its dropout masks); false
   // where it cannot (a compiled schedule builds its own calls).
   virtual bool set_worker(int rank) { return rank == 0; }

@@ -267,20 +267,27 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   auto program = device_factory ? device_factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
   std::optional<GradientReducer> reducer;
   if (workers > 1) {
-    if (program->host_params() == nullptr)
-      throw ConfigError(cfg.loc("device"), "data-parallel training on " + cfg.device.str() + " needs the gradients "
-                                           "summed on the device (NCCL), which this build does not do yet; use device: cpu");
     if (!program->set_worker(rank) && has_dropout(*graph))
       throw ConfigError(cfg.loc("model"), "this program (a compiled trainer) cannot key the dropout masks of worker " +
                                               std::to_string(rank) + "; train data-parallel with `sublinear train`");
-    reducer.emplace(*comm, *program->host_params(), program->gradient_ready_order(), cfg.workers.bucket_bytes,
-                    cfg.workers.overlap);
-    if (reducer->overlaps()) program->set_gradient_ready_hook([r = &*reducer](size_t p) { r->ready(p); });
+    std::string how;
+    if (program->host_params() != nullptr) {
+      reducer.emplace(*comm, *program->host_params(), program->gradient_ready_order(), cfg.workers.bucket_bytes,
+                      cfg.workers.overlap);
+      if (reducer->overlaps()) program->set_gradient_ready_hook([r = &*reducer](size_t p) { r->ready(p); });
+      how = "averaged in " + std::to_string(reducer->buckets()) + (reducer->buckets() == 1 ? " bucket" : " buckets") +
+            (reducer->overlaps() ? " as the backward pass finishes them" : " after the backward pass") + ", " +
+            ir::human_bytes(reducer->extra_bytes()) + " of reduction buffers besides the plan";
+    } else {
+      // A device program sums on its device: worker 0's bootstrap id reaches every worker through MPI.
+      const std::string id = comm->gather_all(lead ? program->make_device_reduce_id() : std::string())[0];
+      if (id.empty())
+        throw ConfigError(cfg.loc("device"), "this program cannot sum gradients across workers on " + cfg.device.str());
+      how = "averaged on the devices by " + program->join_device_reduce(id, rank, workers) + " after the backward pass";
+    }
     if (!quiet)
       out << "workers: " << comm->describe() << "; batch " << cfg.batch << " split into " << workers << " x "
-          << cfg.batch / workers << "; gradients averaged in " << reducer->buckets() << " buckets"
-          << (reducer->overlaps() ? " as the backward pass finishes them" : " after the backward pass") << ", "
-          << ir::human_bytes(reducer->extra_bytes()) << " of reduction buffers besides the plan\n";
+          << cfg.batch / workers << "; gradients " << how << "\n";
   }  std::optional<StepProfile> profile;
   if (req.profile) {
     if (!program->start_profiling())

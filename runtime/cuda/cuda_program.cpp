@@ -304,9 +304,27 @@ void CudaProgram::run_step(int64_t iteration) {
       (*s.fn)(s.call);
     }
   }
+  if (nccl_) nccl_->average(params_, ctx_->stream());
   copy_outputs();
   arena_peak_ = m.schedule ? m.schedule->arena_peak_bytes() : m.calls.arena_peak;
   m.staging.clear();
+}
+
+bool CudaProgram::set_worker(int rank) {
+  if (impl_->schedule) return rank == 0;
+  for (StepCall& s : impl_->calls.steps) s.call.shard = rank;
+  return true;
+}
+
+std::string CudaProgram::make_device_reduce_id() {
+  ctx_->activate();
+  return NcclReducer::make_id();
+}
+
+std::string CudaProgram::join_device_reduce(const std::string& id, int rank, int workers) {
+  ctx_->activate();
+  nccl_ = std::make_unique<NcclReducer>(id, rank, workers);
+  return nccl_->describe();
 }
 
 void CudaProgram::run_forward_eval() {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "runtime/compiled_schedule.h"
+#include "runtime/cuda/nccl_reducer.h"
 #include "runtime/training_program.h"
 
 namespace sublinear::runtime::cuda {
@@ -64,6 +65,10 @@ class CudaProgram final : public train::TrainingProgram {
   void save_state(train::CheckpointContents& c) override;
   void load_state(const train::CheckpointContents& c) override;
   std::optional<train::DeviceMemory> device_memory() const override;
+  bool set_worker(int rank) override;
+  std::string make_device_reduce_id() override;
+  // Returns what joined ("NCCL 2.28.9, rank 0 of 2").
+  std::string join_device_reduce(const std::string& id, int rank, int workers) override;
 
   // Beyond the interface, for tests and reports.
   void run_forward_eval();  // forward steps only, Mode::Eval (running statistics, no dropout)
@@ -86,6 +91,7 @@ class CudaProgram final : public train::TrainingProgram {
   uint64_t seed_ = 0;
   std::unique_ptr<CudaContext> ctx_;
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<NcclReducer> nccl_;  // data-parallel runs only
   std::vector<Tensor> inputs_;       // pinned host views
   std::vector<ParamBuffer> params_;  // device pointers
   CudaMemoryNeed need_;

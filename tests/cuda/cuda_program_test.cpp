@@ -411,3 +411,60 @@ TEST(CudaProgram, ReportsTheDeviceMemoryItAllocated) {
 
 }  // namespace
 }  // namespace sublinear::testing
+
+namespace sublinear::testing {
+namespace {
+
+// The data-parallel path on one GPU: a single-rank NCCL communicator averages every gradient over one
+// worker (itself), so training is bitwise what it is without it, and a second worker's dropout keys
+// (shard 1) change the masks. Skips where the machine has no NCCL.
+TEST(CudaProgram, NcclSingleRankAveragingChangesNothing) {
+  SKIP_WITHOUT_CUDA();
+  ModelCase c;
+  for (const auto& m : small_example_models())
+    if (m.name == "mlp") c = m;
+  auto g = load_case(c);
+  auto plan = make_plan(g, keep_all());
+  const OptimizerConfig oc = adam();
+
+  CudaProgram plain(plan, kSeed, 0, true);
+  plain.init_params();
+  const auto want = train(plain, *g, oc, 0, 3);
+
+  CudaProgram joined(plan, kSeed, 0, true);
+  std::string id;
+  try {
+    id = joined.make_device_reduce_id();
+  } catch (const std::runtime_error& e) {
+    GTEST_SKIP() << e.what();
+  }
+  EXPECT_NE(joined.join_device_reduce(id, 0, 1).find("NCCL"), std::string::npos);
+  EXPECT_TRUE(joined.set_worker(0));
+  joined.init_params();
+  EXPECT_EQ(train(joined, *g, oc, 0, 3), want);
+  for (size_t i = 0; i < plain.params().size(); ++i)
+    EXPECT_TRUE(bitwise_equal(plain.download_param(i), joined.download_param(i))) << plain.params()[i].name;
+}
+
+}  // namespace
+}  // namespace sublinear::testing
+
+namespace sublinear::testing {
+namespace {
+
+// Host only (no GPU needed): NCCL opens by dlopen with every entry point the reducer uses, and makes the
+// 128-byte bootstrap id worker 0 hands out. Skips where the machine has no libnccl.so.2.
+TEST(NcclReducer, OpensNcclAndMakesABootstrapId) {
+  std::string id;
+  try {
+    id = runtime::cuda::NcclReducer::make_id();
+  } catch (const std::runtime_error& e) {
+    if (std::string(e.what()).find("cannot load NCCL") != std::string::npos) GTEST_SKIP() << e.what();
+    throw;
+  }
+  EXPECT_EQ(id.size(), 128u);
+  EXPECT_NE(id, std::string(128, '\0'));
+}
+
+}  // namespace
+}  // namespace sublinear::testing

@@ -120,6 +120,26 @@ TEST(DataParallel, TwoWorkersTrainWhatOneProcessTrains) {
   EXPECT_EQ(slurp(d.file("k1" + ck)), slurp(d.file("k1m" + ck)));
 }
 
+TEST(DataParallel, ACompiledTrainerRunsUnderMpirunToo) {
+  REQUIRE_MPI();
+  TempDir d;
+  const std::string yaml = d.write("mlp.yaml", mlp_yaml(0.0, 4, 4));
+  auto built = shell(kCli + " compile " + yaml + " --workers 2 -o " + d.file("trainer"));
+  ASSERT_EQ(built.code, 0) << built.output;
+  auto compiled = shell(kMpirun + "-np 2 " + d.file("trainer") + " " + yaml + " --run-dir " + d.file("c"));
+  ASSERT_EQ(compiled.code, 0) << compiled.output;
+  auto interpreted = shell(kMpirun + "-np 2 " + kCli + " train " + yaml + " --run-dir " + d.file("i"));
+  ASSERT_EQ(interpreted.code, 0) << interpreted.output;
+  const std::string ck = "/checkpoints/ckpt-00000004.bin";
+  EXPECT_EQ(slurp(d.file("c" + ck)), slurp(d.file("i" + ck)));
+  // Compiled for one process, it refuses to run as a worker and says how to compile for workers.
+  auto single = shell(kCli + " compile " + yaml + " -o " + d.file("single"));
+  ASSERT_EQ(single.code, 0) << single.output;
+  auto refused = shell(kMpirun + "-np 2 " + d.file("single") + " " + yaml + " --run-dir " + d.file("s"));
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.output.find("--workers K"), std::string::npos) << refused.output;
+}
+
 TEST(DataParallel, DropoutMasksFollowTheGlobalExample) {
   REQUIRE_MPI();
   TempDir d;
