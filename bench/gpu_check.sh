@@ -3,7 +3,8 @@
 # GPU machine, which has the driver and CUDA but none of our packages). Stages, in order:
 #   1. the device (nvidia-smi) and `sublinear --version` from the bundle,
 #   2. cuda_tests: every CUDA kernel against the CPU's, GPU training against CPU training (losses equal
-#      to the CPU's first steps), bitwise equality across memory strategies on the GPU,
+#      to the CPU's first steps), bitwise equality across memory strategies on the GPU, and the data-
+#      parallel path with a single-rank NCCL communicator (skipped where the machine has no libnccl.so.2),
 #   3. kernel_tests: the CPU kernels on that machine's CPU,
 #   4. training with `sublinear train` on cuda:0, synthetic data: ResNet and the char LSTM under each of
 #      POLICIES: samples/s (the last logged interval, past the warm-up), the planned and measured
