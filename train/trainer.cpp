@@ -253,7 +253,9 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
 
   auto specs = data::input_specs(*graph);
   std::unique_ptr<data::DataSource> source;
-  if (workers > 1) {
+  if (workers > 1 && data::reads_only_its_shard(cfg.data)) {
+    source = data::open_data_shard(cfg.data, specs, cfg.seed, data::DataShard{rank, workers});
+  } else if (workers > 1) {
     std::vector<int> axes = batch_axes(global_specs, specs, workers);
     source = shard_source(data::open_data_source(cfg.data, global_specs, cfg.seed), global_specs, std::move(axes),
                           rank, workers);

@@ -179,6 +179,40 @@ TEST_F(ImagenetSourceTest, BitwiseIdenticalForAnyWorkerCount) {
   EXPECT_NE(run(*other_seed, sp, 1)[0], want[0]);
 }
 
+// Data-parallel workers decode only their share: worker r's batch is samples [r b, (r + 1) b) of the batch
+// one process draws, across epoch ends, with or without decoding threads, and the saved position is the
+// global one on every worker.
+TEST_F(ImagenetSourceTest, WorkerShardsStackToTheGlobalBatch) {
+  const auto global = specs(3, 16, 3, 6);
+  auto whole = data::open_data_source(config(2), global, 4);
+  for (int k : {2, 3}) {
+    const int b = 6 / k;
+    const auto local = specs(3, 16, 3, b);
+    ASSERT_TRUE(data::reads_only_its_shard(config(0)));
+    std::vector<std::unique_ptr<data::DataSource>> shards;
+    for (int r = 0; r < k; ++r)
+      shards.push_back(data::open_data_shard(config(r % 2 == 0 ? 0 : 3), local, 4, data::DataShard{r, k}));
+    whole = data::open_data_source(config(2), global, 4);
+    for (int step = 0; step < 5; ++step) {  // 30 samples: more than the folder's images
+      Batch g(global);
+      whole->next(g.tensors);
+      for (int r = 0; r < k; ++r) {
+        Batch l(local);
+        shards[static_cast<size_t>(r)]->next(l.tensors);
+        for (size_t t = 0; t < g.tensors.size(); ++t) {
+          const std::string all = g.bytes(t), mine = l.bytes(t);
+          EXPECT_EQ(all.substr(mine.size() * static_cast<size_t>(r), mine.size()), mine)
+              << k << " workers, worker " << r << ", step " << step << ", input " << t;
+        }
+        EXPECT_EQ(shards[static_cast<size_t>(r)]->save_state(), whole->save_state());
+      }
+    }
+  }
+  auto skipping = config(0);
+  skipping.bad_images = "skip";
+  EXPECT_FALSE(data::reads_only_its_shard(skipping));  // its count must cover the whole batch
+}
+
 TEST_F(ImagenetSourceTest, RestoreContinuesExactly) {
   auto sp = specs();
   auto a = data::open_data_source(config(3, 2), sp, 5);

@@ -54,4 +54,20 @@ class DataSource {
 std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                              uint64_t seed);
 
+// A data-parallel worker's share of each global batch: samples [rank b, (rank + 1) b) of every batch of
+// workers * b samples, b the batch of the inputs a sharded source is opened for. Its position and saved
+// state are the global batch's, the same on every worker.
+struct DataShard {
+  int rank = 0, workers = 1;
+};
+
+// Whether the source this config names reads only a worker's share (ImageNet: decoding is the cost;
+// except under bad_images: skip, whose replaced-sample count must cover the whole batch). Others are
+// drawn whole and sliced by the caller (train/workers/sharded_source.h).
+bool reads_only_its_shard(const DataConfig& cfg);
+
+// The source for worker shard.rank's share, `inputs` at that share's batch; reads_only_its_shard(cfg).
+std::unique_ptr<DataSource> open_data_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
+                                            uint64_t seed, DataShard shard);
+
 }  // namespace sublinear::runtime::data

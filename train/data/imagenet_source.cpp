@@ -136,9 +136,11 @@ Dataset scan(const DataConfig& cfg, int threads) {
 
 class ImagenetSource : public DataSource {
  public:
-  ImagenetSource(const DataConfig& cfg, const std::vector<InputSpec>& inputs, uint64_t seed)
-      : cfg_(cfg), inputs_(inputs), seed_(seed) {
+  ImagenetSource(const DataConfig& cfg, const std::vector<InputSpec>& inputs, uint64_t seed, DataShard shard)
+      : cfg_(cfg), inputs_(inputs), seed_(seed), shard_(shard) {
     find_inputs();
+    global_batch_ = batch_ * shard_.workers;
+    shard_offset_ = batch_ * shard_.rank;
     validate_config();
     data_ = scan(cfg_, std::max(cfg_.workers, 4));
     int64_t classes = inputs_[label_input_].int_range;
@@ -162,7 +164,7 @@ class ImagenetSource : public DataSource {
     int32_t* labels = out[label_input_].i32();
     if (cfg_.workers <= 0) {
       for (int64_t i = 0; i < batch_; ++i) {
-        std::string why = load_sample(epoch_, position_ + i, images + i * sample_floats(), labels + i);
+        std::string why = load_sample(epoch_, position_ + shard_offset_ + i, images + i * sample_floats(), labels + i);
         if (!why.empty()) {
           pending_skipped_.push_back(std::move(why));
           ++skipped_total_;
@@ -171,7 +173,7 @@ class ImagenetSource : public DataSource {
     } else {
       take_batch(images, labels);
     }
-    position_ += batch_;
+    position_ += global_batch_;
     epoch_ += position_ / data_.size();
     position_ %= data_.size();
   }
@@ -211,7 +213,10 @@ class ImagenetSource : public DataSource {
                        format_count(data_.size()), format_count(static_cast<int64_t>(data_.classes.size())),
                        cfg_.root, workers, cfg_.min_scale, cfg_.max_scale, width_, height_,
                        cfg_.flip ? ", flipped at random" : "", cfg_.shuffle ? ", shuffled each epoch" : ", in folder order",
-                       skip_bad() ? "; images that cannot be decoded are skipped and counted" : "");
+                       skip_bad() ? "; images that cannot be decoded are skipped and counted" : "") +
+           (shard_.workers > 1 ? fmt::format("; worker {} of {} decodes only its {} of each batch's {} images",
+                                             shard_.rank, shard_.workers, batch_, global_batch_)
+                               : std::string());
   }
 
   int64_t epoch_size() const override { return data_.size(); }
@@ -380,7 +385,9 @@ class ImagenetSource : public DataSource {
       lock.unlock();
       std::string error, skipped;
       try {
-        skipped = load_sample(start_epoch_, start_position_ + item, s.images.data() + i * sample_floats(), &s.labels[i]);
+        // Batch b of this worker is global batch b: its samples start b global batches on, at its offset.
+        skipped = load_sample(start_epoch_, start_position_ + b * global_batch_ + shard_offset_ + i,
+                              s.images.data() + i * sample_floats(), &s.labels[i]);
       } catch (const std::exception& e) {
         error = e.what();
       }
@@ -423,7 +430,9 @@ class ImagenetSource : public DataSource {
   std::vector<InputSpec> inputs_;
   uint64_t seed_;
   int image_input_ = -1, label_input_ = -1;
-  int64_t batch_ = 0;
+  DataShard shard_;
+  int64_t batch_ = 0;                                 // this worker's share of a batch
+  int64_t global_batch_ = 0, shard_offset_ = 0;       // the whole batch; where this worker's share starts
   int height_ = 0, width_ = 0;
   float mean_[3] = {}, std_[3] = {};
   Dataset data_;
@@ -448,8 +457,8 @@ class ImagenetSource : public DataSource {
 }  // namespace
 
 std::unique_ptr<DataSource> make_imagenet_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
-                                                 uint64_t seed) {
-  return std::make_unique<ImagenetSource>(cfg, inputs, seed);
+                                                 uint64_t seed, DataShard shard) {
+  return std::make_unique<ImagenetSource>(cfg, inputs, seed, shard);
 }
 
 }  // namespace sublinear::runtime::data

@@ -16,13 +16,21 @@ std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg, const std::v
   // ImageNet decodes ahead with its own workers; the others produce a batch on the calling thread, so
   // the next one is prepared on another while the step runs.
   if (cfg.kind == "synthetic") return prefetch_one_batch(make_synthetic_source(cfg, inputs, seed));
-  if (cfg.kind == "imagenet") return make_imagenet_source(cfg, inputs, seed);
+  if (cfg.kind == "imagenet") return make_imagenet_source(cfg, inputs, seed, DataShard{});
   if (cfg.kind == "text") return prefetch_one_batch(make_text_source(cfg, inputs, seed));
   std::string msg = "unknown data kind '";
   msg += cfg.kind;
   msg += "'; the kinds are: synthetic (random data, nothing to download), imagenet (a folder of class "
          "folders of JPEG files, data.root), text (a text file for character-level models, data.path)";
   throw ConfigError(cfg.locs.at("data.kind"), msg);
+}
+
+bool reads_only_its_shard(const DataConfig& cfg) { return cfg.kind == "imagenet" && cfg.bad_images != "skip"; }
+
+std::unique_ptr<DataSource> open_data_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
+                                            uint64_t seed, DataShard shard) {
+  SL_CHECK(reads_only_its_shard(cfg)) << "data kind " << cfg.kind << " is drawn whole and sliced, not sharded";
+  return make_imagenet_source(cfg, inputs, seed, shard);
 }
 
 std::string format_count(int64_t n) {

@@ -17,7 +17,7 @@ namespace sublinear::runtime::data {
 std::unique_ptr<DataSource> make_synthetic_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                                   uint64_t seed);
 std::unique_ptr<DataSource> make_imagenet_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
-                                                 uint64_t seed);
+                                                 uint64_t seed, DataShard shard);
 std::unique_ptr<DataSource> make_text_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                              uint64_t seed);
 

@@ -1,7 +1,8 @@
 #pragma once
-// A worker's share of each global batch. The data source draws the global batch, the very batch a single
-// process would train on at that step, and worker r keeps rows [r b, (r + 1) b) of each input along its
-// batch axis (b = batch / K). So what the workers see together does not depend on K or on timing; the
+// A worker's share of each global batch, for sources that cannot read only their share (synthetic and
+// text data, cheap to make; data::reads_only_its_shard says which). The data source draws the global
+// batch, the very batch a single process would train on at that step, and worker r keeps rows
+// [r b, (r + 1) b) of each input along its batch axis (b = batch / K). So what the workers see together does not depend on K or on timing; the
 // source's saved state is the global position, the same on every worker, and a checkpoint written with
 // one K resumes with another on the same data. The price: every worker prepares the whole global batch
 // (on its prefetch thread), K times the data work of reading its shard alone.
