@@ -104,10 +104,12 @@ void check_fits_in_memory(const planner::Plan& plan, const ExperimentConfig& cfg
 // (with an auto budget, what it resolved to on this machine at this start). Replaced at every start,
 // through a temporary file so a crash never leaves half of it.
 void write_plan_record(const std::string& run_dir, const planner::Plan& plan, const ExperimentConfig& cfg,
-                       const std::optional<AutoBudget>& resolved, int64_t start_step, const std::string& fingerprint) {
+                       const std::optional<AutoBudget>& resolved, int64_t start_step, const std::string& fingerprint,
+                       const nlohmann::json& workers) {
   nlohmann::json j = planner::plan_to_json(plan);
   j["start_step"] = start_step;
   j["plan_fingerprint"] = fingerprint;
+  if (!workers.is_null()) j["workers"] = workers;
   if (resolved) {
     j["memory_budget"] = {{"requested", "auto"},
                           {"bytes", resolved->bytes},
@@ -330,7 +332,15 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     if (lead) std::ofstream(run_dir + "/config.yaml") << cfg.to_yaml();
   }
   if (comm != nullptr) check_same_everywhere(*comm, "training state (parameters and optimizer)", state_hash(*program));
-  if (lead) write_plan_record(run_dir, *plan, cfg, resolved, start, program->plan_fingerprint());
+  nlohmann::json workers_record;  // with workers: how many, and what the gradient sums add to the plan
+  if (workers > 1)
+    workers_record = {{"count", workers},
+                      {"worker_batch", cfg.batch / workers},
+                      {"reduction", reducer ? "buckets summed in rank order" : "on the device"},
+                      {"bucket_bytes", reducer ? cfg.workers.bucket_bytes : 0},
+                      {"buckets", reducer ? static_cast<int64_t>(reducer->buckets()) : 0},
+                      {"reduction_buffer_bytes", reducer ? reducer->extra_bytes() : 0}};
+  if (lead) write_plan_record(run_dir, *plan, cfg, resolved, start, program->plan_fingerprint(), workers_record);
   if (!quiet) out << "data: " << source->describe() << "\n";
 
   std::optional<MetricsWriter> metrics;

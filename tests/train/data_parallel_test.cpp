@@ -100,6 +100,10 @@ TEST(DataParallel, TwoWorkersTrainWhatOneProcessTrains) {
   auto two = shell(kMpirun + "-np 2 " + kCli + " train " + yaml + " --run-dir " + d.file("k2"));
   ASSERT_EQ(two.code, 0) << two.output;
   EXPECT_NE(two.output.find("batch 24 split into 2 x 12"), std::string::npos) << two.output;
+  // The reduction's buffers are on record beside the plan, which does not count them.
+  const auto record = nlohmann::json::parse(slurp(d.file("k2/plan.json")));
+  EXPECT_EQ(record.at("workers").at("count").get<int>(), 2);
+  EXPECT_GT(record.at("workers").at("reduction_buffer_bytes").get<int64_t>(), 0);
   expect_close(losses(d.file("k1/metrics.jsonl")), losses(d.file("k2/metrics.jsonl")), 2e-6);
 
   // The same K repeats bitwise, with the sums overlapped in small buckets or made after the backward pass.
