@@ -130,8 +130,10 @@ void write_plan_record(const std::string& run_dir, const planner::Plan& plan, co
   if (ec) throw std::runtime_error(path.string() + ": cannot write the run's plan record: " + ec.message());
 }
 
+// `reduction`: the data-parallel gradient sums' buffers (train/workers), a row of their own beside the
+// plan's categories and part of the total; 0 without workers.
 void print_plan_summary(std::ostream& out, const ExperimentConfig& cfg, const ir::Graph& g,
-                        const planner::Plan& plan, const planner::Plan* baseline) {
+                        const planner::Plan& plan, const planner::Plan* baseline, int64_t reduction) {
   using ir::human_bytes;
   int64_t params = 0;
   for (ir::NodeId id : g.params()) params += ir::num_elements(g.node(id).outputs[0].shape);
@@ -154,7 +156,8 @@ void print_plan_summary(std::ostream& out, const ExperimentConfig& cfg, const ir
   row("optimizer state", plan.optimizer_state_bytes);
   row("feature maps", plan.feature_map_peak_bytes);
   row("workspace", plan.workspace_bytes);
-  row("total", plan.total_peak_bytes());
+  if (reduction > 0) row("reduction buffers", reduction);
+  row("total", plan.total_peak_bytes() + reduction);
   if (baseline != nullptr && baseline->feature_map_peak_bytes > 0) {
     out << "  saved             feature maps " << human_bytes(baseline->feature_map_peak_bytes) << " -> "
         << human_bytes(plan.feature_map_peak_bytes) << " ("
@@ -242,16 +245,6 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   planner::apply_costs(preq.options, cfg.memory.costs, *graph);
   auto plan = std::make_shared<const planner::Plan>(planner::plan_model(graph, preq));
   if (comm != nullptr) check_same_everywhere(*comm, "memory plan", plan_fingerprint(*plan));
-  if (!quiet) {
-    std::optional<planner::Plan> baseline;
-    if (plan->recomputed_nodes > 0) {
-      planner::PlanRequest keep = preq;
-      keep.policy = planner::Policy::None;
-      keep.memory_budget.reset();
-      baseline = planner::plan_model(graph, keep);
-    }
-    print_plan_summary(out, cfg, *graph, *plan, baseline ? &*baseline : nullptr);
-  }
 
   auto specs = data::input_specs(*graph);
   std::unique_ptr<data::DataSource> source;
@@ -270,6 +263,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   if (!device_factory) check_fits_in_memory(*plan, cfg);
   auto program = device_factory ? device_factory(plan, cfg.seed) : cpu_program(plan, cfg.seed);
   std::optional<GradientReducer> reducer;
+  std::string workers_line;
   if (workers > 1) {
     if (!program->set_worker(rank) && has_dropout(*graph))
       throw ConfigError(cfg.loc("model"), "this program (a compiled trainer) cannot key the dropout masks of worker " +
@@ -281,7 +275,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
       if (reducer->overlaps()) program->set_gradient_ready_hook([r = &*reducer](size_t p) { r->ready(p); });
       how = "averaged in " + std::to_string(reducer->buckets()) + (reducer->buckets() == 1 ? " bucket" : " buckets") +
             (reducer->overlaps() ? " as the backward pass finishes them" : " after the backward pass") + ", " +
-            ir::human_bytes(reducer->extra_bytes()) + " of reduction buffers besides the plan";
+            ir::human_bytes(reducer->extra_bytes()) + " of reduction buffers";
     } else {
       // A device program sums on its device: worker 0's bootstrap id reaches every worker through MPI.
       const std::string id = comm->gather_all(lead ? program->make_device_reduce_id() : std::string())[0];
@@ -289,10 +283,22 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
         throw ConfigError(cfg.loc("device"), "this program cannot sum gradients across workers on " + cfg.device.str());
       how = "averaged on the devices by " + program->join_device_reduce(id, rank, workers) + " after the backward pass";
     }
-    if (!quiet)
-      out << "workers: " << comm->describe() << "; batch " << cfg.batch << " split into " << workers << " x "
-          << cfg.batch / workers << "; gradients " << how << "\n";
-  }  std::optional<StepProfile> profile;
+    workers_line = "workers: " + comm->describe() + "; batch " + std::to_string(cfg.batch) + " split into " +
+                   std::to_string(workers) + " x " + std::to_string(cfg.batch / workers) + "; gradients " + how + "\n";
+  }
+  // The summary comes once the program exists: with workers, the reduction's buffers are a row of it.
+  if (!quiet) {
+    std::optional<planner::Plan> baseline;
+    if (plan->recomputed_nodes > 0) {
+      planner::PlanRequest keep = preq;
+      keep.policy = planner::Policy::None;
+      keep.memory_budget.reset();
+      baseline = planner::plan_model(graph, keep);
+    }
+    print_plan_summary(out, cfg, *graph, *plan, baseline ? &*baseline : nullptr, reducer ? reducer->extra_bytes() : 0);
+    out << workers_line;
+  }
+  std::optional<StepProfile> profile;
   if (req.profile) {
     if (!program->start_profiling())
       throw ConfigError(cfg.loc("device"), "--profile times the steps of the CPU executor; this run (" +

@@ -13,6 +13,7 @@
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/cpu_util.h"
 #include "runtime/cpu/vec_math.h"
+#include "runtime/cpu/vector_clones.h"
 #include "runtime/kernel_geometry.h"
 
 namespace sublinear::runtime::cpu {
@@ -117,6 +118,30 @@ void check_labels(const OpCall& c, const Tensor& labels, int64_t classes) {
 
 int64_t class_count(const Tensor& logits) { return logits.type.shape.back(); }
 
+// One row of softmax for the cross-entropy: pr = softmax(xr); returns log(sum exp(xr - max)) + max. The
+// max and the sum run over kLanes fixed lanes (lane j takes classes j, j + kLanes, ...; the lanes are then
+// added in order), so they vectorise at every width with the same result (vector_clones.h).
+SL_VECTOR_CLONES double softmax_row(const float* xr, float* pr, int64_t C) {
+  constexpr int64_t kLanes = 16;
+  float lane_max[kLanes];
+  for (int64_t j = 0; j < kLanes; ++j) lane_max[j] = xr[0];
+  int64_t k = 0;
+  for (; k + kLanes <= C; k += kLanes)
+    for (int64_t j = 0; j < kLanes; ++j) lane_max[j] = xr[k + j] > lane_max[j] ? xr[k + j] : lane_max[j];
+  float mx = lane_max[0];
+  for (int64_t j = 1; j < kLanes; ++j) mx = lane_max[j] > mx ? lane_max[j] : mx;
+  for (; k < C; ++k) mx = xr[k] > mx ? xr[k] : mx;
+  for (k = 0; k < C; ++k) pr[k] = vec_exp(xr[k] - mx);
+  double lane_sum[kLanes] = {};
+  for (k = 0; k + kLanes <= C; k += kLanes)
+    for (int64_t j = 0; j < kLanes; ++j) lane_sum[j] += pr[k + j];
+  double sum = 0.0;
+  for (int64_t j = 0; j < kLanes; ++j) sum += lane_sum[j];
+  for (; k < C; ++k) sum += pr[k];
+  for (k = 0; k < C; ++k) pr[k] = static_cast<float>(pr[k] / sum);
+  return std::log(sum) + static_cast<double>(mx);
+}
+
 void xent_forward(const OpCall& c) {
   const Tensor &logits = c.in[0], &labels = c.in[1];
   const int64_t C = class_count(logits), rows = labels.numel();
@@ -129,15 +154,8 @@ void xent_forward(const OpCall& c) {
   parallel_for(rows, C * 8, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * C;
-      float* pr = probs + r * C;
-      float mx = xr[0];
-      for (int64_t k = 1; k < C; ++k) mx = xr[k] > mx ? xr[k] : mx;
-      for (int64_t k = 0; k < C; ++k) pr[k] = vec_exp(xr[k] - mx);  // vectorises; the sum below is in order
-      double sum = 0.0;
-      for (int64_t k = 0; k < C; ++k) sum += pr[k];
-      for (int64_t k = 0; k < C; ++k) pr[k] = static_cast<float>(pr[k] / sum);
       // -log softmax(x)[label] = log(sum exp(x - max)) + max - x[label]
-      row_loss[static_cast<size_t>(r)] = std::log(sum) + (static_cast<double>(mx) - xr[l[r]]);
+      row_loss[static_cast<size_t>(r)] = softmax_row(xr, probs + r * C, C) - xr[l[r]];
     }
   });
   float* loss = c.out[0].f32();

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "runtime/counter_rng.h"
 #include "runtime/cpu/cpu_kernels.h"
+#include "runtime/cpu/vec_math.h"
 #include "tests/kernels/nn_kernel_checks.h"
 
 namespace sublinear::testing {
@@ -45,6 +47,36 @@ TEST(ActivationKernels, ForwardMatchesFormulas) {
     for (int i = 0; i < 105; ++i) want.push_back(f(h.input(0)[i]));
     // Single float evaluations of bounded functions: a few ulps.
     expect_close(h.output(0), want, 1e-6, 1e-6, op);
+  }
+}
+
+// The kernels run the widest vectors the CPU has (runtime/cpu/vector_clones.h: AVX-512 on the development
+// machine); this file is built for the baseline x86-64 (SSE2, no FMA). Element by element, the same bits:
+// no version fuses a multiply-add the others do not.
+TEST(ActivationKernels, EveryVectorWidthGivesTheBaselineBits) {
+  auto bits = [](float f) {
+    uint32_t b;
+    std::memcpy(&b, &f, 4);
+    return b;
+  };
+  for (const char* op : {"sigmoid", "tanh"}) {
+    const bool sig = std::string(op) == "sigmoid";
+    OpHarness h(kernels(), unary(op, {7, 1003}));
+    const size_t n = 7 * 1003;
+    for (size_t i = 0; i < n; ++i) h.input(0)[i] = static_cast<float>(i % 4001) * 0.0075f - 15.0f;
+    h.forward();
+    std::vector<float> dy(n);
+    for (size_t i = 0; i < dy.size(); ++i) dy[i] = 0.37f + static_cast<float>(i % 17) * 0.11f;
+    const auto dx = h.backward({dy});
+    int differ = 0;
+    for (size_t i = 0; i < dy.size(); ++i) {
+      const float x = h.input(0)[i];
+      const float y = sig ? runtime::cpu::vec_sigmoid(x) : runtime::cpu::vec_tanh(x);
+      const float g = sig ? dy[i] * (y * (1.0f - y)) : dy[i] * (1.0f - y * y);
+      differ += bits(h.output(0)[i]) != bits(y);
+      differ += bits(dx[0][i]) != bits(g);
+    }
+    EXPECT_EQ(differ, 0) << op;
   }
 }
 
