@@ -101,7 +101,8 @@ std::vector<std::string> trainer_build_command(const std::string& source, const 
   // Under mpirun a trainer opens the MPI plug-in of the build that compiled it (train/workers).
   const std::filesystem::path mpi_plugin = std::filesystem::path(trainer_library_dir()) / "libsublinear_mpi.so";
   std::error_code ec;
-  if (std::filesystem::exists(mpi_plugin, ec)) argv.push_back(cat("-DSUBLINEAR_MPI_PLUGIN_PATH=\"", mpi_plugin.string(), "\""));
+  if (std::filesystem::exists(mpi_plugin, ec))  // a C string literal, so any path survives quoting and escapes
+    argv.push_back(cat("-DSUBLINEAR_MPI_PLUGIN_PATH=", cpp_string(mpi_plugin.string())));
   argv.push_back("-o");
   argv.push_back(output);
   argv.push_back(source);

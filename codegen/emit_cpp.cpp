@@ -59,7 +59,10 @@ void emit_header(CodeWriter& w, const planner::Plan& plan, const EmitOptions& o)
   w.line();
   w.line("#include \"codegen/program_support.h\"");
   w.line("#include \"codegen/trainer_main.h\"");
-  if (o.backend == Backend::Cuda) w.line("#include \"runtime/cuda/cuda_program.h\"");
+  if (o.backend == Backend::Cuda) {
+    w.line("#include \"runtime/cuda/cuda_program.h\"");
+    w.line("#include \"runtime/cuda/device_info.h\"");
+  }
   w.line("#include \"train/trainer.h\"");
   w.line();
 }
@@ -107,6 +110,7 @@ void emit_main(CodeWriter& w, Backend backend) {
     w.line("return sl::runtime::cuda::make_cuda_program(std::move(plan), seed, device, deterministic, make_schedule);");
     w.close("};");
     w.close("});");
+    w.line("sl::runtime::train::register_cuda_device_count(sl::runtime::cuda_device_count);");
     w.line("return sl::runtime::train::run_train_cli(req, std::cout, std::cerr);");
   } else {
     w.line("auto factory = [](std::shared_ptr<const sl::planner::Plan> plan, uint64_t seed) {");

@@ -23,6 +23,7 @@ struct CudaBackendApi {
   train::ProgramFactory (*program_factory)(int device, bool deterministic);
   std::optional<size_t> (*free_bytes)(int device);
   CudaStatus (*query_devices)();
+  int (*device_count)();
 };
 inline constexpr const char* kCudaBackendSymbol = "sublinear_cuda_backend_api";
 inline constexpr const char* kCudaBackendFile = "libsublinear_cuda_backend.so";

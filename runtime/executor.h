@@ -72,7 +72,8 @@ class Executor {
   bool set_step_hook(std::function<void(size_t step)> hook);
   // Sets OpCall::shard of every call (a data-parallel worker's rank); false with a compiled schedule.
   bool set_shard(int64_t shard);
-  // The calls run_step makes, one per plan step (empty with a compiled schedule).
+  // One call per plan step, as the interpreter runs them; a compiled schedule makes the same calls in the
+  // same order from its own copy (runtime/compiled_schedule.h).
   const StepCalls& step_calls() const { return calls_; }
 
   // A graph output after run_step: its view (valid until the next step).

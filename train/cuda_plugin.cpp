@@ -24,6 +24,7 @@ void register_cuda_backend_plugin() {
   register_cuda_program_factory([](int device, bool deterministic) -> ProgramFactory {
     return require("device cuda:" + std::to_string(device)).program_factory(device, deterministic);
   });
+  register_cuda_device_count([] { return require("the CUDA devices").device_count(); });
   register_cuda_free_memory([](int device) -> std::optional<int64_t> {
     const auto free = require("the free memory of cuda:" + std::to_string(device)).free_bytes(device);
     if (free && *free > 0) return static_cast<int64_t>(*free);

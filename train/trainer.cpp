@@ -36,6 +36,11 @@ DeviceFactoryMaker& cuda_factory_maker() {
   return maker;
 }
 
+std::function<int()>& cuda_device_count_fn() {
+  static std::function<int()> count;
+  return count;
+}
+
 std::unique_ptr<TrainingProgram> cpu_program(std::shared_ptr<const planner::Plan> plan, uint64_t seed) {
   ExecutorOptions o;
   o.seed = seed;
@@ -203,7 +208,25 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     throw ConfigError(cfg.loc("batch"), "batch " + std::to_string(cfg.batch) + " is the global batch and must split " +
                                             "evenly over the " + std::to_string(workers) + " workers; use a multiple of " +
                                             std::to_string(workers));
-  if (comm != nullptr && cfg.device.kind == DeviceKind::Cuda) cfg.device.index += comm->local_rank();
+  if (comm != nullptr && cfg.device.kind == DeviceKind::Cuda && comm->local_rank() > 0) {
+    int visible = -1;
+    if (cuda_device_count_fn()) {
+      try {
+        visible = cuda_device_count_fn()();
+      } catch (const std::runtime_error& e) {  // the plug-in cannot be loaded: said at the key that asked
+        throw ConfigError(cfg.loc("device"), e.what());
+      }
+    }
+    const int index = worker_cuda_device(cfg.device.index, comm->local_rank(), visible);
+    if (index < 0)
+      throw ConfigError(cfg.loc("device"), "worker " + std::to_string(rank) + " is local worker " +
+                                               std::to_string(comm->local_rank()) + " of its machine, so it takes cuda:" +
+                                               std::to_string(cfg.device.index + comm->local_rank()) + ", but the " +
+                                               "machine shows " + std::to_string(visible) + " CUDA devices; start " +
+                                               "at most one worker per GPU, or give each its own " +
+                                               "(CUDA_VISIBLE_DEVICES per rank)");
+    cfg.device.index = index;
+  }
   if (lead) prepare_output_folders(cfg);
   ProgramFactory device_factory = factory;
   if (cfg.device.kind == DeviceKind::Cuda && !device_factory) {
@@ -225,8 +248,11 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     lo.set_locs.push_back(SourceLoc{at.file, at.line, at.column, std::max<int>(1, static_cast<int>(value.size()))});
   }
   lo.model = cfg.model.name;
-  std::vector<data::InputSpec> global_specs;  // with workers: the inputs at the global batch
-  if (workers > 1) global_specs = data::input_specs(frontend::load_model(cfg.model.file, lo, sources));
+  // With workers, a source that cannot read only its shard draws the global batch for slicing: the inputs
+  // at that batch come from loading the model at it.
+  const bool slices_global_batch = workers > 1 && !data::reads_only_its_shard(cfg.data);
+  std::vector<data::InputSpec> global_specs;
+  if (slices_global_batch) global_specs = data::input_specs(frontend::load_model(cfg.model.file, lo, sources));
   lo.batch = cfg.batch / workers;
   auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
 
@@ -234,7 +260,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   std::optional<AutoBudget> resolved;
   if (cfg.memory.budget_auto) {
     AutoBudget ab = auto_memory_budget(cfg);
-    if (comm != nullptr) ab = shared_auto_budget(*comm, ab);
+    if (comm != nullptr) ab = shared_auto_budget(*comm, ab, cfg.device.kind == DeviceKind::Cpu);
     resolved = ab;
     auto_budget = ab.bytes;
     if (!quiet)
@@ -248,12 +274,12 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
 
   auto specs = data::input_specs(*graph);
   std::unique_ptr<data::DataSource> source;
-  if (workers > 1 && data::reads_only_its_shard(cfg.data)) {
-    source = data::open_data_shard(cfg.data, specs, cfg.seed, data::DataShard{rank, workers});
-  } else if (workers > 1) {
+  if (slices_global_batch) {
     std::vector<int> axes = batch_axes(global_specs, specs, workers);
     source = shard_source(data::open_data_source(cfg.data, global_specs, cfg.seed), global_specs, std::move(axes),
                           rank, workers);
+  } else if (workers > 1) {
+    source = data::open_data_shard(cfg.data, specs, cfg.seed, data::DataShard{rank, workers});
   } else {
     source = data::open_data_source(cfg.data, specs, cfg.seed);
   }
@@ -272,7 +298,13 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     if (program->host_params() != nullptr) {
       reducer.emplace(*comm, *program->host_params(), program->gradient_ready_order(), cfg.workers.bucket_bytes,
                       cfg.workers.overlap);
-      if (reducer->overlaps()) program->set_gradient_ready_hook([r = &*reducer](size_t p) { r->ready(p); });
+      // A program that cannot report finished gradients (a compiled trainer runs the steps itself) sums
+      // them all after the backward pass, without the reducer's thread.
+      if (reducer->overlaps() && !program->set_gradient_ready_hook([r = &*reducer](size_t p) { r->ready(p); })) {
+        reducer.reset();
+        reducer.emplace(*comm, *program->host_params(), program->gradient_ready_order(), cfg.workers.bucket_bytes,
+                        false);
+      }
       how = "averaged in " + std::to_string(reducer->buckets()) + (reducer->buckets() == 1 ? " bucket" : " buckets") +
             (reducer->overlaps() ? " as the backward pass finishes them" : " after the backward pass") + ", " +
             ir::human_bytes(reducer->extra_bytes()) + " of reduction buffers";
@@ -283,6 +315,14 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
         throw ConfigError(cfg.loc("device"), "this program cannot sum gradients across workers on " + cfg.device.str());
       how = "averaged on the devices by " + program->join_device_reduce(id, rank, workers) + " after the backward pass";
     }
+    // What the loop does step by step must match too, or one worker would wait in a sum (or a checkpoint
+    // barrier) that the others never reach. One collective check, before the first step.
+    const bool overlaps = reducer && reducer->overlaps();
+    check_same_everywhere(*comm, "run (experiment, steps, log.every, checkpoint.every, workers.bucket, workers.overlap)",
+                          "experiment " + std::to_string(cfg.hash()) + ", " + std::to_string(total) + " steps, log every " +
+                              std::to_string(cfg.log.every) + ", checkpoint every " + std::to_string(cfg.checkpoint.every) +
+                              ", bucket " + std::to_string(cfg.workers.bucket_bytes) + " bytes, overlap " +
+                              (overlaps ? "on" : "off"));
     workers_line = "workers: " + comm->describe() + "; batch " + std::to_string(cfg.batch) + " split into " +
                    std::to_string(workers) + " x " + std::to_string(cfg.batch / workers) + "; gradients " + how + "\n";
   }
@@ -307,13 +347,15 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   }
   if (auto d = program->device_memory(); d && !quiet) print_device_memory(out, *d, *plan);
   const std::string run_dir = cfg.run_dir;
-  fs::create_directories(run_dir);
+  if (lead) fs::create_directories(run_dir);  // the other workers write nothing
   const std::string ckpt_dir = cfg.checkpoint.dir;
   const std::string metrics_path = cfg.log.file;
 
   int64_t start = 0;
   if (req.resume) {
-    auto warn = [&err](const std::string& m) { err << "warning: " << m << "\n"; };
+    auto warn = [&err, lead](const std::string& m) {  // every worker reads the same files: one says so
+      if (lead) err << "warning: " << m << "\n";
+    };
     auto ck = load_latest_checkpoint(ckpt_dir, warn);
     if (!ck) throw std::runtime_error("--resume: no checkpoint in " + ckpt_dir);
     const auto& c = ck->contents;
@@ -375,7 +417,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   auto draw = [&] {
     source->next(program->inputs());
     for (const std::string& why : source->take_skipped())
-      if (++skip_warnings <= kSkipWarnings)
+      if (lead && ++skip_warnings <= kSkipWarnings)
         progress.message("warning: replaced a sample (data.bad_images: skip): " + why +
                          (skip_warnings == kSkipWarnings ? "; further ones are counted (bad_images_skipped in the "
                                                            "metrics), not printed"
@@ -486,6 +528,14 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
 }  // namespace
 
 void register_cuda_program_factory(DeviceFactoryMaker maker) { cuda_factory_maker() = std::move(maker); }
+
+void register_cuda_device_count(std::function<int()> count) { cuda_device_count_fn() = std::move(count); }
+
+int worker_cuda_device(int asked, int local_rank, int visible) {
+  if (visible == 1) return asked;
+  if (visible >= 0 && asked + local_rank >= visible) return -1;
+  return asked + local_rank;
+}
 
 TrainResult train(const TrainRequest& req, std::ostream& out, std::ostream& err, const ProgramFactory& factory) {
   SourceManager sources;

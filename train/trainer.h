@@ -45,6 +45,15 @@ struct TrainResult {
 // How `device: cuda:N` makes a device program: the CLI registers the CUDA plug-in (train/cuda_plugin.h),
 // a generated CUDA trainer the backend it links. Without a registration, cuda is refused.
 void register_cuda_program_factory(DeviceFactoryMaker maker);
+// How many CUDA devices the process sees, for picking a data-parallel worker's GPU; without one
+// registered, every local worker is offset (cuda:N + local rank).
+void register_cuda_device_count(std::function<int()> count);
+
+// The GPU of data-parallel worker `local_rank` for `device: cuda:N` (N = `asked`): N itself where the
+// process sees one device (the launcher gave each worker its own: CUDA_VISIBLE_DEVICES per rank, srun
+// --gpus-per-task), else N + local_rank (PyTorch's `cuda:local_rank`); -1 when that device is not there
+// (more workers on the machine than GPUs). `visible` < 0 means unknown (taken as enough).
+int worker_cuda_device(int asked, int local_rank, int visible);
 
 // Runs the request. Throws ConfigError, UserError(s) (model) and std::runtime_error (I/O, data); the
 // CLI turns them into messages and exit codes (run_train_cli).

@@ -12,7 +12,8 @@ sublinear::runtime::train::ProgramFactory program_factory(int device, bool deter
 
 const sublinear::runtime::CudaBackendApi kApi{SUBLINEAR_BUILD_ID, program_factory,
                                               sublinear::runtime::cuda_free_bytes,
-                                              sublinear::runtime::query_cuda_devices};
+                                              sublinear::runtime::query_cuda_devices,
+                                              sublinear::runtime::cuda_device_count};
 
 }  // namespace
 

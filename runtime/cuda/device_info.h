@@ -26,4 +26,8 @@ CudaStatus query_cuda_devices();
 // the device does not exist or cannot be queried.
 std::optional<size_t> cuda_free_bytes(int device);
 
+// How many devices this process sees (after CUDA_VISIBLE_DEVICES), without making a context on any; 0
+// without a driver or GPU.
+int cuda_device_count();
+
 }  // namespace sublinear::runtime

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <nccl.h>
 
+#include <exception>
 #include <mutex>
 #include <stdexcept>
 
@@ -14,6 +15,7 @@ struct NcclReducer::Lib {
   decltype(&ncclGetUniqueId) get_unique_id = nullptr;
   decltype(&ncclCommInitRank) comm_init_rank = nullptr;
   decltype(&ncclCommDestroy) comm_destroy = nullptr;
+  decltype(&ncclCommAbort) comm_abort = nullptr;
   decltype(&ncclAllReduce) all_reduce = nullptr;
   decltype(&ncclGroupStart) group_start = nullptr;
   decltype(&ncclGroupEnd) group_end = nullptr;
@@ -57,6 +59,7 @@ const NcclReducer::Lib* open_nccl(std::string* why) {
     sym(lib.get_unique_id, "ncclGetUniqueId");
     sym(lib.comm_init_rank, "ncclCommInitRank");
     sym(lib.comm_destroy, "ncclCommDestroy");
+    sym(lib.comm_abort, "ncclCommAbort");
     sym(lib.all_reduce, "ncclAllReduce");
     sym(lib.group_start, "ncclGroupStart");
     sym(lib.group_end, "ncclGroupEnd");
@@ -97,7 +100,13 @@ NcclReducer::NcclReducer(const std::string& id, int rank, int workers)
 }
 
 NcclReducer::~NcclReducer() {
-  if (comm_ != nullptr) lib_.comm_destroy(static_cast<ncclComm_t>(comm_));
+  if (comm_ == nullptr) return;
+  // Unwinding from an error: ncclCommDestroy would wait for peers that may never arrive (one of them
+  // failed), so the error would never reach the launcher's abort. ncclCommAbort returns at once.
+  if (std::uncaught_exceptions() > 0)
+    lib_.comm_abort(static_cast<ncclComm_t>(comm_));
+  else
+    lib_.comm_destroy(static_cast<ncclComm_t>(comm_));
 }
 
 void NcclReducer::average(const std::vector<ParamBuffer>& params, cudaStream_t stream) {

@@ -7,6 +7,8 @@
 // - average() replaces every gradient by its mean over the workers (ncclAvg, in place, one group), on the
 //   program's stream after the backward pass. NCCL picks its own reduction order; for a fixed K and
 //   machine it repeats, but it is not the CPU workers' rank order.
+// - Destroyed while an exception unwinds, the communicator is aborted (ncclCommAbort), not destroyed:
+//   destroying waits for the other ranks, and a failed one never comes.
 // - A failing NCCL call is a std::runtime_error naming the call, file and line: a network or peer failure
 //   is the run's, not a bug here.
 #include <cuda_runtime.h>

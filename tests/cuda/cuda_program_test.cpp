@@ -416,8 +416,7 @@ namespace sublinear::testing {
 namespace {
 
 // The data-parallel path on one GPU: a single-rank NCCL communicator averages every gradient over one
-// worker (itself), so training is bitwise what it is without it, and a second worker's dropout keys
-// (shard 1) change the masks. Skips where the machine has no NCCL.
+// worker (itself), so training is bitwise what it is without it. Skips where the machine has no NCCL.
 TEST(CudaProgram, NcclSingleRankAveragingChangesNothing) {
   SKIP_WITHOUT_CUDA();
   ModelCase c;

@@ -19,6 +19,8 @@
 #include "train/data/dataset.h"
 #include "train/workers/gradient_reducer.h"
 #include "train/workers/sharded_source.h"
+#include "train/workers/worker_run.h"
+#include "train/trainer.h"
 #include "train_test_util.h"
 
 namespace sublinear::runtime::train {
@@ -212,6 +214,36 @@ TEST(DataParallel, DifferentPlansEndEveryWorker) {
   EXPECT_LT(r.seconds, 60);
 }
 
+TEST(DataParallel, DifferentStepCountsEndEveryWorkerBeforeTheFirstStep) {
+  REQUIRE_MPI();
+  TempDir d;
+  const std::string yaml = d.write("mlp.yaml", mlp_yaml(0.0, 4));
+  const std::string run = " train " + yaml + " --run-dir " + d.file("run");
+  auto r = shell(kMpirun + "-np 1 " + kCli + run + " --steps 3 : -np 1 " + kCli + run);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("the workers disagree on the run"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("3 steps"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(d.file("run/metrics.jsonl")));  // no step ran
+  EXPECT_LT(r.seconds, 60);
+}
+
+// `srun -n 1` and the like: a launcher's only process trains alone when it cannot join MPI; with more
+// processes that is an error, never K independent runs.
+TEST(DataParallel, ALaunchersOnlyProcessTrainsAloneWithoutMpi) {
+  TempDir d;
+  const std::string yaml = d.write("mlp.yaml", mlp_yaml(0.0, 2));
+  std::string env = "env -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK SUBLINEAR_MPI_PLUGIN=";
+  env += d.file("none.so");
+  env += ' ';
+  auto alone = shell(env + "PMI_SIZE=1 " + kCli + " train " + yaml + " --run-dir " + d.file("run"));
+  ASSERT_EQ(alone.code, 0) << alone.output;
+  EXPECT_NE(alone.output.find("the launcher's only process, so it trains alone"), std::string::npos) << alone.output;
+  EXPECT_NE(alone.output.find("trained 2 steps"), std::string::npos) << alone.output;
+  auto many = shell(env + "PMI_SIZE=2 " + kCli + " train " + yaml + " --run-dir " + d.file("run2"));
+  EXPECT_NE(many.code, 0) << many.output;
+  EXPECT_NE(many.output.find("data-parallel workers:"), std::string::npos) << many.output;
+}
+
 TEST(DataParallel, AUserErrorOnOneWorkerEndsThemAll) {
   REQUIRE_MPI();
   TempDir d;
@@ -305,30 +337,36 @@ TEST(ShardedSource, WorkersTogetherSeeTheGlobalBatch) {
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<float>(i));
 }
 
-// Stands in for K workers that all hold these gradients times `others + 1` in total.
+// Stands in for K workers that all hold these gradients (sum() multiplies by K); gather_all() returns
+// this worker's string followed by `others`; `local` workers share this machine.
 class ScalingComm : public Communicator {
  public:
-  explicit ScalingComm(int size) : size_(size) {}
+  explicit ScalingComm(int size, int local = 1) : size_(size), local_(local) {}
   int rank() const override { return 0; }
   int size() const override { return size_; }
   int local_rank() const override { return 0; }
-  int local_size() const override { return 1; }
+  int local_size() const override { return local_; }
   std::string describe() const override { return "test"; }
   bool any_thread() const override { return true; }
-  int64_t scratch_bytes() const override { return 0; }
   void sum(float* x, int64_t n) override {
-    ++calls;
+    if (++calls == fail_at_call) throw std::runtime_error("the network went away");
     for (int64_t i = 0; i < n; ++i) x[i] *= static_cast<float>(size_);
   }
   void sum(double* x, int64_t n) override {
     for (int64_t i = 0; i < n; ++i) x[i] *= size_;
   }
-  std::vector<std::string> gather_all(const std::string& mine) override { return {mine}; }
+  std::vector<std::string> gather_all(const std::string& mine) override {
+    std::vector<std::string> all{mine};
+    all.insert(all.end(), others.begin(), others.end());
+    return all;
+  }
   [[noreturn]] void abort(int code) override { std::exit(code); }
   int calls = 0;
+  int fail_at_call = -1;
+  std::vector<std::string> others;
 
  private:
-  int size_;
+  int size_, local_;
 };
 
 TEST(GradientReducer, BucketsInReadyOrderAndLeavesTheMean) {
@@ -336,7 +374,8 @@ TEST(GradientReducer, BucketsInReadyOrderAndLeavesTheMean) {
                                            std::vector<float>(600, 0.25f), std::vector<float>(50, 3.0f)};
   std::vector<ParamBuffer> params(4);
   for (size_t i = 0; i < 4; ++i) {
-    params[i].name = "p" + std::to_string(i);
+    params[i].name = "p";
+    params[i].name += std::to_string(i);
     params[i].type = ir::TensorType{ir::DType::F32, {static_cast<int64_t>(grads[i].size())}};
     params[i].trainable = params[i].has_grad = true;
     params[i].grad = grads[i].data();
@@ -358,6 +397,72 @@ TEST(GradientReducer, BucketsInReadyOrderAndLeavesTheMean) {
     EXPECT_EQ(grads[2][599], 0.25f);
     EXPECT_EQ(grads[3][0], 3.0f);
     EXPECT_EQ(r.extra_bytes(), (600 + 4 * 150) * 4);
+  }
+}
+
+// A sum that fails on the reducer's thread surfaces from finish(), on the thread running the step.
+TEST(GradientReducer, AFailedSumOnItsThreadIsRaisedByFinish) {
+  std::vector<float> a(100, 1.0f), b(100, 2.0f);
+  std::vector<ParamBuffer> params(2);
+  for (size_t i = 0; i < 2; ++i) {
+    params[i].name = "p";
+    params[i].name += std::to_string(i);
+    params[i].type = ir::TensorType{ir::DType::F32, {100}};
+    params[i].trainable = params[i].has_grad = true;
+  }
+  params[0].grad = a.data();
+  params[1].grad = b.data();
+  ScalingComm comm(2);
+  comm.fail_at_call = 2;
+  GradientReducer r(comm, params, {1, 0}, 400, true);
+  ASSERT_TRUE(r.overlaps());
+  r.ready(1);
+  r.ready(0);
+  EXPECT_THROW(
+      try { r.finish(); } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "the network went away");
+        throw;
+      },
+      std::runtime_error);
+}
+
+// On the CPU a machine's workers share its memory; on GPUs each has its own device. Either way every
+// worker takes the smallest budget, so all plan alike.
+TEST(SharedAutoBudget, SplitsHostMemoryNotDeviceMemoryAndTakesTheLeast) {
+  AutoBudget mine{800, 1000, "MemAvailable"};
+  ScalingComm comm(4, 2);
+  comm.others = {"400", "400", "400"};
+  const AutoBudget cpu = shared_auto_budget(comm, mine, true);
+  EXPECT_EQ(cpu.bytes, 400);
+  EXPECT_EQ(cpu.free_bytes, 500);
+  EXPECT_NE(cpu.source.find("shared by the 2 workers on this machine"), std::string::npos) << cpu.source;
+  const AutoBudget gpu = shared_auto_budget(comm, mine, false);
+  EXPECT_EQ(gpu.bytes, 400);  // the least over the workers
+  EXPECT_EQ(gpu.free_bytes, 1000);
+  EXPECT_EQ(gpu.source.find("shared by"), std::string::npos) << gpu.source;
+  EXPECT_NE(gpu.source.find("the smallest over the workers"), std::string::npos) << gpu.source;
+  comm.others = {"900", "800", "2000"};
+  EXPECT_EQ(shared_auto_budget(comm, mine, false).bytes, 800);
+}
+
+TEST(WorkerCudaDevice, LocalRankOffsetsUnlessEachWorkerSeesItsOwnGpu) {
+  EXPECT_EQ(worker_cuda_device(0, 3, 8), 3);   // one process sees the node's 8 GPUs
+  EXPECT_EQ(worker_cuda_device(2, 1, 8), 3);
+  EXPECT_EQ(worker_cuda_device(0, 3, 1), 0);   // CUDA_VISIBLE_DEVICES per rank
+  EXPECT_EQ(worker_cuda_device(0, 2, 2), -1);  // three workers, two GPUs
+  EXPECT_EQ(worker_cuda_device(0, 5, -1), 5);  // unknown count
+}
+
+TEST(CheckSameEverywhere, NamesTheWorkersThatDiffer) {
+  ScalingComm comm(3);
+  comm.others = {"a", "a"};
+  EXPECT_NO_THROW(check_same_everywhere(comm, "thing", "a"));
+  comm.others = {"b", "b"};
+  try {
+    check_same_everywhere(comm, "thing", "a");
+    FAIL() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("workers 1, 2 differ from worker 0 (a there)"), std::string::npos) << e.what();
   }
 }
 

@@ -32,8 +32,6 @@ class Communicator {
   // Whether calls may come from any thread, one at a time (MPI_THREAD_SERIALIZED); else only from the
   // thread that connected.
   virtual bool any_thread() const = 0;
-  // Bytes of scratch sum() has allocated so far (its receive buffer), for the memory report.
-  virtual int64_t scratch_bytes() const = 0;
   // Ends every worker with `code` (MPI_Abort); does not return.
   [[noreturn]] virtual void abort(int code) = 0;
 };
@@ -50,9 +48,14 @@ inline constexpr const char* kMpiPluginFile = "libsublinear_mpi.so";
 // Whether this process was started by an MPI launcher (mpirun, srun with PMI): the environment it sets.
 bool launched_by_mpi();
 
+// The number of processes the launcher started (OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS), -1 when
+// it does not say.
+int launcher_world_size();
+
 // The communicator of this run: nullptr when not launched by MPI (a single-process run). Under an MPI
 // launcher, the MPI plug-in's; std::runtime_error naming the reason when it cannot be loaded or MPI cannot
-// start. Made once per process.
+// start, except that a launcher's only process (srun -n 1) then trains alone, with a warning. Made once
+// per process.
 Communicator* connect_workers();
 
 }  // namespace sublinear::runtime::train

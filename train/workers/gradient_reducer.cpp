@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <exception>
+#include <utility>
 
 #include "ir/check.h"
 
@@ -91,8 +93,14 @@ void GradientReducer::worker() {
     const size_t b = queue_.front();
     queue_.pop_front();
     lock.unlock();
-    reduce(buckets_[b]);
+    std::exception_ptr failed;
+    try {
+      reduce(buckets_[b]);
+    } catch (...) {  // raised by finish() on the step's thread, which reports it
+      failed = std::current_exception();
+    }
     lock.lock();
+    if (failed && !error_) error_ = failed;
     ++done_;
     done_cv_.notify_all();
   }
@@ -107,6 +115,7 @@ void GradientReducer::finish() {
     std::unique_lock lock(mu_);
     done_cv_.wait(lock, [this] { return done_ == buckets_.size(); });
     done_ = 0;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   } else {
     for (Bucket& b : buckets_) reduce(b);
   }

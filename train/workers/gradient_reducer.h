@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -36,7 +37,8 @@ class GradientReducer {
 
   // Parameter i's gradient is final for this step (called from the thread running the step).
   void ready(size_t param);
-  // Reduces what is not yet reduced and waits for every bucket; gradients then hold the mean.
+  // Reduces what is not yet reduced and waits for every bucket; gradients then hold the mean. A sum that
+  // failed on the reducer thread is rethrown here.
   void finish();
 
   size_t buckets() const { return buckets_.size(); }
@@ -69,6 +71,7 @@ class GradientReducer {
   std::condition_variable cv_, done_cv_;
   std::deque<size_t> queue_;
   size_t done_ = 0;
+  std::exception_ptr error_;  // the reducer thread's first failure this step, raised by finish()
   bool stop_ = false;
   std::thread thread_;
   double wait_seconds_ = 0;

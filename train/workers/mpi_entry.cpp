@@ -48,9 +48,6 @@ class MpiCommunicator final : public Communicator {
     return "MPI (" + library_ + "), " + std::to_string(size_) + " workers";
   }
   bool any_thread() const override { return any_thread_; }
-  int64_t scratch_bytes() const override {
-    return static_cast<int64_t>(scratch_f_.size() * sizeof(float) + scratch_d_.size() * sizeof(double));
-  }
 
   void sum(float* x, int64_t n) override { ordered_sum(x, n, MPI_FLOAT, scratch_f_); }
   void sum(double* x, int64_t n) override { ordered_sum(x, n, MPI_DOUBLE, scratch_d_); }

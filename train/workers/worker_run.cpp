@@ -36,11 +36,12 @@ std::string state_hash(TrainingProgram& program) {
   return s.str();
 }
 
-AutoBudget shared_auto_budget(Communicator& comm, const AutoBudget& mine) {
+AutoBudget shared_auto_budget(Communicator& comm, const AutoBudget& mine, bool host_memory) {
   AutoBudget share = mine;
-  share.bytes /= comm.local_size();
-  share.free_bytes /= comm.local_size();
-  if (comm.local_size() > 1)
+  const int sharing = host_memory ? comm.local_size() : 1;
+  share.bytes /= sharing;
+  share.free_bytes /= sharing;
+  if (sharing > 1)
     share.source += ", shared by the " + std::to_string(comm.local_size()) + " workers on this machine";
   const std::vector<std::string> all = comm.gather_all(std::to_string(share.bytes));
   int64_t least = share.bytes;

@@ -18,9 +18,10 @@ void check_same_everywhere(Communicator& comm, const std::string& what, const st
 // FNV-1a of everything save_state() writes (parameters, running statistics, optimizer state).
 std::string state_hash(TrainingProgram& program);
 
-// An auto budget when workers share machines: this worker's share of its machine's free memory, then the
+// An auto budget with workers: on the CPU (`host_memory`), this worker's share of its machine's free
+// memory, since the workers of a machine share it; on a GPU, the free memory of its own device. Then the
 // smallest over the workers, so every worker plans the same schedule.
-AutoBudget shared_auto_budget(Communicator& comm, const AutoBudget& mine);
+AutoBudget shared_auto_budget(Communicator& comm, const AutoBudget& mine, bool host_memory);
 
 // The mean over workers of a per-worker value (a loss over the worker's share of the batch), summed in
 // rank order; the value itself without workers.
