@@ -71,6 +71,7 @@ void refuse_plan_flags(const CompileArgs& a) {
   refuse(!a.memory_budget.empty(), "--memory-budget", "memory.budget");
   refuse(a.no_inplace, "--no-inplace", "memory.inplace");
   refuse(a.no_sharing, "--no-sharing", "memory.sharing");
+  refuse(a.no_fusion, "--no-fusion", "memory.fusion");
   refuse(!a.optimizer.empty(), "--optimizer", "optimizer.kind");
 }
 
@@ -94,6 +95,7 @@ Compiled plan_experiment(const CompileArgs& a, SourceManager& sources) {
     lo.set_locs.push_back(SourceLoc{at.file, at.line, at.column, std::max<int>(1, static_cast<int>(value.size()))});
   }
   lo.model = cfg.model.name;
+  lo.fuse = cfg.memory.fusion;
   auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
   Compiled c;
   if (a.backend.empty()) {
@@ -119,6 +121,7 @@ Compiled plan_snet(const CompileArgs& a, SourceManager& sources) {
   m.sets = a.sets;
   m.batch = a.batch;
   m.model = a.model;
+  m.fuse = !a.no_fusion;
   auto graph = std::make_shared<const ir::Graph>(load(m, sources));
   Compiled c;
   c.backend = a.backend == "cuda" ? codegen::Backend::Cuda : codegen::Backend::Cpu;
@@ -130,6 +133,7 @@ Compiled plan_snet(const CompileArgs& a, SourceManager& sources) {
   if (!a.memory_budget.empty()) c.from += cat(" --memory-budget ", a.memory_budget);
   if (a.no_inplace) c.from += " --no-inplace";
   if (a.no_sharing) c.from += " --no-sharing";
+  if (a.no_fusion) c.from += " --no-fusion";
   if (!a.optimizer.empty()) c.from += cat(" --optimizer ", a.optimizer);
   return c;
 }
@@ -194,6 +198,7 @@ CLI::App* add_compile_command(CLI::App& app, CompileArgs& a) {
   c->add_option("--memory-budget", a.memory_budget, "total bytes allowed (a .snet model)");
   c->add_flag("--no-inplace", a.no_inplace, "do not write outputs over dead inputs (a .snet model)");
   c->add_flag("--no-sharing", a.no_sharing, "give every buffer bytes of its own (a .snet model)");
+  c->add_flag("--no-fusion", a.no_fusion, "plan the ops as written, without fusion (a .snet model)");
   c->add_option("--optimizer", a.optimizer, "sgd, momentum or adam: the optimizer state planned (a .snet model)");
   c->add_option("--backend", a.backend, "cpu or cuda (default: cpu, or the experiment's device)");
   c->add_option("-o,--output", a.output, "the trainer executable; its source goes to <output>.cpp")->required();

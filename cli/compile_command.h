@@ -26,6 +26,7 @@ struct CompileArgs {
   std::string memory_budget;
   bool no_inplace = false;
   bool no_sharing = false;
+  bool no_fusion = false;
   std::string optimizer;            // empty: not given (momentum)
   std::string backend;              // empty: cpu, or the experiment's device
   std::string output;

@@ -16,6 +16,7 @@ struct ModelArgs {
   std::vector<std::string> sets;
   int64_t batch = 1;
   std::string model;
+  bool fuse = false;  // ir/fusion.h: what plan and compile see unless --no-fusion
 };
 
 void add_model_args(CLI::App* cmd, ModelArgs& a);

@@ -56,7 +56,9 @@ bool validate(const planner::Plan& plan, std::ostream& out, const std::string& l
 
 int run(const PlanArgs& a, SourceManager& sources) {
   planner::PlanRequest req = make_request(a);  // flag mistakes before the (slower) model load
-  auto graph = std::make_shared<const ir::Graph>(load(a.model, sources));
+  ModelArgs m = a.model;
+  m.fuse = !a.no_fusion;
+  auto graph = std::make_shared<const ir::Graph>(load(m, sources));
   planner::apply_costs(req.options, a.costs, *graph);
   std::ostream& note = a.json ? std::cerr : std::cout;  // keep stdout pure JSON
 
@@ -124,6 +126,7 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& a) {
                   "times of a profile.json (train --profile)");
   cmd->add_flag("--no-inplace", a.no_inplace, "do not write outputs over dead inputs");
   cmd->add_flag("--no-sharing", a.no_sharing, "give every buffer bytes of its own");
+  cmd->add_flag("--no-fusion", a.no_fusion, "plan the ops as written (no batch_norm + relu fusion)");
   cmd->add_option("--optimizer", a.optimizer, "sgd, momentum or adam (sets the optimizer state)")
       ->capture_default_str();
   cmd->add_flag("--json", a.json, "print the plan as JSON");

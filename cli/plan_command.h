@@ -19,6 +19,7 @@ struct PlanArgs {
   std::string costs;          // a profile.json from train --profile; empty: FLOPs
   bool no_inplace = false;
   bool no_sharing = false;
+  bool no_fusion = false;
   std::string optimizer = "momentum";
   bool json = false;
   bool compare = false;

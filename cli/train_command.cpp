@@ -15,6 +15,7 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
   c->add_option("--steps", a.steps, "total steps of the run (replaces steps/epochs)")->check(positive_count());
   c->add_option("--run-dir", a.request.run_dir, "run directory (replaces run_dir; checkpoints and metrics go here)");
   c->add_flag("--quiet", a.request.quiet, "no plan summary or progress");
+  c->add_flag("--no-fusion", a.no_fusion, "train the ops as written, without fusion (memory.fusion=false)");
   c->add_flag("--profile", a.request.profile,
               "time every node's forward, recompute and backward steps; writes profile.json to the run directory "
               "(for plan --costs and memory.costs)");
@@ -23,6 +24,7 @@ CLI::App* add_train_command(CLI::App& app, TrainArgs& a) {
 
 int run_train_command(TrainArgs& a) {
   if (a.steps > 0) a.request.steps = a.steps;
+  if (a.no_fusion) a.request.overrides.push_back("memory.fusion=false");
   return runtime::train::run_train_cli(a.request, std::cout, std::cerr);
 }
 

@@ -12,6 +12,7 @@ namespace sublinear::cli {
 struct TrainArgs {
   runtime::train::TrainRequest request;
   int64_t steps = -1;
+  bool no_fusion = false;
 };
 
 CLI::App* add_train_command(CLI::App& app, TrainArgs& args);

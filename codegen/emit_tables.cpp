@@ -130,7 +130,8 @@ void emit_program_tables(CodeWriter& w, const planner::Plan& plan, const TypeTab
     nodes.lines.push_back(cat(id, "{", cpp_string(n.op), ", ", cpp_string(n.name), ", ", cpp_string(n.path), ", ",
                               cpp_string(loc.file), ", ", std::to_string(loc.line), ", ", std::to_string(loc.column),
                               ", ", std::to_string(loc.length), ", ", std::to_string(n.inputs.size()), ", ",
-                              std::to_string(n.outputs.size()), ", ", std::to_string(n.attrs.values().size()), "},"));
+                              std::to_string(n.outputs.size()), ", ", std::to_string(n.attrs.values().size()), ", ",
+                              cpp_int(n.rng_key), "},"));
     if (!n.inputs.empty()) {
       std::string l = id;
       for (const auto& in : n.inputs) l += cat("{", std::to_string(in.node), ", ", std::to_string(in.index), "}, ");
@@ -155,7 +156,7 @@ void emit_program_tables(CodeWriter& w, const planner::Plan& plan, const TypeTab
   }
 
   w.line("// Every node of the graph, in id order: op, name, path, DSL location (file, line, column, length),");
-  w.line("// then how many inputs, outputs and attributes it takes from the tables below.");
+  w.line("// then how many inputs, outputs and attributes it takes from the tables below, and its rng key.");
   emit_array(w, "constexpr NodeRow kNodes[]", nodes);
   w.line();
   w.line("// Node inputs (node, output index), by node.");

@@ -53,6 +53,7 @@ ir::Graph rebuild_graph(const ProgramTables& t, const std::vector<ir::TensorType
     n.name = row.name;
     n.path = row.path;
     n.span.loc = SourceLoc{row.file, row.line, row.column, row.length};
+    n.rng_key = row.rng_key;
     if (in + static_cast<size_t>(row.inputs) > t.inputs.size() ||
         out + static_cast<size_t>(row.outputs) > t.output_types.size() ||
         attr + static_cast<size_t>(row.attrs) > t.attrs.size())

@@ -64,6 +64,7 @@ struct NodeRow {
   const char* file;  // DSL location of the expression that created the node
   int32_t line, column, length;
   int32_t inputs, outputs, attrs;  // how many entries of the input, output-type and attribute tables
+  int64_t rng_key;                 // ir::Node::rng_key: dropout masks as the interpreter draws them
 };
 
 struct GraphOutputRow {

@@ -10,6 +10,7 @@
 #include "frontend/expander.h"
 #include "frontend/parser.h"
 #include "frontend/stdlib.h"
+#include "ir/fusion.h"
 #include "ir/path_check.h"
 
 namespace sublinear::frontend {
@@ -81,7 +82,8 @@ ir::Graph load_model_text(const std::string& file, const std::string& text, cons
   load_with_imports(file, text, sources, seen, programs, diags);
   if (!diags.empty()) throw UserErrors(std::move(diags));
   Expander ex(programs, opts);
-  return ex.run();
+  if (!opts.fuse) return ex.run();
+  return ir::fuse_ops(ex.run());
 }
 
 ir::Graph load_model(const std::string& path, const LoadOptions& opts, SourceManager& sources) {

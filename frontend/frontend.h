@@ -21,6 +21,9 @@ struct LoadOptions {
   std::vector<SourceLoc> set_locs;
   std::string model;                                        // which model when a file has several
   bool use_stdlib = true;
+  // Fuse what the kernels run in one sweep (ir/fusion.h) after expansion: what a run plans and trains.
+  // Off for what shows the model as written (check, graph) and in tests unless they ask.
+  bool fuse = false;
 };
 
 // Reads `path` (and what it imports), registering every text with `sources` for diagnostics.

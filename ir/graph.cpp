@@ -22,6 +22,7 @@ NodeId Graph::add_node(Node n) {
     SL_CHECK(in.index >= 0 && in.index < static_cast<int>(nodes_[in.node].outputs.size()))
         << "node '" << n.name << "' reads output " << in.index << " of '" << nodes_[in.node].name << "'";
   }
+  if (n.rng_key < 0) n.rng_key = n.id;
   if (!n.def) n.def = OpRegistry::global().find(n.op);
   SL_CHECK(n.def) << "unknown op '" << n.op << "' for node '" << n.name << "'";
   nodes_.push_back(std::move(n));

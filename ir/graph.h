@@ -40,6 +40,11 @@ struct Node {
   std::string path;                // "repeat[37]/bottleneck/conv2d#2": frames then the node's own label
   Annotation annotation = Annotation::None;
   SourceLoc annotation_loc;        // where the annotation that applies was written
+  // The key of the node's random numbers (dropout masks): its id in the graph the DSL produced, kept by
+  // passes that renumber nodes (ir/fusion.h), so masks do not depend on them. Set by add_node if < 0.
+  int64_t rng_key = -1;
+  // For a node a pass made from several (batch_norm_relu): the paths of the nodes it replaces, in order.
+  std::vector<std::string> fused_from;
 
   bool is_input() const { return op == "input"; }
   bool is_param() const { return op == "param"; }

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "ir/format_util.h"
+#include "ir/fusion.h"
 #include "ir/op_registry.h"
 
 namespace sublinear::planner {
@@ -179,6 +180,10 @@ std::string format_plan(const Plan& plan) {
   out += ", optimizer ";
   out += optimizer_name(plan.options.optimizer);
   out += '\n';
+  if (plan.graph) {
+    if (const std::string fused = ir::describe_fusion(ir::fused_in(*plan.graph)); !fused.empty())
+      out += "  " + fused + " (--no-fusion plans the ops as written)\n";
+  }
 
   int64_t by_kind[3] = {0, 0, 0};
   for (const auto& s : plan.steps) ++by_kind[static_cast<int>(s.kind)];

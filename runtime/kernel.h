@@ -44,7 +44,7 @@ struct OpCall {
   std::vector<char> dx_accumulate;
 
   Mode mode = Mode::Train;
-  uint64_t seed = 0;        // run seed: dropout masks are counter_rng(seed, iteration, node id, index)
+  uint64_t seed = 0;        // run seed: dropout masks are counter_rng(seed, iteration, node rng_key, index)
   // Data-parallel worker rank: dropout's element index is offset by shard * the tensor's size, i.e. it is
   // the index in the global batch when the batch is the tensor's leading axis.
   int64_t shard = 0;

@@ -212,7 +212,7 @@ MatmulDims matmul_dims(const OpCall& c) {
 DropoutKey dropout_key(const OpCall& c) {
   const double rate = c.node->attrs.get_float("rate");
   const auto offset = static_cast<uint64_t>(c.shard) * static_cast<uint64_t>(ir::num_elements(c.node->outputs[0].shape));
-  return {c.seed, static_cast<uint64_t>(c.iteration), static_cast<uint64_t>(c.node->id), static_cast<float>(rate),
+  return {c.seed, static_cast<uint64_t>(c.iteration), static_cast<uint64_t>(c.node->rng_key), static_cast<float>(rate),
           static_cast<float>(1.0 / (1.0 - rate)), offset};
 }
 

@@ -38,7 +38,7 @@ const std::vector<std::string> kModelKeys = {"file", "params", "name"};
 const std::vector<std::string> kDataKeys = {"kind",    "root",      "path",      "level", "workers", "prefetch",
                                             "shuffle", "min_scale", "max_scale", "flip",  "mean",    "std",
                                             "bad_images"};
-const std::vector<std::string> kMemoryKeys = {"policy", "budget", "inplace", "sharing", "costs"};
+const std::vector<std::string> kMemoryKeys = {"policy", "budget", "inplace", "sharing", "costs", "fusion"};
 const std::vector<std::string> kOptimizerKeys = {"kind",  "lr",    "momentum", "nesterov", "weight_decay",
                                                  "beta1", "beta2", "eps",      "clip_grad_norm"};
 const std::vector<std::string> kScheduleKeys = {"kind", "warmup_steps", "step_size", "gamma", "min_lr"};
@@ -218,6 +218,7 @@ void read_memory(const Context& cx, const SectionReader& top, ExperimentConfig& 
   if (m.policy == "budget" && !m.budget_bytes && !m.budget_auto) r.missing("budget");
   r.get_bool("inplace", &m.inplace);
   r.get_bool("sharing", &m.sharing);
+  r.get_bool("fusion", &m.fusion);
 }
 
 void read_workers(const SectionReader& top, ExperimentConfig& cfg) {
@@ -440,6 +441,7 @@ nlohmann::ordered_json ExperimentConfig::to_json() const {
                {"flip", data.flip},         {"mean", data.mean},         {"std", data.std},
                {"bad_images", data.bad_images}};
   j["memory"] = {{"policy", memory.policy}, {"inplace", memory.inplace}, {"sharing", memory.sharing}};
+  if (!memory.fusion) j["memory"]["fusion"] = false;
   if (memory.budget_bytes) j["memory"]["budget"] = *memory.budget_bytes;
   if (memory.budget_auto) j["memory"]["budget"] = "auto";
   if (!memory.costs.empty()) j["memory"]["costs"] = memory.costs;

@@ -104,6 +104,7 @@ struct MemoryConfig {
   std::string costs;                   // a profile.json (train --profile): recomputation costed in time
   bool inplace = true;
   bool sharing = true;
+  bool fusion = true;                  // memory.fusion: fuse batch_norm + relu and the like (ir/fusion.h)
 };
 
 // Data-parallel runs (mpirun -np K): how the gradients are summed. Ignored by a single process.

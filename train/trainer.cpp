@@ -10,6 +10,7 @@
 #include "frontend/frontend.h"
 #include "ir/diagnostic.h"
 #include "ir/format_util.h"
+#include "ir/fusion.h"
 #include "planner/cost_profile.h"
 #include "planner/report.h"
 #include "runtime/cpu/cpu_kernels.h"
@@ -144,6 +145,8 @@ void print_plan_summary(std::ostream& out, const ExperimentConfig& cfg, const ir
   for (ir::NodeId id : g.params()) params += ir::num_elements(g.node(id).outputs[0].shape);
   out << "model " << g.model_name << " from " << cfg.model.file << ": " << g.size() << " nodes, "
       << ir::with_commas(params) << " parameters, batch " << cfg.batch << "\n";
+  if (const std::string fused = ir::describe_fusion(ir::fused_in(g)); !fused.empty())
+    out << "fusion: " << fused << " (memory.fusion: false or --no-fusion trains the ops as written)\n";
   out << "memory plan (" << planner::strategy_label(plan) << ", " << plan.steps.size() << " steps, "
       << plan.recomputed_nodes << " nodes recomputed, " << pct(plan.extra_forward_ratio())
       << (plan.options.costs ? " extra forward time, costed by measured time from " + plan.options.costs->source
@@ -248,6 +251,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     lo.set_locs.push_back(SourceLoc{at.file, at.line, at.column, std::max<int>(1, static_cast<int>(value.size()))});
   }
   lo.model = cfg.model.name;
+  lo.fuse = cfg.memory.fusion;
   // With workers, a source that cannot read only its shard draws the global batch for slicing: the inputs
   // at that batch come from loading the model at it.
   const bool slices_global_batch = workers > 1 && !data::reads_only_its_shard(cfg.data);

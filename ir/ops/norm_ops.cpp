@@ -97,20 +97,10 @@ OpDef row_norm_op(const std::string& name, const std::string& doc, bool centred)
   return d;
 }
 
-}  // namespace
-
-void register_norm_ops(OpRegistry& r) {
-  r.add(row_norm_op("layer_norm",
-                    "Layer normalisation: each row over the trailing axes from axis on to zero mean and unit "
-                    "variance, then gamma * x + beta",
-                    true));
-  r.add(row_norm_op("rms_norm", "RMS normalisation: each row over the trailing axes from axis on divided by its "
-                                "root mean square, then gamma * x",
-                    false));
-
+OpDef batch_norm_op(const std::string& name, const std::string& doc, bool relu) {
   OpDef d;
-  d.name = kOp;
-  d.doc = "Batch normalisation over every axis but the channel axis (1, or axis=), with running statistics";
+  d.name = name;
+  d.doc = doc;
   d.category = "norm";
   d.min_inputs = d.max_inputs = 1;
   d.input_names = {"x"};
@@ -128,18 +118,40 @@ void register_norm_ops(OpRegistry& r) {
   };
   // Outputs 1 and 2 (batch mean and inverse std) exist only for the backward pass.
   d.visible_outputs = 1;
-  d.cost = [](const std::vector<TensorType>& in, const std::vector<TensorType>& out, const Attrs&) {
-    // One statistics pass (sum and sum of squares: 3 flops) and a fused per-channel affine (2 flops).
+  d.cost = [relu](const std::vector<TensorType>& in, const std::vector<TensorType>& out, const Attrs&) {
+    // One statistics pass (sum and sum of squares: 3 flops) and a fused per-channel affine (2 flops), and
+    // the relu's compare.
     Cost c;
-    c.flops = 5 * num_elements(in[0].shape);
+    c.flops = (relu ? 6 : 5) * num_elements(in[0].shape);
     c.bytes = io_bytes(in, out);
     return c;
   };
   // Saving the statistics lets the backward skip the reduction over x; beta and the running
-  // statistics do not enter the gradient.
-  d.backward = {{0, 1}, {1, 2}};
+  // statistics do not enter the gradient. With relu, y too: its sign is the relu's mask (as relu's own
+  // backward reads its output).
+  d.backward = relu ? BackwardDeps{{0, 1}, {0, 1, 2}} : BackwardDeps{{0, 1}, {1, 2}};
   d.cheap = true;
-  r.add(std::move(d));
+  return d;
+}
+
+}  // namespace
+
+void register_norm_ops(OpRegistry& r) {
+  r.add(row_norm_op("layer_norm",
+                    "Layer normalisation: each row over the trailing axes from axis on to zero mean and unit "
+                    "variance, then gamma * x + beta",
+                    true));
+  r.add(row_norm_op("rms_norm", "RMS normalisation: each row over the trailing axes from axis on divided by its "
+                                "root mean square, then gamma * x",
+                    false));
+
+  r.add(batch_norm_op(kOp, "Batch normalisation over every axis but the channel axis (1, or axis=), with running "
+                          "statistics", false));
+  // What ir/fusion.h makes of batch_norm followed by relu: one sweep instead of two, in forward, in
+  // recomputation and in backward (the relu's mask applied as dy is read). The same arithmetic, so a fused
+  // run is bitwise an unfused one.
+  r.add(batch_norm_op("batch_norm_relu", "batch_norm followed by relu, in one pass (made by fusion; callable too)",
+                      true));
 }
 
 }  // namespace sublinear::ir

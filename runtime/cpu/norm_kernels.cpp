@@ -7,8 +7,10 @@
 // bound by the latency of each addition), so results do not depend on the thread count or on buffer
 // addresses. Train updates the running statistics (running_var with the unbiased variance,
 // as PyTorch); Recompute computes exactly what Train computes but leaves them alone; Eval normalises
-// with them.
+// with them. batch_norm_relu (ir/fusion.h) is the same kernel with relu's expressions applied as y is
+// written (x < 0 ? 0 : x) and as dy is read (y > 0 ? dy : 0), so it is bitwise the two ops in sequence.
 #include <cmath>
+#include <vector>
 
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/dnnl_util.h"
@@ -24,6 +26,9 @@ struct Layout {
 };
 
 constexpr int64_t kLanes = 8;
+
+// relu's backward (runtime/cpu/activation_kernels.cpp), on values already loaded.
+inline float relu_grad(float y, float dy) { return y > 0.0f ? dy : 0.0f; }
 
 // Eight partial sums in double; add(j, v) puts element j of a row in lane j % 8.
 struct LaneSum {
@@ -54,6 +59,7 @@ Layout layout(const OpCall& call) {
   return l;
 }
 
+template <bool Relu>
 void batch_norm_forward(const OpCall& call) {
   const Layout l = layout(call);
   const float* x = call.in[0].f32();
@@ -102,7 +108,14 @@ void batch_norm_forward(const OpCall& call) {
     for (int64_t i = 0; i < l.n; ++i) {
       const float* xr = x + l.at(i, ch);
       float* yr = y + l.at(i, ch);
-      for (int64_t j = 0; j < l.s; ++j) yr[j] = xr[j] * scale + shift;
+      if constexpr (Relu) {
+        for (int64_t j = 0; j < l.s; ++j) {
+          const float v = xr[j] * scale + shift;
+          yr[j] = v < 0.0f ? 0.0f : v;
+        }
+      } else {
+        for (int64_t j = 0; j < l.s; ++j) yr[j] = xr[j] * scale + shift;
+      }
     }
     if (update) {
       // A single value per channel has no unbiased variance; fall back to the biased one (0).
@@ -117,6 +130,7 @@ void batch_norm_forward(const OpCall& call) {
 // Gradients through the batch statistics (training-mode forward):
 //   xhat = (x - mean) * invstd, dbeta = sum dy, dgamma = sum dy * xhat,
 //   dx = gamma * invstd * (dy - dbeta / count - xhat * dgamma / count).
+template <bool Relu>
 void batch_norm_backward(const OpCall& call) {
   const Layout l = layout(call);
   const bool want_x = grad_wanted(call, 0), want_g = grad_wanted(call, 1), want_b = grad_wanted(call, 2);
@@ -130,18 +144,36 @@ void batch_norm_backward(const OpCall& call) {
   const float* save_mean = call.out[1].f32();
   const float* save_invstd = call.out[2].f32();
   const float* dy = call.dy[0].f32();
+  const float* y = Relu ? call.out[0].f32() : nullptr;
   float* dx = want_x ? call.dx[0].f32() : nullptr;
   float* dgamma = want_g ? call.dx[1].f32() : nullptr;
   float* dbeta = want_b ? call.dx[2].f32() : nullptr;
   const double count = static_cast<double>(l.count());
+  // With relu, a channel's dy is first masked into a per-thread buffer (relu's own backward, one simple
+  // loop), which the batch-norm loops below then read, from cache, exactly as they read dy unfused: the
+  // same vectorised code and the same bits.
+  thread_local std::vector<float> masked;
 
 #pragma omp parallel for schedule(static) if (3 * l.n * l.c * l.s >= kParallelWork)
   for (int64_t ch = 0; ch < l.c; ++ch) {
     const double mean = save_mean[ch], invstd = save_invstd[ch];
+    if constexpr (Relu) {
+      if (masked.size() < static_cast<size_t>(l.count())) masked.resize(static_cast<size_t>(l.count()));
+      for (int64_t i = 0; i < l.n; ++i) {
+        const float* yr = y + l.at(i, ch);
+        const float* dyr = dy + l.at(i, ch);
+        float* m = masked.data() + i * l.s;
+        for (int64_t j = 0; j < l.s; ++j) m[j] = relu_grad(yr[j], dyr[j]);
+      }
+    }
+    auto dy_row = [&](int64_t i) -> const float* {
+      if constexpr (Relu) return masked.data() + i * l.s;
+      return dy + l.at(i, ch);
+    };
     LaneSum dy_lanes, dy_xhat_lanes;
     for (int64_t i = 0; i < l.n; ++i) {
       const float* xr = x + l.at(i, ch);
-      const float* dyr = dy + l.at(i, ch);
+      const float* dyr = dy_row(i);
       dy_lanes.add_row(l.s, [dyr](int64_t j) { return static_cast<double>(dyr[j]); });
       dy_xhat_lanes.add_row(l.s, [=](int64_t j) { return dyr[j] * ((xr[j] - mean) * invstd); });
     }
@@ -158,7 +190,7 @@ void batch_norm_backward(const OpCall& call) {
     const float c = static_cast<float>(k * (mean_dy_xhat * invstd * mean - mean_dy));
     for (int64_t i = 0; i < l.n; ++i) {
       const float* xr = x + l.at(i, ch);
-      const float* dyr = dy + l.at(i, ch);
+      const float* dyr = dy_row(i);
       float* dxr = dx + l.at(i, ch);
       if (acc_x) {
         for (int64_t j = 0; j < l.s; ++j) dxr[j] += a * dyr[j] + b * xr[j] + c;
@@ -171,6 +203,9 @@ void batch_norm_backward(const OpCall& call) {
 
 }  // namespace
 
-void register_norm_kernels(KernelTable& t) { t.add("batch_norm", {batch_norm_forward, batch_norm_backward}); }
+void register_norm_kernels(KernelTable& t) {
+  t.add("batch_norm", {batch_norm_forward<false>, batch_norm_backward<false>});
+  t.add("batch_norm_relu", {batch_norm_forward<true>, batch_norm_backward<true>});
+}
 
 }  // namespace sublinear::runtime::cpu

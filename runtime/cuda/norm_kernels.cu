@@ -12,6 +12,8 @@
 //   rounding of the partial sums.
 // - Scratch (partials and per-channel coefficients) comes from the context, reserved at setup through
 //   norm_scratch_bytes().
+// - batch_norm_relu (ir/fusion.h) applies relu's expressions where y is written and where dy is read
+//   (y > 0 ? dy : 0), as the CPU kernel does.
 #include <algorithm>
 
 #include "runtime/cuda/cuda_device.cuh"
@@ -74,10 +76,12 @@ Scratch carve(CudaContext& ctx, const Layout& l) {
 enum class Pass { Sum, SquaredDeviation, Backward };
 
 // Block b = (channel b / k, chunk b % k) sums its chunk. Sum: x. SquaredDeviation: (x - mean)^2.
-// Backward: dy into part0 and dy * (x - mean) * invstd into part1, mean and invstd the saved floats.
+// Backward: dy into part0 and dy * (x - mean) * invstd into part1, mean and invstd the saved floats; dy
+// masked by y > 0 where y is given (batch_norm_relu).
 template <Pass P>
 __global__ void partial_kernel(const float* x, const float* dy, const double* mean_d, const float* save_mean,
-                               const float* save_invstd, Layout l, double* part0, double* part1) {
+                               const float* save_invstd, Layout l, double* part0, double* part1,
+                               const float* y = nullptr) {
   const int64_t ch = blockIdx.x / l.k, chunk = blockIdx.x % l.k;
   const int64_t i0 = chunk * l.rows, i1 = i0 + l.rows < l.n ? i0 + l.rows : l.n;
   const uint32_t span = static_cast<uint32_t>((i1 - i0) * l.s), s32 = static_cast<uint32_t>(l.s);
@@ -95,7 +99,7 @@ __global__ void partial_kernel(const float* x, const float* dy, const double* me
       const double d = xv - mean;
       a += d * d;
     } else {
-      const double g = dy[off];
+      const double g = y != nullptr && !(y[off] > 0.0f) ? 0.0 : static_cast<double>(dy[off]);
       a += g;
       b += g * ((xv - mean) * invstd);
     }
@@ -150,12 +154,13 @@ __global__ void finish_stats_kernel(const double* part, const double* mean_d, co
   }
 }
 
-// y = x * scale + shift, per channel.
-__global__ void affine_kernel(const float* x, float* y, const float* coef, Layout l) {
+// y = x * scale + shift, per channel; then x < 0 ? 0 : x with relu.
+__global__ void affine_kernel(const float* x, float* y, const float* coef, Layout l, bool relu) {
   const int64_t n = l.n * l.c * l.s;
   for (int64_t i = global_thread(); i < n; i += global_stride()) {
     const int64_t ch = (i / l.s) % l.c;
-    y[i] = __fadd_rn(__fmul_rn(x[i], coef[ch]), coef[l.c + ch]);
+    const float v = __fadd_rn(__fmul_rn(x[i], coef[ch]), coef[l.c + ch]);
+    y[i] = relu && v < 0.0f ? 0.0f : v;
   }
 }
 
@@ -183,11 +188,13 @@ __global__ void finish_grad_kernel(const double* part0, const double* part1, con
   }
 }
 
-__global__ void dx_kernel(const float* x, const float* dy, float* dx, const float* coef, Layout l, bool acc) {
+__global__ void dx_kernel(const float* x, const float* dy, float* dx, const float* coef, Layout l, bool acc,
+                          const float* y) {
   const int64_t n = l.n * l.c * l.s;
   for (int64_t i = global_thread(); i < n; i += global_stride()) {
     const int64_t ch = (i / l.s) % l.c;
-    const float v = __fadd_rn(__fadd_rn(__fmul_rn(coef[ch], dy[i]), __fmul_rn(coef[l.c + ch], x[i])),
+    const float g = y != nullptr && !(y[i] > 0.0f) ? 0.0f : dy[i];
+    const float v = __fadd_rn(__fadd_rn(__fmul_rn(coef[ch], g), __fmul_rn(coef[l.c + ch], x[i])),
                               coef[2 * l.c + ch]);
     dx[i] = acc ? __fadd_rn(dx[i], v) : v;
   }
@@ -200,6 +207,7 @@ unsigned partial_blocks(const Layout& l) {
   return static_cast<unsigned>(b);
 }
 
+template <bool Relu>
 void batch_norm_forward(CudaContext& ctx, const OpCall& call) {
   const Layout l = layout(call.in[0].type, *call.node);
   if (l.c == 0) return;
@@ -228,10 +236,11 @@ void batch_norm_forward(CudaContext& ctx, const OpCall& call) {
   SL_CUDA_LAUNCH_CHECK();
   const int64_t n = call.in[0].numel();
   if (n == 0) return;
-  affine_kernel<<<blocks_for(n), kThreads, 0, st>>>(x, call.out[0].f32(), s.coef, l);
+  affine_kernel<<<blocks_for(n), kThreads, 0, st>>>(x, call.out[0].f32(), s.coef, l, Relu);
   SL_CUDA_LAUNCH_CHECK();
 }
 
+template <bool Relu>
 void batch_norm_backward(CudaContext& ctx, const OpCall& call) {
   const Layout l = layout(call.in[0].type, *call.node);
   const bool want_x = grad_wanted(call, 0), want_g = grad_wanted(call, 1), want_b = grad_wanted(call, 2);
@@ -245,10 +254,11 @@ void batch_norm_backward(CudaContext& ctx, const OpCall& call) {
   const float* dy = call.dy[0].f32();
   const float* save_mean = call.out[1].f32();
   const float* save_invstd = call.out[2].f32();
+  const float* y = Relu ? call.out[0].f32() : nullptr;
   cudaStream_t st = ctx.stream();
   if (l.count() > 0) {
     partial_kernel<Pass::Backward>
-        <<<partial_blocks(l), kThreads, 0, st>>>(x, dy, nullptr, save_mean, save_invstd, l, s.part0, s.part1);
+        <<<partial_blocks(l), kThreads, 0, st>>>(x, dy, nullptr, save_mean, save_invstd, l, s.part0, s.part1, y);
     SL_CUDA_LAUNCH_CHECK();
   } else {
     SL_CUDA_CHECK(cudaMemsetAsync(s.part0, 0, static_cast<size_t>(2 * l.c * l.k) * sizeof(double), st));
@@ -259,19 +269,20 @@ void batch_norm_backward(CudaContext& ctx, const OpCall& call) {
   SL_CUDA_LAUNCH_CHECK();
   const int64_t n = call.in[0].numel();
   if (!want_x || n == 0) return;
-  dx_kernel<<<blocks_for(n), kThreads, 0, st>>>(x, dy, call.dx[0].f32(), s.coef, l, grad_accumulates(call, 0));
+  dx_kernel<<<blocks_for(n), kThreads, 0, st>>>(x, dy, call.dx[0].f32(), s.coef, l, grad_accumulates(call, 0), y);
   SL_CUDA_LAUNCH_CHECK();
 }
 
 }  // namespace
 
 int64_t norm_scratch_bytes(const ir::Node& n, const std::vector<ir::TensorType>& in) {
-  if (n.op != "batch_norm") return 0;
+  if (n.op != "batch_norm" && n.op != "batch_norm_relu") return 0;
   return scratch_for(layout(in[0], n));
 }
 
 void register_norm_kernels(KernelTable& t, CudaContext* ctx) {
-  add_kernels(t, ctx, "batch_norm", batch_norm_forward, batch_norm_backward);
+  add_kernels(t, ctx, "batch_norm", batch_norm_forward<false>, batch_norm_backward<false>);
+  add_kernels(t, ctx, "batch_norm_relu", batch_norm_forward<true>, batch_norm_backward<true>);
 }
 
 }  // namespace sublinear::runtime::cuda

@@ -551,6 +551,7 @@ const std::map<std::string, Sample>& samples() {
       {"full", {{}, {{"shape", ints({2, 3})}, {"value", 1.5}}}},
       {"conv2d", {{f32({2, 3, 8, 8})}, {{"out", i64(4)}, {"kernel", i64(3)}}}},
       {"batch_norm", {{f32({2, 3, 8, 8})}, {}}},
+      {"batch_norm_relu", {{f32({2, 3, 8, 8})}, {}}},
       {"relu", {{f32({2, 3})}, {}}},
       {"sigmoid", {{f32({2, 3})}, {}}},
       {"tanh", {{f32({2, 3})}, {}}},
@@ -666,7 +667,7 @@ TEST(AllOps, MetadataAndSampleInstantiation) {
 
 TEST(AllOps, CheapAndDifferentiableSets) {
   const std::vector<std::string> cheap = {
-      "batch_norm", "relu",  "sigmoid", "tanh",    "dropout", "max_pool", "avg_pool", "global_avg_pool",
+      "batch_norm", "batch_norm_relu", "relu",  "sigmoid", "tanh",    "dropout", "max_pool", "avg_pool", "global_avg_pool",
       "add",        "sub",   "mul",     "scale",   "add_n",   "reshape",  "flatten",  "transpose",
       "concat",     "stack", "split",   "slice",   "select",  "zeros",    "ones",     "full",
       // The Transformer-era ops: memory-bound, cheap to recompute.

@@ -124,7 +124,7 @@ TEST(ActivationKernels, DropoutKeepsAboutOneMinusRateScaled) {
   for (int64_t i = 0; i < n; ++i) {
     const float x = h.input(0)[i], y = h.output(0)[i];
     // The counter RNG decides each element: kept elements are exactly x * scale, the rest exactly 0.
-    const bool keep = runtime::dropout_keep(1234, 5, static_cast<uint64_t>(h.node().id),
+    const bool keep = runtime::dropout_keep(1234, 5, static_cast<uint64_t>(h.node().rng_key),
                                             static_cast<uint64_t>(i), static_cast<float>(rate));
     ASSERT_EQ(y, keep ? x * scale : 0.0f) << "element " << i;
     kept += keep;
@@ -145,9 +145,9 @@ TEST(ActivationKernels, DropoutMaskReplaysAndVaries) {
   h.forward(runtime::Mode::Train, 8);
   EXPECT_FALSE(bitwise_equal(h.output(0), train)) << "next iteration reuses the mask";
 
-  // Another node id (same seed and iteration) draws another mask.
+  // Another node (rng key) (same seed and iteration) draws another mask.
   ir::Node other = h.node();
-  other.id = h.node().id + 1;
+  other.rng_key = h.node().rng_key + 1;
   std::vector<float> y(1001, 0.0f);
   runtime::OpCall call;
   call.node = &other;

@@ -208,6 +208,67 @@ TEST(NormKernels, Deterministic) {
   expect_deterministic(kernels(), bn_case({8, 16, 7, 7}));
 }
 
+// batch_norm_relu (ir/fusion.h) is batch_norm then relu, bit for bit: y, the saved statistics and the
+// running statistics forward (Train, Recompute, Eval), and every gradient backward, including dy reaching
+// zero where relu cut it, accumulation, and a channels-last axis.
+TEST(NormKernels, FusedReluIsBatchNormThenReluBitwise) {
+  runtime::KernelTable relu_table;
+  runtime::cpu::register_activation_kernels(relu_table);
+  const runtime::OpKernels& relu = relu_table.get("relu");
+  std::vector<OpCase> cases;
+  for (const auto& s : shapes()) cases.push_back(bn_case(s));
+  cases.push_back(bn_case({8, 16, 7, 7}));
+  OpCase last = bn_case({3, 7, 5});
+  last.attrs.push_back({"axis", int64_t{-1}});
+  cases.push_back(last);
+  for (const OpCase& c : cases) {
+    SCOPED_TRACE(c.op + " " + c.data_inputs[0].str());
+    OpCase fc = c;
+    fc.op = "batch_norm_relu";
+    for (runtime::Mode mode : {runtime::Mode::Train, runtime::Mode::Recompute, runtime::Mode::Eval}) {
+      OpHarness plain(kernels(), c, 7), fused(kernels(), fc, 7);
+      ASSERT_EQ(plain.num_inputs(), fused.num_inputs());
+      for (size_t i = 0; i < plain.num_inputs(); ++i) ASSERT_EQ(plain.input(i), fused.input(i));
+      plain.forward(mode);
+      fused.forward(mode);
+      // relu over the plain output, with the activation kernel itself.
+      std::vector<float> z = plain.output(0), y(z.size());
+      const ir::TensorType t = plain.node().outputs[0];
+      runtime::OpCall rc;
+      rc.node = &plain.node();
+      rc.in = {plain.view(z, t)};
+      rc.out = {plain.view(y, t)};
+      relu.forward(rc);
+      EXPECT_EQ(fused.output(0), y);
+      for (size_t k = 1; k < plain.num_outputs(); ++k) EXPECT_EQ(fused.output(k), plain.output(k)) << "output " << k;
+      for (size_t i = 3; i < 5; ++i) EXPECT_EQ(fused.input(i), plain.input(i)) << "running statistic " << i;
+      if (mode == runtime::Mode::Eval) continue;
+
+      std::vector<float> dy(y.size());
+      for (size_t e = 0; e < dy.size(); ++e) dy[e] = std::sin(0.7f * static_cast<float>(e) + 0.3f);
+      std::vector<float> dz(y.size());
+      runtime::OpCall rb;
+      rb.node = &plain.node();
+      rb.in = {runtime::Tensor{}};
+      rb.out = {plain.view(y, t)};
+      rb.dy = {plain.view(dy, t)};
+      rb.dx = {plain.view(dz, t)};
+      rb.dx_accumulate = {0};
+      relu.backward(rb);
+      std::vector<std::vector<float>> init;
+      for (size_t i = 0; i < plain.num_inputs(); ++i)
+        init.push_back(std::vector<float>(plain.input(i).size(), 0.25f));
+      const std::vector<const std::vector<std::vector<float>>*> starts = {nullptr, &init};
+      for (const auto* start : starts) {
+        const auto want = plain.backward({dz, {}, {}}, start);
+        const auto got = fused.backward({dy, {}, {}}, start);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(got[i], want[i]) << "gradient of input " << i;
+      }
+    }
+  }
+}
+
 TEST(NormKernels, AbsentDyGivesZeroGradients) {
   OpHarness h(kernels(), bn_case({3, 4, 3, 2}));
   h.forward();

@@ -53,6 +53,7 @@ OpHarness::OpHarness(const runtime::KernelTable& kernels, const OpCase& c, uint6
   const ir::OpDef* def = ir::OpRegistry::global().find(c.op);
   if (def == nullptr) throw std::runtime_error("unknown op " + c.op);
   node_.id = 7;
+  node_.rng_key = 7;  // as Graph::add_node would set it
   node_.op = c.op;
   node_.def = def;
   node_.name = c.op + "#1";

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ir/fusion.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/optimizer.h"
 #include "tests/runtime/runtime_test_util.h"
@@ -114,6 +115,32 @@ TEST_P(StrategiesTest, BitwiseEqualAcrossStrategies) {
     float l;
     std::memcpy(&l, &bits, 4);
     EXPECT_TRUE(std::isfinite(l));
+  }
+}
+
+// Fusion (ir/fusion.h) replaces batch_norm + relu by one node doing the same arithmetic: under every
+// recomputing strategy, training the fused graph is bitwise training the graph as written (dropout masks
+// included: cnn has dropout after a fused pair), and the fused plan's arena is still exactly measured.
+TEST_P(StrategiesTest, FusionChangesNoBit) {
+  const ModelCase& c = GetParam();
+  auto g = load_case(c);
+  ir::FusionReport rep;
+  auto fused = std::make_shared<const ir::Graph>(ir::fuse_ops(*g, &rep));
+  if (rep.total() == 0) GTEST_SKIP() << c.name << " has nothing to fuse";
+  ASSERT_LT(fused->size(), g->size());
+  const auto strategies = all_strategies();
+  for (size_t s : {size_t{2}, size_t{3}, size_t{4}}) {
+    SCOPED_TRACE(c.name + " under " + strategies[s].label);
+    const RunResult want = train_steps(g, strategies[s].request, 3);
+    const RunResult got = train_steps(fused, strategies[s].request, 3);
+    EXPECT_EQ(got.losses, want.losses);
+    ASSERT_EQ(got.weights.size(), want.weights.size());
+    for (size_t i = 0; i < got.weights.size(); ++i) {
+      EXPECT_TRUE(bitwise_equal(got.weights[i], want.weights[i])) << "parameter " << g->node(g->params()[i]).name;
+      EXPECT_TRUE(bitwise_equal(got.grads[i], want.grads[i])) << "gradient of " << g->node(g->params()[i]).name;
+    }
+    EXPECT_EQ(got.measured_arena, got.planned_arena);
+    EXPECT_EQ(got.canary_arena, got.planned_arena);
   }
 }
 

@@ -184,6 +184,39 @@ TEST(TrainCli, PoliciesChangeMemoryNotLosses) {
   EXPECT_LT(arenas[2], arenas[0]);
 }
 
+// Fusion is on by default and says so; --no-fusion, memory.fusion: false and plan --no-fusion turn it
+// off; the losses are the same bits either way (the cnn example has batch_norm + relu and dropout).
+TEST(TrainCli, FusionIsOnByDefaultAndChangesNoLoss) {
+  auto d = temp_dir("fusion");
+  std::ostringstream y;
+  y << "model:\n  file: " << SUBLINEAR_SOURCE_DIR << "/examples/cnn.snet\n"
+    << "  params: {width: 4, image_size: 8, classes: 5}\n"
+    << "batch: 4\ndevice: cpu\nseed: 3\ndata:\n  kind: synthetic\nmemory:\n  policy: drop-cheap\n"
+    << "optimizer:\n  kind: sgd\n  lr: 0.05\nsteps: 4\nlog:\n  every: 1\n";
+  auto exp = write(d / "exp.yaml", y.str());
+  auto fused = run("train " + exp.string() + " --run-dir " + (d / "fused").string());
+  ASSERT_EQ(fused.code, 0) << fused.output;
+  EXPECT_NE(fused.output.find("fusion: 5 batch_norm + relu pairs fused"), std::string::npos) << fused.output;
+  auto flag = run("train " + exp.string() + " --no-fusion --run-dir " + (d / "flag").string());
+  ASSERT_EQ(flag.code, 0) << flag.output;
+  EXPECT_EQ(flag.output.find("fusion:"), std::string::npos) << flag.output;
+  auto key = run("train " + exp.string() + " --quiet --set memory.fusion=false --run-dir " + (d / "key").string());
+  ASSERT_EQ(key.code, 0) << key.output;
+  const auto want = losses(d / "fused" / "metrics.jsonl");
+  ASSERT_EQ(want.size(), 4u);
+  EXPECT_EQ(losses(d / "flag" / "metrics.jsonl"), want);
+  EXPECT_EQ(losses(d / "key" / "metrics.jsonl"), want);
+  const std::string model = std::string(SUBLINEAR_SOURCE_DIR) + "/examples/cnn.snet --batch 4 --set width=4 --set image_size=8";
+  auto plan = run("plan " + model), plain = run("plan " + model + " --no-fusion");
+  ASSERT_EQ(plan.code, 0) << plan.output;
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_NE(plan.output.find("5 batch_norm + relu pairs fused"), std::string::npos) << plan.output;
+  EXPECT_EQ(plain.output.find("pairs fused"), std::string::npos) << plain.output;
+  auto bad = run("train " + exp.string() + " --quiet --set memory.fusion=maybe --run-dir " + (d / "bad").string());
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("memory.fusion"), std::string::npos) << bad.output;
+}
+
 // --profile writes every computing node's measured times; plan --costs and memory.costs read them back,
 // cost recomputation in time, and the losses stay those of keeping everything.
 TEST(TrainCli, ProfileFeedsThePlannerItsCosts) {
