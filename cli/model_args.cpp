@@ -37,7 +37,7 @@ ir::Graph load(const ModelArgs& a, SourceManager& sources) {
   frontend::LoadOptions opts;
   opts.batch = a.batch;
   opts.model = a.model;
-  opts.fuse = a.fuse;
+  opts.fusion = a.fusion;
   for (const auto& s : a.sets) opts.sets.push_back(frontend::parse_set(s));
   ir::Graph g = frontend::load_model(a.file, opts, sources);
   ir::verify_graph(g);

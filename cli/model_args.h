@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ir/diagnostic.h"
+#include "ir/fusion.h"
 #include "ir/graph.h"
 
 namespace sublinear::cli {
@@ -16,7 +17,7 @@ struct ModelArgs {
   std::vector<std::string> sets;
   int64_t batch = 1;
   std::string model;
-  bool fuse = false;  // ir/fusion.h: what plan and compile see unless --no-fusion
+  ir::FusionOptions fusion = ir::FusionOptions::none();  // ir/fusion.h: plan and compile, unless --no-fusion
 };
 
 void add_model_args(CLI::App* cmd, ModelArgs& a);

@@ -57,7 +57,9 @@ bool validate(const planner::Plan& plan, std::ostream& out, const std::string& l
 int run(const PlanArgs& a, SourceManager& sources) {
   planner::PlanRequest req = make_request(a);  // flag mistakes before the (slower) model load
   ModelArgs m = a.model;
-  m.fuse = !a.no_fusion;
+  // --compare and --frontier plan every strategy on one graph: the fusions that suit them all.
+  const bool many = a.compare || a.frontier || !a.frontier_svg.empty();
+  if (!a.no_fusion) m.fusion = ir::FusionOptions::for_policy(many || !a.memory_budget.empty() ? "budget" : a.policy);
   auto graph = std::make_shared<const ir::Graph>(load(m, sources));
   planner::apply_costs(req.options, a.costs, *graph);
   std::ostream& note = a.json ? std::cerr : std::cout;  // keep stdout pure JSON

@@ -82,8 +82,8 @@ ir::Graph load_model_text(const std::string& file, const std::string& text, cons
   load_with_imports(file, text, sources, seen, programs, diags);
   if (!diags.empty()) throw UserErrors(std::move(diags));
   Expander ex(programs, opts);
-  if (!opts.fuse) return ex.run();
-  return ir::fuse_ops(ex.run());
+  if (!opts.fusion.any()) return ex.run();
+  return ir::fuse_ops(ex.run(), opts.fusion);
 }
 
 ir::Graph load_model(const std::string& path, const LoadOptions& opts, SourceManager& sources) {

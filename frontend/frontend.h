@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ir/diagnostic.h"
+#include "ir/fusion.h"
 #include "ir/graph.h"
 
 namespace sublinear::frontend {
@@ -23,7 +24,7 @@ struct LoadOptions {
   bool use_stdlib = true;
   // Fuse what the kernels run in one sweep (ir/fusion.h) after expansion: what a run plans and trains.
   // Off for what shows the model as written (check, graph) and in tests unless they ask.
-  bool fuse = false;
+  ir::FusionOptions fusion = ir::FusionOptions::none();
 };
 
 // Reads `path` (and what it imports), registering every text with `sources` for diagnostics.

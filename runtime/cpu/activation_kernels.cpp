@@ -80,6 +80,152 @@ struct TanhGrad {
   float operator()(float y, float dy) const { return dy * (1.0f - y * y); }
 };
 
+// lstm_cell (ir/fusion.h): per element of c, the unfused graph's expressions in its order, so a fused
+// LSTM trains bitwise like split + sigmoid/tanh + mul + add. Forward: i, f, g, o = the activated gates,
+// c' = f * c + i * g, h' = o * tanh(c'). Backward: the activations and tanh(c') computed again from the
+// gates and c' (vec_sigmoid and vec_tanh give the forward's bits), then the products' and activations'
+// gradients; dc' from h' and from c' added in the order the planner adds a value's gradients (two terms:
+// commutative).
+struct LstmRows {
+  const float* x[4];  // gate pre-activations i, f, g, o
+  const float* c;     // c (the previous cell state)
+  const float* cn;    // c' (backward)
+  float* cn_out;      // c' (forward)
+  float* h;           // h' (forward)
+};
+
+SL_VECTOR_CLONES void lstm_forward_span(const LstmRows& r, int64_t n) {
+  const float *xi = r.x[0], *xf = r.x[1], *xg = r.x[2], *xo = r.x[3], *c = r.c;
+  float *cn = r.cn_out, *h = r.h;
+  for (int64_t j = 0; j < n; ++j) {
+    const float i = vec_sigmoid(xi[j]), f = vec_sigmoid(xf[j]), g = vec_tanh(xg[j]), o = vec_sigmoid(xo[j]);
+    const float fc = f * c[j];
+    const float ig = i * g;
+    const float next = fc + ig;
+    cn[j] = next;
+    h[j] = o * vec_tanh(next);
+  }
+}
+
+struct LstmGrads {
+  LstmRows in;
+  const float* dh;    // null: no gradient reaches h'
+  const float* dcn;   // null: none reaches c' from outside the cell
+  float* dx[4];       // gate pre-activation gradients (null: not wanted)
+  float* dc;          // c's gradient (null: not wanted)
+  bool acc_x, acc_c;
+};
+
+template <bool Dh, bool Dcn>
+SL_VECTOR_CLONES void lstm_backward_span(const LstmGrads& r, int64_t n) {
+  const float *xi = r.in.x[0], *xf = r.in.x[1], *xg = r.in.x[2], *xo = r.in.x[3], *c = r.in.c, *cn = r.in.cn;
+  const float *dh = r.dh, *dcn = r.dcn;
+  float *dxi = r.dx[0], *dxf = r.dx[1], *dxg = r.dx[2], *dxo = r.dx[3], *dc = r.dc;
+  const bool acc_x = r.acc_x, acc_c = r.acc_c;
+  for (int64_t j = 0; j < n; ++j) {
+    const float i = vec_sigmoid(xi[j]), f = vec_sigmoid(xf[j]), g = vec_tanh(xg[j]), o = vec_sigmoid(xo[j]);
+    float dnext, d_o = 0.0f;
+    if constexpr (Dh) {
+      const float tc = vec_tanh(cn[j]);
+      d_o = dh[j] * tc;
+      const float d_tc = dh[j] * o;
+      const float from_h = d_tc * (1.0f - tc * tc);
+      if constexpr (Dcn) dnext = dcn[j] + from_h;
+      else dnext = from_h;
+    } else {
+      dnext = dcn[j];
+    }
+    const float d_f = dnext * c[j], d_i = dnext * g, d_g = dnext * i;
+    const float gi = d_i * (i * (1.0f - i)), gf = d_f * (f * (1.0f - f)), gg = d_g * (1.0f - g * g);
+    const float go = Dh ? d_o * (o * (1.0f - o)) : 0.0f;
+    if (dxi != nullptr) {
+      if (acc_x) {
+        dxi[j] += gi;
+        dxf[j] += gf;
+        dxg[j] += gg;
+        dxo[j] += go;
+      } else {
+        dxi[j] = gi;
+        dxf[j] = gf;
+        dxg[j] = gg;
+        dxo[j] = go;
+      }
+    }
+    if (dc != nullptr) {
+      const float v = dnext * f;
+      dc[j] = acc_c ? dc[j] + v : v;
+    }
+  }
+}
+
+// The gates [rows, 4H]: per row, the offsets of the i, f, g, o quarters (the `order` attribute).
+struct LstmShape {
+  int64_t rows, hidden;
+  int64_t quarter[4];
+};
+
+LstmShape lstm_shape(const OpCall& call) {
+  const Tensor& c = call.in[1];
+  LstmShape s{};
+  s.hidden = c.rank() == 0 ? 1 : c.dim(c.rank() - 1);
+  s.rows = s.hidden > 0 ? c.numel() / s.hidden : 0;
+  const std::vector<int64_t>& order = call.node->attrs.get_int_list("order");
+  for (int q = 0; q < 4; ++q) s.quarter[q] = order[static_cast<size_t>(q)] * s.hidden;
+  return s;
+}
+
+LstmRows lstm_rows(const OpCall& call, const LstmShape& s, int64_t r) {
+  const int64_t H = s.hidden;
+  LstmRows rows{};
+  for (int q = 0; q < 4; ++q) rows.x[q] = call.in[0].f32() + r * 4 * H + s.quarter[q];
+  rows.c = call.in[1].f32() + r * H;
+  return rows;
+}
+
+void lstm_cell_forward(const OpCall& call) {
+  const LstmShape s = lstm_shape(call);
+  const int64_t H = s.hidden;
+  parallel_for(s.rows, 30 * H, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      LstmRows rows = lstm_rows(call, s, r);
+      rows.h = call.out[0].f32() + r * H;
+      rows.cn_out = call.out[1].f32() + r * H;
+      lstm_forward_span(rows, H);
+    }
+  });
+}
+
+void lstm_cell_backward(const OpCall& call) {
+  const bool want_x = grad_wanted(call, 0), want_c = grad_wanted(call, 1);
+  const bool has_dh = call.dy[0].present(), has_dcn = call.dy.size() > 1 && call.dy[1].present();
+  if (!has_dh && !has_dcn) {
+    if (want_x) zero_gradient(call.dx[0], grad_accumulates(call, 0));
+    if (want_c) zero_gradient(call.dx[1], grad_accumulates(call, 1));
+    return;
+  }
+  if (!want_x && !want_c) return;
+  const LstmShape s = lstm_shape(call);
+  const int64_t H = s.hidden;
+  float* dgates = want_x ? call.dx[0].f32() : nullptr;
+  float* dc = want_c ? call.dx[1].f32() : nullptr;
+  parallel_for(s.rows, 40 * H, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      LstmGrads g{};
+      g.in = lstm_rows(call, s, r);
+      g.in.cn = call.out[1].f32() + r * H;
+      for (int q = 0; q < 4; ++q) g.dx[q] = dgates != nullptr ? dgates + r * 4 * H + s.quarter[q] : nullptr;
+      g.dh = has_dh ? call.dy[0].f32() + r * H : nullptr;
+      g.dcn = has_dcn ? call.dy[1].f32() + r * H : nullptr;
+      g.dc = dc != nullptr ? dc + r * H : nullptr;
+      g.acc_x = grad_accumulates(call, 0);
+      g.acc_c = grad_accumulates(call, 1);
+      if (has_dh && has_dcn) lstm_backward_span<true, true>(g, H);
+      else if (has_dh) lstm_backward_span<true, false>(g, H);
+      else lstm_backward_span<false, true>(g, H);
+    }
+  });
+}
+
 bool keep(const DropoutKey& k, int64_t i) {
   return dropout_keep(k.seed, k.iteration, k.node, k.offset + static_cast<uint64_t>(i), k.rate);
 }
@@ -122,6 +268,7 @@ void register_activation_kernels(KernelTable& t) {
                     [](const OpCall& c) { map_backward(c, SigmoidGrad{}); }});
   t.add("tanh", {[](const OpCall& c) { map_forward(c, Tanh{}); }, [](const OpCall& c) { map_backward(c, TanhGrad{}); }});
   t.add("dropout", {dropout_forward, dropout_backward});
+  t.add("lstm_cell", {lstm_cell_forward, lstm_cell_backward});
 }
 
 }  // namespace sublinear::runtime::cpu

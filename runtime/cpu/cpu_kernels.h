@@ -20,7 +20,7 @@ void register_conv_transpose_kernels(KernelTable& t);  // conv_transpose2d
 void register_norm_kernels(KernelTable& t);        // batch_norm
 void register_row_norm_kernels(KernelTable& t);    // layer_norm, rms_norm
 void register_pool_kernels(KernelTable& t);        // max_pool, avg_pool, global_avg_pool
-void register_activation_kernels(KernelTable& t);  // relu, sigmoid, tanh, dropout
+void register_activation_kernels(KernelTable& t);  // relu, sigmoid, tanh, dropout, lstm_cell
 void register_linear_kernels(KernelTable& t);      // linear, matmul, embedding
 void register_elementwise_kernels(KernelTable& t); // add, sub, mul, scale, add_n
 void register_math_kernels(KernelTable& t);        // exp, log, ..., gelu, silu, div, maximum, minimum

@@ -401,6 +401,10 @@ TEST(CudaKernels, BatchNorm) {
     OpCase last = bn({3, 7, 5});  // channels last: [N, T, C]
     last.attrs.push_back({"axis", num(-1)});
     compare_op(last, o);
+    // batch_norm + relu fused (ir/fusion.h).
+    OpCase fused = bn({4, 3, 5, 5});
+    fused.op = "batch_norm_relu";
+    compare_op(fused, o);
   }
   // Enough rows that the statistics are summed over several chunks per channel.
   compare_op(bn({64, 2, 32, 32}), tol(kNorm));
@@ -437,6 +441,9 @@ TEST(CudaKernels, Activations) {
   compare_op(unary("relu", {4, 33}), tol(kExact));
   compare_op(unary("sigmoid", {4, 33}), tol(kLibm));
   compare_op(unary("tanh", {4, 33}), tol(kLibm));
+  // The fused LSTM tail (ir/fusion.h), in PyTorch's gate order and another.
+  compare_op({"lstm_cell", {}, {f32({3, 4 * 37}), f32({3, 37})}}, tol(kLibm));
+  compare_op({"lstm_cell", {{"order", ints({3, 1, 0, 2})}}, {f32({2, 4 * 5}), f32({2, 5})}}, tol(kLibm));
   for (Mode mode : {Mode::Train, Mode::Recompute, Mode::Eval})
     for (int64_t iteration : {0, 7}) {
       CompareOptions o = tol(kExact);

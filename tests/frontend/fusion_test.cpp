@@ -37,7 +37,7 @@ TEST(Fusion, FusesBatchNormReluPairsAndOnlyThose) {
   auto plain = load_text(kModel, opts);
   ASSERT_TRUE(plain.ok) << plain.rendered;
   ir::FusionReport rep;
-  const ir::Graph g = ir::fuse_ops(plain.graph, &rep);
+  const ir::Graph g = ir::fuse_ops(plain.graph, {}, &rep);
   // a and e fuse. b feeds add too; f carries @checkpoint and g does not; side is a model output.
   EXPECT_EQ(rep.batch_norm_relu, 2);
   auto before = op_counts(plain.graph), after = op_counts(g);
@@ -71,14 +71,59 @@ TEST(Fusion, FusesBatchNormReluPairsAndOnlyThose) {
   }
   // Fusing again finds nothing new.
   ir::FusionReport again;
-  EXPECT_EQ(ir::fuse_ops(g, &again).size(), g.size());
+  EXPECT_EQ(ir::fuse_ops(g, {}, &again).size(), g.size());
   EXPECT_EQ(again.total(), 0);
+}
+
+// Two layers of the standard library's lstm over three steps: six tails fused, each into a node reading
+// the gates and c and giving h' and c'; under a policy that keeps step boundaries (sqrt), none.
+TEST(Fusion, FusesLstmTailsWherePoliciesKeepWholeSteps) {
+  const char* model = R"(snet 1;
+model m(x: f32[N, 3, 4], labels: i32[N]) -> (loss) {
+  low = lstm(hidden=5);
+  high = lstm(hidden=5);
+  h = zeros(shape=[N, 5]);
+  c = zeros(shape=[N, 5]);
+  h2 = zeros(shape=[N, 5]);
+  c2 = zeros(shape=[N, 5]);
+  repeat t in 0..3 {
+    (h, c) = low(x[:, t], h, c);
+    (h2, c2) = high(h, h2, c2);
+  }
+  loss = softmax_cross_entropy(linear(h2, units=4), labels);
+}
+)";
+  frontend::LoadOptions opts;
+  opts.batch = 2;
+  auto plain = load_text(model, opts);
+  ASSERT_TRUE(plain.ok) << plain.rendered;
+  ir::FusionReport rep;
+  const ir::Graph g = ir::fuse_ops(plain.graph, {}, &rep);
+  EXPECT_EQ(rep.lstm_cell, 6);
+  EXPECT_EQ(rep.batch_norm_relu, 0);
+  int cells = 0;
+  for (const ir::Node& n : g.nodes()) {
+    if (n.op != "lstm_cell") continue;
+    ++cells;
+    EXPECT_EQ(n.fused_from.size(), 10u);
+    EXPECT_EQ(n.attrs.get_int_list("order"), (std::vector<int64_t>{0, 1, 2, 3}));  // the block's i, f, g, o
+    EXPECT_EQ(g.type(n.inputs[0]).shape, (ir::Shape{2, 20}));
+    EXPECT_EQ(n.outputs.size(), 2u);
+  }
+  EXPECT_EQ(cells, 6);
+  EXPECT_EQ(g.size(), plain.graph.size() - 6 * 9);
+  ir::FusionReport under_sqrt;
+  ir::fuse_ops(plain.graph, ir::FusionOptions::for_policy("sqrt"), &under_sqrt);
+  EXPECT_EQ(under_sqrt.lstm_cell, 0);
+  ir::FusionReport under_none;
+  ir::fuse_ops(plain.graph, ir::FusionOptions::for_policy("none"), &under_none);
+  EXPECT_EQ(under_none.lstm_cell, 6);
 }
 
 TEST(Fusion, LoadOptionsFuseRunsThePass) {
   frontend::LoadOptions opts;
   opts.batch = 2;
-  opts.fuse = true;
+  opts.fusion = ir::FusionOptions{};
   auto fused = load_text(kModel, opts);
   ASSERT_TRUE(fused.ok) << fused.rendered;
   EXPECT_EQ(op_counts(fused.graph)["batch_norm_relu"], 2);

@@ -552,6 +552,7 @@ const std::map<std::string, Sample>& samples() {
       {"conv2d", {{f32({2, 3, 8, 8})}, {{"out", i64(4)}, {"kernel", i64(3)}}}},
       {"batch_norm", {{f32({2, 3, 8, 8})}, {}}},
       {"batch_norm_relu", {{f32({2, 3, 8, 8})}, {}}},
+      {"lstm_cell", {{f32({2, 12}), f32({2, 3})}, {}}},
       {"relu", {{f32({2, 3})}, {}}},
       {"sigmoid", {{f32({2, 3})}, {}}},
       {"tanh", {{f32({2, 3})}, {}}},
@@ -672,7 +673,8 @@ TEST(AllOps, CheapAndDifferentiableSets) {
       "concat",     "stack", "split",   "slice",   "select",  "zeros",    "ones",     "full",
       // The Transformer-era ops: memory-bound, cheap to recompute.
       "layer_norm", "rms_norm", "exp", "log", "sqrt", "rsqrt", "abs", "neg", "sin", "cos", "affine", "pow", "gelu",
-      "silu", "div", "maximum", "minimum", "where", "take", "causal_mask", "upsample", "arange", "argmax"};
+      "silu", "div", "maximum", "minimum", "where", "take", "causal_mask", "upsample", "arange", "argmax",
+      "lstm_cell"};
   const std::vector<std::string> not_differentiable = {"input", "param", "zeros", "ones", "full",
                                                        "accuracy", "arange", "argmax"};
   for (const ir::OpDef* d : ir::OpRegistry::global().all()) {

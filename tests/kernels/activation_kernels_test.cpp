@@ -105,6 +105,40 @@ TEST(ActivationKernels, Deterministic) {
   expect_deterministic(kernels(), dropout(0.4, {5, 301}));
 }
 
+OpCase lstm_cell(int64_t rows, int64_t hidden, std::vector<int64_t> order = {0, 1, 2, 3}) {
+  return {"lstm_cell", {{"order", order}}, {{ir::DType::F32, {rows, 4 * hidden}}, {ir::DType::F32, {rows, hidden}}}};
+}
+
+// The fused LSTM tail (ir/fusion.h): gradients of h' and c' with respect to the gates and c against
+// finite differences, with the gates in PyTorch's order and in another; accumulation; determinism.
+TEST(ActivationKernels, LstmCellGradientsMatchFiniteDifferences) {
+  GradCheckOptions o;
+  o.h = 1e-3;
+  expect_gradients_match(kernels(), lstm_cell(3, 5), o);
+  expect_gradients_match(kernels(), lstm_cell(2, 7, {2, 0, 3, 1}), o);
+  expect_accumulates(kernels(), lstm_cell(3, 5));
+  expect_deterministic(kernels(), lstm_cell(5, 301));
+}
+
+// Each output's gradient alone (the last step's c' has no reader; an unused h' none either), and neither.
+TEST(ActivationKernels, LstmCellWithOneOrNoOutputGradient) {
+  OpHarness h(kernels(), lstm_cell(3, 37));
+  h.forward();
+  std::vector<float> ones(3 * 37, 1.0f);
+  const auto both = h.backward({ones, ones});
+  const auto only_h = h.backward({ones, {}});
+  const auto only_c = h.backward({{}, ones});
+  const auto none = h.backward({});
+  for (size_t i = 0; i < both.size(); ++i) {
+    ASSERT_EQ(both[i].size(), only_h[i].size());
+    for (size_t e = 0; e < both[i].size(); ++e) {
+      // Linear in dy: the two single-output gradients add up to both's (to rounding).
+      EXPECT_NEAR(both[i][e], only_h[i][e] + only_c[i][e], 1e-5f) << "input " << i << " element " << e;
+      EXPECT_EQ(none[i][e], 0.0f);
+    }
+  }
+}
+
 TEST(ActivationKernels, AbsentDyGivesZeroGradients) {
   for (const char* op : {"relu", "sigmoid", "tanh"}) {
     OpHarness h(kernels(), unary(op, {3, 4}));
