@@ -6,6 +6,7 @@
 // Eval is the identity.
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "runtime/counter_rng.h"
 #include "runtime/cpu/cpu_kernels.h"
@@ -83,85 +84,14 @@ struct TanhGrad {
 // lstm_cell (ir/fusion.h): per element of c, the unfused graph's expressions in its order, so a fused
 // LSTM trains bitwise like split + sigmoid/tanh + mul + add. Forward: i, f, g, o = the activated gates,
 // c' = f * c + i * g, h' = o * tanh(c'). Backward: the activations and tanh(c') computed again from the
-// gates and c' (vec_sigmoid and vec_tanh give the forward's bits), then the products' and activations'
-// gradients; dc' from h' and from c' added in the order the planner adds a value's gradients (two terms:
-// commutative).
-struct LstmRows {
-  const float* x[4];  // gate pre-activations i, f, g, o
-  const float* c;     // c (the previous cell state)
-  const float* cn;    // c' (backward)
-  float* cn_out;      // c' (forward)
-  float* h;           // h' (forward)
-};
-
-SL_VECTOR_CLONES void lstm_forward_span(const LstmRows& r, int64_t n) {
-  const float *xi = r.x[0], *xf = r.x[1], *xg = r.x[2], *xo = r.x[3], *c = r.c;
-  float *cn = r.cn_out, *h = r.h;
-  for (int64_t j = 0; j < n; ++j) {
-    const float i = vec_sigmoid(xi[j]), f = vec_sigmoid(xf[j]), g = vec_tanh(xg[j]), o = vec_sigmoid(xo[j]);
-    const float fc = f * c[j];
-    const float ig = i * g;
-    const float next = fc + ig;
-    cn[j] = next;
-    h[j] = o * vec_tanh(next);
-  }
-}
-
-struct LstmGrads {
-  LstmRows in;
-  const float* dh;    // null: no gradient reaches h'
-  const float* dcn;   // null: none reaches c' from outside the cell
-  float* dx[4];       // gate pre-activation gradients (null: not wanted)
-  float* dc;          // c's gradient (null: not wanted)
-  bool acc_x, acc_c;
-};
-
-template <bool Dh, bool Dcn>
-SL_VECTOR_CLONES void lstm_backward_span(const LstmGrads& r, int64_t n) {
-  const float *xi = r.in.x[0], *xf = r.in.x[1], *xg = r.in.x[2], *xo = r.in.x[3], *c = r.in.c, *cn = r.in.cn;
-  const float *dh = r.dh, *dcn = r.dcn;
-  float *dxi = r.dx[0], *dxf = r.dx[1], *dxg = r.dx[2], *dxo = r.dx[3], *dc = r.dc;
-  const bool acc_x = r.acc_x, acc_c = r.acc_c;
-  for (int64_t j = 0; j < n; ++j) {
-    const float i = vec_sigmoid(xi[j]), f = vec_sigmoid(xf[j]), g = vec_tanh(xg[j]), o = vec_sigmoid(xo[j]);
-    float dnext, d_o = 0.0f;
-    if constexpr (Dh) {
-      const float tc = vec_tanh(cn[j]);
-      d_o = dh[j] * tc;
-      const float d_tc = dh[j] * o;
-      const float from_h = d_tc * (1.0f - tc * tc);
-      if constexpr (Dcn) dnext = dcn[j] + from_h;
-      else dnext = from_h;
-    } else {
-      dnext = dcn[j];
-    }
-    const float d_f = dnext * c[j], d_i = dnext * g, d_g = dnext * i;
-    const float gi = d_i * (i * (1.0f - i)), gf = d_f * (f * (1.0f - f)), gg = d_g * (1.0f - g * g);
-    const float go = Dh ? d_o * (o * (1.0f - o)) : 0.0f;
-    if (dxi != nullptr) {
-      if (acc_x) {
-        dxi[j] += gi;
-        dxf[j] += gf;
-        dxg[j] += gg;
-        dxo[j] += go;
-      } else {
-        dxi[j] = gi;
-        dxf[j] = gf;
-        dxg[j] = gg;
-        dxo[j] = go;
-      }
-    }
-    if (dc != nullptr) {
-      const float v = dnext * f;
-      dc[j] = acc_c ? dc[j] + v : v;
-    }
-  }
-}
-
-// The gates [rows, 4H]: per row, the offsets of the i, f, g, o quarters (the `order` attribute).
+// gates and c', then the products' and activations' gradients; dc' from h' and from c' added in the order
+// the planner adds a value's gradients (two terms: commutative). Each row runs as a few simple passes
+// over a per-thread scratch of the row (the activations through map_span, the same vectorised code and
+// bits as the sigmoid and tanh ops): one loop doing it all had too many pointers and branches for GCC to
+// vectorise, and ran 7 times slower than the ten ops it replaces.
 struct LstmShape {
   int64_t rows, hidden;
-  int64_t quarter[4];
+  int64_t quarter[4];  // offsets of the i, f, g, o quarters within a row of gates
 };
 
 LstmShape lstm_shape(const OpCall& call) {
@@ -174,23 +104,89 @@ LstmShape lstm_shape(const OpCall& call) {
   return s;
 }
 
-LstmRows lstm_rows(const OpCall& call, const LstmShape& s, int64_t r) {
+float* lstm_scratch(int64_t floats) {
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < static_cast<size_t>(floats)) scratch.resize(static_cast<size_t>(floats));
+  return scratch.data();
+}
+
+// a[q] = the activation of gate quarter q of one row.
+void lstm_activate(const float* gates_row, const LstmShape& s, float* const a[4]) {
   const int64_t H = s.hidden;
-  LstmRows rows{};
-  for (int q = 0; q < 4; ++q) rows.x[q] = call.in[0].f32() + r * 4 * H + s.quarter[q];
-  rows.c = call.in[1].f32() + r * H;
-  return rows;
+  map_span(gates_row + s.quarter[0], a[0], H, Sigmoid{});
+  map_span(gates_row + s.quarter[1], a[1], H, Sigmoid{});
+  map_span(gates_row + s.quarter[2], a[2], H, Tanh{});
+  map_span(gates_row + s.quarter[3], a[3], H, Sigmoid{});
+}
+
+SL_VECTOR_CLONES void lstm_state_span(const float* __restrict i, const float* __restrict f, const float* __restrict g,
+                                      const float* __restrict c, float* __restrict next, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float fc = f[j] * c[j];
+    const float ig = i[j] * g[j];
+    next[j] = fc + ig;
+  }
+}
+
+SL_VECTOR_CLONES void product_span(const float* __restrict a, const float* __restrict b, float* __restrict y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) y[j] = a[j] * b[j];
+}
+
+SL_VECTOR_CLONES void store_span(float* __restrict d, const float* __restrict v, int64_t n, bool acc) {
+  if (acc) {
+    for (int64_t j = 0; j < n; ++j) d[j] += v[j];
+  } else {
+    for (int64_t j = 0; j < n; ++j) d[j] = v[j];
+  }
+}
+
+// Gradients of one row from the activations a (i, f, g, o), t = tanh(c'), c, dh and dc' (each present
+// per Dh, Dcn): the gates' pre-activation gradients into gq (i, f, g, o) and c's into dcv.
+template <bool Dh, bool Dcn>
+SL_VECTOR_CLONES void lstm_grad_span(const float* __restrict ai, const float* __restrict af, const float* __restrict ag,
+                                     const float* __restrict ao, const float* __restrict t, const float* __restrict c,
+                                     const float* __restrict dh, const float* __restrict dcn, float* __restrict gi,
+                                     float* __restrict gf, float* __restrict gg, float* __restrict go,
+                                     float* __restrict dcv, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float i = ai[j], f = af[j], g = ag[j], o = ao[j];
+    float dnext, d_o = 0.0f;
+    if constexpr (Dh) {
+      const float tc = t[j];
+      d_o = dh[j] * tc;
+      const float d_tc = dh[j] * o;
+      const float from_h = d_tc * (1.0f - tc * tc);
+      if constexpr (Dcn) dnext = dcn[j] + from_h;
+      else dnext = from_h;
+    } else {
+      dnext = dcn[j];
+    }
+    const float d_f = dnext * c[j], d_i = dnext * g, d_g = dnext * i;
+    gi[j] = d_i * (i * (1.0f - i));
+    gf[j] = d_f * (f * (1.0f - f));
+    gg[j] = d_g * (1.0f - g * g);
+    if constexpr (Dh) go[j] = d_o * (o * (1.0f - o));
+    else go[j] = 0.0f;
+    dcv[j] = dnext * f;
+  }
 }
 
 void lstm_cell_forward(const OpCall& call) {
   const LstmShape s = lstm_shape(call);
   const int64_t H = s.hidden;
+  const float* gates = call.in[0].f32();
+  const float* c = call.in[1].f32();
+  float* h = call.out[0].f32();
+  float* cn = call.out[1].f32();
   parallel_for(s.rows, 30 * H, [&](int64_t r0, int64_t r1) {
+    float* scratch = lstm_scratch(5 * H);
+    float* const a[4] = {scratch, scratch + H, scratch + 2 * H, scratch + 3 * H};
+    float* t = scratch + 4 * H;
     for (int64_t r = r0; r < r1; ++r) {
-      LstmRows rows = lstm_rows(call, s, r);
-      rows.h = call.out[0].f32() + r * H;
-      rows.cn_out = call.out[1].f32() + r * H;
-      lstm_forward_span(rows, H);
+      lstm_activate(gates + r * 4 * H, s, a);
+      lstm_state_span(a[0], a[1], a[2], c + r * H, cn + r * H, H);
+      map_span(cn + r * H, t, H, Tanh{});
+      product_span(a[3], t, h + r * H, H);
     }
   });
 }
@@ -206,22 +202,32 @@ void lstm_cell_backward(const OpCall& call) {
   if (!want_x && !want_c) return;
   const LstmShape s = lstm_shape(call);
   const int64_t H = s.hidden;
+  const float* gates = call.in[0].f32();
+  const float* c = call.in[1].f32();
+  const float* cn = call.out[1].f32();
+  const float* dh = has_dh ? call.dy[0].f32() : nullptr;
+  const float* dcn = has_dcn ? call.dy[1].f32() : nullptr;
   float* dgates = want_x ? call.dx[0].f32() : nullptr;
   float* dc = want_c ? call.dx[1].f32() : nullptr;
+  const bool acc_x = grad_accumulates(call, 0), acc_c = grad_accumulates(call, 1);
   parallel_for(s.rows, 40 * H, [&](int64_t r0, int64_t r1) {
+    float* scratch = lstm_scratch(10 * H);
+    float* const a[4] = {scratch, scratch + H, scratch + 2 * H, scratch + 3 * H};
+    float* t = scratch + 4 * H;
+    float* const gq[4] = {scratch + 5 * H, scratch + 6 * H, scratch + 7 * H, scratch + 8 * H};
+    float* dcv = scratch + 9 * H;
     for (int64_t r = r0; r < r1; ++r) {
-      LstmGrads g{};
-      g.in = lstm_rows(call, s, r);
-      g.in.cn = call.out[1].f32() + r * H;
-      for (int q = 0; q < 4; ++q) g.dx[q] = dgates != nullptr ? dgates + r * 4 * H + s.quarter[q] : nullptr;
-      g.dh = has_dh ? call.dy[0].f32() + r * H : nullptr;
-      g.dcn = has_dcn ? call.dy[1].f32() + r * H : nullptr;
-      g.dc = dc != nullptr ? dc + r * H : nullptr;
-      g.acc_x = grad_accumulates(call, 0);
-      g.acc_c = grad_accumulates(call, 1);
-      if (has_dh && has_dcn) lstm_backward_span<true, true>(g, H);
-      else if (has_dh) lstm_backward_span<true, false>(g, H);
-      else lstm_backward_span<false, true>(g, H);
+      lstm_activate(gates + r * 4 * H, s, a);
+      if (has_dh) map_span(cn + r * H, t, H, Tanh{});
+      const float* dhr = has_dh ? dh + r * H : nullptr;
+      const float* dcr = has_dcn ? dcn + r * H : nullptr;
+      const float* cr = c + r * H;
+      if (has_dh && has_dcn) lstm_grad_span<true, true>(a[0], a[1], a[2], a[3], t, cr, dhr, dcr, gq[0], gq[1], gq[2], gq[3], dcv, H);
+      else if (has_dh) lstm_grad_span<true, false>(a[0], a[1], a[2], a[3], t, cr, dhr, dcr, gq[0], gq[1], gq[2], gq[3], dcv, H);
+      else lstm_grad_span<false, true>(a[0], a[1], a[2], a[3], t, cr, dhr, dcr, gq[0], gq[1], gq[2], gq[3], dcv, H);
+      if (dgates != nullptr)
+        for (int q = 0; q < 4; ++q) store_span(dgates + r * 4 * H + s.quarter[q], gq[q], H, acc_x);
+      if (dc != nullptr) store_span(dc + r * H, dcv, H, acc_c);
     }
   });
 }
