@@ -22,7 +22,7 @@
 //   first, while the earlier ones hold only what they keep. From sqrt's plan also the longest suffix
 //   kept but for cheap ops alone.
 // - Graphs of more than 20,000 compute nodes (each exact plan takes about a second) get coarser grids
-//   and at most 6 bisection steps per kept-tail search.
+//   and at most 8 galloping and bisection steps per kept-tail search.
 // - On small graphs (a few dozen compute nodes) a greedy walk from keep-everything adds the single-node
 //   (else paired) changes with the best bytes saved per FLOP, a descent from the smallest points takes
 //   the single or paired depth changes that lower the peak most, and every frontier point is then
@@ -52,7 +52,7 @@ constexpr int kDpBudgets = 32;           // model budgets on the geometric grid
 constexpr size_t kDpSegments = 400;      // the DP's segments, at most about
 constexpr int kRefineSteps = 8;          // bisection steps towards each fixed policy's total
 constexpr size_t kLargeGraph = 20000;    // compute nodes from which the grids are coarser
-constexpr int kLargeTailSteps = 6;       // bisection steps per kept-tail search on those
+constexpr int kLargeTailSteps = 8;       // galloping and bisection steps per kept-tail search on those
 constexpr size_t kAlg3Breakpoints = 512; // Algorithm 3 plans enumerated at most
 constexpr size_t kAlg3Work = 100000;     // Algorithm 3 plans built x compute nodes, at most ...
 constexpr size_t kAlg3Sampled = 24;      // ... unless that leaves fewer plans than this
@@ -388,8 +388,8 @@ void improve_locally(ParetoSet& set, const ir::Graph& g, const std::vector<char>
 
 // Rotor's observation on the exact plan: the last segments run backward first, while the earlier ones
 // still hold only what they keep, so keeping them whole (or but for their cheap ops) often costs no
-// peak. From `base`, find by bisection the longest suffix of segments that can be kept whole without
-// raising the total, then the longest run before it that can keep its non-cheap ops.
+// peak. From `base`, find (galloping from the end, then bisecting) the longest suffix of segments that can
+// be kept whole without raising the total, then the longest run before it that can keep its non-cheap ops.
 void keep_tail(ParetoSet& set, const ir::Graph& g, const CutAnalysis& c, const Segments& s,
                std::vector<int32_t> base, int max_steps, std::initializer_list<GroupMode> modes) {
   const int64_t limit = set.evaluate(base, "tail").total;
@@ -404,7 +404,20 @@ void keep_tail(ParetoSet& set, const ir::Graph& g, const CutAnalysis& c, const S
       return m;
     };
     size_t lo = done, hi = 0;  // keeping [lo, done) fits; [hi, done) is the most to try
-    for (int step = 0; lo > hi && step < max_steps; ++step) {
+    int step = 0;
+    // Galloping from the end first (1, 2, 4, ... segments), then bisection: on a long chain (an LSTM over
+    // 1,024 steps has thousands of segments) the tail that fits is often a handful of segments, which
+    // plain bisection from the middle cannot reach in a few steps.
+    for (size_t k = 1; step < max_steps && k <= done - hi; k *= 2, ++step) {
+      const size_t mid = done - k;
+      if (set.evaluate(with(mid), "tail").total <= limit) {
+        lo = mid;
+      } else {
+        hi = mid + 1;
+        break;
+      }
+    }
+    for (; lo > hi && step < max_steps; ++step) {
       const size_t mid = hi + (lo - hi) / 2;  // mid < lo
       if (set.evaluate(with(mid), "tail").total <= limit) lo = mid;
       else hi = mid + 1;
