@@ -27,8 +27,8 @@ namespace sublinear::ir {
 // none and drop-cheap): a policy that keeps a step boundary keeps the nodes that produce it, and the
 // fused node produces h' and c' together, so keeping h' for the next layer (every step's h' crosses to
 // it) keeps c' too, where the unfused graph keeps only the product that makes h' and recomputes c'.
-// Measured on the 4 x 1,024 LSTM (64 steps, batch 64): fused keep-everything needs 467 MiB of feature
-// maps against 530 MiB, but sqrt 168 MiB against 119 MiB.
+// Measured on the 4 x 1,024 LSTM (64 steps, batch 64): fused keep-everything needs 466 MiB of feature
+// maps against 530 MiB, but sqrt 151 MiB against 117 MiB.
 struct FusionOptions {
   bool batch_norm_relu = true;
   bool lstm_cell = true;

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include <vector>
+
 #include "ir/check.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/cpu/cpu_util.h"
@@ -168,7 +170,8 @@ void xent_forward(const OpCall& c) {
   loss[0] = static_cast<float>(reduction == "mean" ? total / static_cast<double>(rows) : total);
 }
 
-// dlogits = g_row * (probs - onehot(label)), g_row from dy and the reduction. Reads labels and probs.
+// dlogits = g_row * (probs - onehot(label)), g_row from dy and the reduction. Reads logits and labels:
+// each row's probabilities are computed again with softmax_row, the forward's bits.
 void xent_backward(const OpCall& c) {
   if (!grad_wanted(c, 0)) return;
   const bool acc = grad_accumulates(c, 0);
@@ -177,8 +180,8 @@ void xent_backward(const OpCall& c) {
     zero_gradient(c.dx[0], acc);
     return;
   }
-  const Tensor &labels = c.in[1], &probs = c.out[1];
-  const int64_t C = class_count(probs), rows = labels.numel();
+  const Tensor &logits = c.in[0], &labels = c.in[1];
+  const int64_t C = class_count(logits), rows = labels.numel();
   check_labels(c, labels, C);
   const std::string& reduction = c.node->attrs.get_string("reduction");
   const bool per_row = reduction == "none";
@@ -186,13 +189,16 @@ void xent_backward(const OpCall& c) {
                            ? static_cast<float>(static_cast<double>(dy.f32()[0]) / static_cast<double>(rows))
                            : dy.f32()[0];
   const int32_t* l = labels.i32();
-  const float* p = probs.f32();
+  const float* x = logits.f32();
   const float* g = dy.f32();
   float* dx = c.dx[0].f32();
-  parallel_for(rows, C, [&](int64_t r0, int64_t r1) {
+  parallel_for(rows, C * 8, [&](int64_t r0, int64_t r1) {
+    thread_local std::vector<float> row;
+    if (row.size() < static_cast<size_t>(C)) row.resize(static_cast<size_t>(C));
+    float* pr = row.data();
     for (int64_t r = r0; r < r1; ++r) {
       const float gr = per_row ? g[r] : shared;
-      const float* pr = p + r * C;
+      softmax_row(x + r * C, pr, C);
       float* d = dx + r * C;
       for (int64_t k = 0; k < C; ++k) {
         const float v = gr * (pr[k] - (k == l[r] ? 1.0f : 0.0f));

@@ -168,19 +168,30 @@ __global__ void xent_total_kernel(const double* row_loss, float* loss, int64_t r
   if (threadIdx.x == 0) loss[0] = static_cast<float>(mean ? s / static_cast<double>(rows) : s);
 }
 
-// dlogits = g_row * (probs - onehot(label)).
-__global__ void xent_grad_kernel(const float* probs, const int32_t* labels, const float* dy, float* dx, int64_t rows,
+// dlogits = g_row * (probs - onehot(label)), one block per row: the row's probabilities computed again
+// from the logits exactly as xent_rows_kernel computes them (the same block reductions), since the
+// backward does not read the forward's (ir/ops/loss_ops.cpp says why).
+__global__ void xent_grad_kernel(const float* x, const int32_t* labels, const float* dy, float* dx, int64_t rows,
                                  int64_t C, int reduction, bool acc) {
   // reduction: 0 mean, 1 sum, 2 none
   const float shared = reduction == 0 ? static_cast<float>(static_cast<double>(dy[0]) / static_cast<double>(rows))
                        : reduction == 1 ? dy[0]
                                         : 0.0f;
-  const int64_t n = rows * C;
-  for (int64_t i = global_thread(); i < n; i += global_stride()) {
-    const int64_t r = i / C, k = i - r * C;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const float* xr = x + r * C;
+    float* dr = dx + r * C;
+    float mx = -INFINITY;
+    for (int64_t k = threadIdx.x; k < C; k += kThreads) mx = xr[k] > mx ? xr[k] : mx;
+    mx = block_max(mx);
+    double sum = 0.0;
+    for (int64_t k = threadIdx.x; k < C; k += kThreads) sum += expf(__fsub_rn(xr[k], mx));
+    sum = block_sum(sum);
     const float gr = reduction == 2 ? dy[r] : shared;
-    const float v = __fmul_rn(gr, __fsub_rn(probs[i], k == labels[r] ? 1.0f : 0.0f));
-    dx[i] = acc ? __fadd_rn(dx[i], v) : v;
+    for (int64_t k = threadIdx.x; k < C; k += kThreads) {
+      const float p = static_cast<float>(static_cast<double>(expf(__fsub_rn(xr[k], mx))) / sum);
+      const float v = __fmul_rn(gr, __fsub_rn(p, k == labels[r] ? 1.0f : 0.0f));
+      dr[k] = acc ? __fadd_rn(dr[k], v) : v;
+    }
   }
 }
 
@@ -209,11 +220,11 @@ void xent_backward(CudaContext& ctx, const OpCall& c) {
   const bool acc = grad_accumulates(c, 0);
   const Tensor& dy = c.dy[0];
   if (!dy.present()) return zero_gradient(ctx, c.dx[0], acc);
-  const Tensor &labels = c.in[1], &probs = c.out[1];
-  const int64_t C = probs.type.shape.back(), rows = labels.numel();
+  const Tensor &logits = c.in[0], &labels = c.in[1];
+  const int64_t C = logits.type.shape.back(), rows = labels.numel();
   if (rows * C == 0) return;
-  xent_grad_kernel<<<blocks_for(rows * C), kThreads, 0, ctx.stream()>>>(
-      probs.f32(), labels.i32(), dy.f32(), c.dx[0].f32(), rows, C,
+  xent_grad_kernel<<<blocks_for(rows, 1), kThreads, 0, ctx.stream()>>>(
+      logits.f32(), labels.i32(), dy.f32(), c.dx[0].f32(), rows, C,
       reduction_code(c.node->attrs.get_string("reduction")), acc);
   SL_CUDA_LAUNCH_CHECK();
 }

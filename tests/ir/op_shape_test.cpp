@@ -515,8 +515,9 @@ TEST(LossOps, SoftmaxCrossEntropy) {
   EXPECT_CONTAINS(infer_error("softmax_cross_entropy", {f32({32, 10}), f32({32})}), "must be i32");
   const ir::OpDef& d = def("softmax_cross_entropy");
   EXPECT_EQ(d.visible_outputs, 1);
-  EXPECT_EQ(d.backward.inputs, std::vector<int>{1});
-  EXPECT_EQ(d.backward.outputs, std::vector<int>{1});
+  // The logits, not the probabilities: keeping the node for its loss must not keep them (loss_ops.cpp).
+  EXPECT_EQ(d.backward.inputs, (std::vector<int>{0, 1}));
+  EXPECT_TRUE(d.backward.outputs.empty());
 }
 
 TEST(LossOps, Reductions) {
