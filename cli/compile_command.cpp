@@ -95,7 +95,8 @@ Compiled plan_experiment(const CompileArgs& a, SourceManager& sources) {
     lo.set_locs.push_back(SourceLoc{at.file, at.line, at.column, std::max<int>(1, static_cast<int>(value.size()))});
   }
   lo.model = cfg.model.name;
-  lo.fusion = cfg.memory.fusion ? ir::FusionOptions::for_policy(cfg.memory.policy) : ir::FusionOptions::none();
+  lo.fusion = cfg.memory.fusion ? ir::FusionOptions::for_policy(cfg.memory.policy)  // ir/fusion.h
+                                : ir::FusionOptions::none();
   auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
   Compiled c;
   if (a.backend.empty()) {
@@ -121,7 +122,8 @@ Compiled plan_snet(const CompileArgs& a, SourceManager& sources) {
   m.sets = a.sets;
   m.batch = a.batch;
   m.model = a.model;
-  if (!a.no_fusion) m.fusion = ir::FusionOptions::for_policy(!a.memory_budget.empty() ? "budget" : a.policy.empty() ? "none" : a.policy);
+  const std::string policy = !a.memory_budget.empty() ? "budget" : a.policy.empty() ? "none" : a.policy;
+  if (!a.no_fusion) m.fusion = ir::FusionOptions::for_policy(policy);
   auto graph = std::make_shared<const ir::Graph>(load(m, sources));
   Compiled c;
   c.backend = a.backend == "cuda" ? codegen::Backend::Cuda : codegen::Backend::Cpu;

@@ -10,9 +10,10 @@
 //   when every intermediate has one reader, c' at most one besides its tanh, and all share an annotation.
 //   Its backward reads the gates, c and c' and computes the activations again: one tensor of c's size
 //   less per step than the ten nodes keep, and no copies for the split.
-// - The fused node keeps the first replaced node's (the batch norm's, the split's) name, path, span, attributes, inputs (its parameters included)
-//   and outputs; `fused_from` lists the paths of the nodes it replaces, so reports and errors still point
-//   at the DSL. Readers of the relu's output read the fused node's.
+// - The fused node keeps the first replaced node's (the batch norm's, the split's) name, path, span and
+//   annotation; a fused batch norm also its attributes, inputs (its parameters included) and outputs.
+//   `fused_from` lists the paths of the nodes it replaces, so reports and errors still point at the DSL.
+//   Readers of the chain's results (the relu's output; h' and c') read the fused node's.
 // - Node ids are renumbered (the graph stays in topological order), but every node keeps its rng_key, so
 //   dropout masks do not change; parameters keep their order and names, so checkpoints do not either.
 // - The fused kernels do the unfused arithmetic, so training is bitwise the same with and without the pass

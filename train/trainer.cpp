@@ -251,7 +251,8 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
     lo.set_locs.push_back(SourceLoc{at.file, at.line, at.column, std::max<int>(1, static_cast<int>(value.size()))});
   }
   lo.model = cfg.model.name;
-  lo.fusion = cfg.memory.fusion ? ir::FusionOptions::for_policy(cfg.memory.policy) : ir::FusionOptions::none();
+  lo.fusion = cfg.memory.fusion ? ir::FusionOptions::for_policy(cfg.memory.policy)  // ir/fusion.h
+                                : ir::FusionOptions::none();
   // With workers, a source that cannot read only its shard draws the global batch for slicing: the inputs
   // at that batch come from loading the model at it.
   const bool slices_global_batch = workers > 1 && !data::reads_only_its_shard(cfg.data);

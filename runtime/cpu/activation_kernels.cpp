@@ -222,9 +222,10 @@ void lstm_cell_backward(const OpCall& call) {
       const float* dhr = has_dh ? dh + r * H : nullptr;
       const float* dcr = has_dcn ? dcn + r * H : nullptr;
       const float* cr = c + r * H;
-      if (has_dh && has_dcn) lstm_grad_span<true, true>(a[0], a[1], a[2], a[3], t, cr, dhr, dcr, gq[0], gq[1], gq[2], gq[3], dcv, H);
-      else if (has_dh) lstm_grad_span<true, false>(a[0], a[1], a[2], a[3], t, cr, dhr, dcr, gq[0], gq[1], gq[2], gq[3], dcv, H);
-      else lstm_grad_span<false, true>(a[0], a[1], a[2], a[3], t, cr, dhr, dcr, gq[0], gq[1], gq[2], gq[3], dcv, H);
+      auto grads = [&](auto span) { span(a[0], a[1], a[2], a[3], t, cr, dhr, dcr, gq[0], gq[1], gq[2], gq[3], dcv, H); };
+      if (has_dh && has_dcn) grads(lstm_grad_span<true, true>);
+      else if (has_dh) grads(lstm_grad_span<true, false>);
+      else grads(lstm_grad_span<false, true>);
       if (dgates != nullptr)
         for (int q = 0; q < 4; ++q) store_span(dgates + r * 4 * H + s.quarter[q], gq[q], H, acc_x);
       if (dc != nullptr) store_span(dc + r * H, dcv, H, acc_c);
