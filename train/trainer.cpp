@@ -301,15 +301,12 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
                                               std::to_string(rank) + "; train data-parallel with `sublinear train`");
     std::string how;
     if (program->host_params() != nullptr) {
+      // Overlap needs the program to report finished gradients; a compiled trainer runs the steps itself
+      // and refuses the hook, and then sums them all after the backward pass, without the reducer's thread.
+      const bool reports = cfg.workers.overlap &&
+                           program->set_gradient_ready_hook([r = &reducer](size_t p) { (*r)->ready(p); });
       reducer.emplace(*comm, *program->host_params(), program->gradient_ready_order(), cfg.workers.bucket_bytes,
-                      cfg.workers.overlap);
-      // A program that cannot report finished gradients (a compiled trainer runs the steps itself) sums
-      // them all after the backward pass, without the reducer's thread.
-      if (reducer->overlaps() && !program->set_gradient_ready_hook([r = &*reducer](size_t p) { r->ready(p); })) {
-        reducer.reset();
-        reducer.emplace(*comm, *program->host_params(), program->gradient_ready_order(), cfg.workers.bucket_bytes,
-                        false);
-      }
+                      reports);
       how = "averaged in " + std::to_string(reducer->buckets()) + (reducer->buckets() == 1 ? " bucket" : " buckets") +
             (reducer->overlaps() ? " as the backward pass finishes them" : " after the backward pass") + ", " +
             ir::human_bytes(reducer->extra_bytes()) + " of reduction buffers";

@@ -132,14 +132,6 @@ SL_VECTOR_CLONES void product_span(const float* __restrict a, const float* __res
   for (int64_t j = 0; j < n; ++j) y[j] = a[j] * b[j];
 }
 
-SL_VECTOR_CLONES void store_span(float* __restrict d, const float* __restrict v, int64_t n, bool acc) {
-  if (acc) {
-    for (int64_t j = 0; j < n; ++j) d[j] += v[j];
-  } else {
-    for (int64_t j = 0; j < n; ++j) d[j] = v[j];
-  }
-}
-
 // Gradients of one row from the activations a (i, f, g, o), t = tanh(c'), c, dh and dc' (each present
 // per Dh, Dcn): the gates' pre-activation gradients into gq (i, f, g, o) and c's into dcv.
 template <bool Dh, bool Dcn>
@@ -227,8 +219,8 @@ void lstm_cell_backward(const OpCall& call) {
       else if (has_dh) grads(lstm_grad_span<true, false>);
       else grads(lstm_grad_span<false, true>);
       if (dgates != nullptr)
-        for (int q = 0; q < 4; ++q) store_span(dgates + r * 4 * H + s.quarter[q], gq[q], H, acc_x);
-      if (dc != nullptr) store_span(dc + r * H, dcv, H, acc_c);
+        for (int q = 0; q < 4; ++q) store_gradient(dgates + r * 4 * H + s.quarter[q], gq[q], H, acc_x);
+      if (dc != nullptr) store_gradient(dc + r * H, dcv, H, acc_c);
     }
   });
 }

@@ -19,21 +19,31 @@ namespace {
 
 // --- softmax -------------------------------------------------------------------------------------------
 
+// One row over a block: its max, and the sum of exp(x - max) in double, each thread taking elements
+// threadIdx.x, + kThreads, ... and the block reductions fixed, so every caller gets the same bits (the
+// cross-entropy's backward depends on it). Each exp is also written to e[k] when e is given.
+__device__ void row_max_sum(const float* xr, int64_t C, float* e, float& mx, double& sum) {
+  float m = -INFINITY;
+  for (int64_t k = threadIdx.x; k < C; k += kThreads) m = xr[k] > m ? xr[k] : m;
+  m = block_max(m);
+  double s = 0.0;
+  for (int64_t k = threadIdx.x; k < C; k += kThreads) {
+    const float v = expf(__fsub_rn(xr[k], m));
+    if (e != nullptr) e[k] = v;
+    s += v;
+  }
+  mx = m;
+  sum = block_sum(s);
+}
+
 // The last axis: one block per row.
 __global__ void softmax_rows_kernel(const float* x, float* y, int64_t rows, int64_t C) {
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * C;
     float* yr = y + r * C;
-    float mx = -INFINITY;
-    for (int64_t k = threadIdx.x; k < C; k += kThreads) mx = xr[k] > mx ? xr[k] : mx;
-    mx = block_max(mx);
-    double sum = 0.0;
-    for (int64_t k = threadIdx.x; k < C; k += kThreads) {
-      const float e = expf(__fsub_rn(xr[k], mx));
-      yr[k] = e;
-      sum += e;
-    }
-    sum = block_sum(sum);
+    float mx;
+    double sum;
+    row_max_sum(xr, C, yr, mx, sum);
     // Each thread divides the elements it wrote.
     for (int64_t k = threadIdx.x; k < C; k += kThreads) yr[k] = static_cast<float>(static_cast<double>(yr[k]) / sum);
   }
@@ -141,16 +151,9 @@ __global__ void xent_rows_kernel(const float* x, const int32_t* labels, float* p
     const int32_t label = labels[r];
     const bool valid = label >= 0 && label < C;
     if (!valid && threadIdx.x == 0) report_error(err, kLabelOutOfRange, node, label, r, C);
-    float mx = -INFINITY;
-    for (int64_t k = threadIdx.x; k < C; k += kThreads) mx = xr[k] > mx ? xr[k] : mx;
-    mx = block_max(mx);
-    double sum = 0.0;
-    for (int64_t k = threadIdx.x; k < C; k += kThreads) {
-      const float e = expf(__fsub_rn(xr[k], mx));
-      pr[k] = e;
-      sum += e;
-    }
-    sum = block_sum(sum);
+    float mx;
+    double sum;
+    row_max_sum(xr, C, pr, mx, sum);
     for (int64_t k = threadIdx.x; k < C; k += kThreads) pr[k] = static_cast<float>(static_cast<double>(pr[k]) / sum);
     if (threadIdx.x == 0) {
       const double l = valid ? log(sum) + (static_cast<double>(mx) - static_cast<double>(xr[label])) : NAN;
@@ -169,8 +172,8 @@ __global__ void xent_total_kernel(const double* row_loss, float* loss, int64_t r
 }
 
 // dlogits = g_row * (probs - onehot(label)), one block per row: the row's probabilities computed again
-// from the logits exactly as xent_rows_kernel computes them (the same block reductions), since the
-// backward does not read the forward's (ir/ops/loss_ops.cpp says why).
+// from the logits with xent_rows_kernel's row_max_sum and division, since the backward does not read the
+// forward's (ir/ops/loss_ops.cpp says why).
 __global__ void xent_grad_kernel(const float* x, const int32_t* labels, const float* dy, float* dx, int64_t rows,
                                  int64_t C, int reduction, bool acc) {
   // reduction: 0 mean, 1 sum, 2 none
@@ -180,12 +183,9 @@ __global__ void xent_grad_kernel(const float* x, const int32_t* labels, const fl
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * C;
     float* dr = dx + r * C;
-    float mx = -INFINITY;
-    for (int64_t k = threadIdx.x; k < C; k += kThreads) mx = xr[k] > mx ? xr[k] : mx;
-    mx = block_max(mx);
-    double sum = 0.0;
-    for (int64_t k = threadIdx.x; k < C; k += kThreads) sum += expf(__fsub_rn(xr[k], mx));
-    sum = block_sum(sum);
+    float mx;
+    double sum;
+    row_max_sum(xr, C, nullptr, mx, sum);
     const float gr = reduction == 2 ? dy[r] : shared;
     for (int64_t k = threadIdx.x; k < C; k += kThreads) {
       const float p = static_cast<float>(static_cast<double>(expf(__fsub_rn(xr[k], mx))) / sum);
