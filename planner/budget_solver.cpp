@@ -17,16 +17,21 @@
 //   budget M is solved exactly over M discretised into levels, for a geometric grid of M (from the
 //   least M the model fits to keeping everything plus the largest node). The model ignores gradients
 //   and end sets: only the exact plans built from its solutions are judged.
-// - From sqrt's plan and the DP's smallest, the longest suffix of segments that can be kept whole (then
+// - Nested groups (the paper's recursion, one level down, as Rotor's optimal chains nest it): below
+//   the least budget the one-level model fits and up to twice it, the DP may also recompute a group
+//   twice, keeping only the end sets of its sub-groups (about equal in bytes, their count chosen to
+//   hold least) through the group's backward pass: mirror 1 on those ends, 2 on the rest.
+// - From sqrt's plan, the DP's smallest and the nested DP's smallest, the longest suffix of segments that can be kept whole (then
 //   but for cheap ops) without raising the total is found by bisection: the last segments run backward
 //   first, while the earlier ones hold only what they keep. From sqrt's plan also the longest suffix
 //   kept but for cheap ops alone.
 // - Graphs of more than 20,000 compute nodes (each exact plan takes about a second) get coarser grids
 //   and at most 8 galloping and bisection steps per kept-tail search.
-// - On small graphs (a few dozen compute nodes) a greedy walk from keep-everything adds the single-node
-//   (else paired) changes with the best bytes saved per FLOP, a descent from the smallest points takes
-//   the single or paired depth changes that lower the peak most, and every frontier point is then
-//   improved by keeping any recomputed node whose keeping costs no peak.
+// - On small graphs (up to 64 compute nodes) a greedy walk from keep-everything adds the single-node
+//   changes with the best bytes saved per FLOP, and every frontier point is then improved by keeping any
+//   recomputed node whose keeping costs no peak. Up to 24 compute nodes the walk also tries pairs when
+//   no single change saves, and a descent from the smallest points takes the single or paired depth
+//   changes that lower the peak most.
 #include "planner/budget_solver.h"
 
 #include <algorithm>
@@ -46,7 +51,8 @@ namespace sublinear::planner {
 namespace {
 
 constexpr int64_t kInf = std::numeric_limits<int64_t>::max() / 4;
-constexpr size_t kGreedyPositions = 24;  // greedy walk and local improvement up to this many compute nodes
+constexpr size_t kGreedyPositions = 24;  // greedy walk with pairs, descent and local improvement up to ...
+constexpr size_t kGreedySingles = 64;    // ... this many compute nodes; single changes only up to this many
 constexpr int kDpLevels = 96;            // persistent-memory levels of the segment DP
 constexpr int kDpBudgets = 32;           // model budgets on the geometric grid
 constexpr size_t kDpSegments = 400;      // the DP's segments, at most about
@@ -158,7 +164,7 @@ std::vector<char> droppable_nodes(const ir::Graph& g) {
 
 // ---- the segment DP -----------------------------------------------------------------------------------
 
-enum class GroupMode : int8_t { Keep, KeepNonCheap, Recompute };
+enum class GroupMode : int8_t { Keep, KeepNonCheap, Recompute, Nested };
 
 struct Segments {
   std::vector<size_t> last;        // last position of each segment; candidates end all but the tail
@@ -209,10 +215,67 @@ Segments make_segments(const ir::Graph& g, const CutAnalysis& c, const std::vect
 struct GroupChoice {
   size_t first = 0, last = 0;  // segments
   GroupMode mode = GroupMode::Keep;
+  std::vector<size_t> inner_ends;  // Nested: the segments that end its sub-groups (but the last)
 };
 
-// Least model recompute under model budget `budget`; empty when nothing fits the model.
-std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget) {
+// A recomputed group split into sub-groups (the recursion of the paper's section 4.4, one level down):
+// its sub-groups' end sets are kept through the group's backward pass (mirror 1) and everything else is
+// recomputed a second time, one sub-group at a time (mirror 2). While the group runs backward it holds
+// its never-dropped bytes, the sub-groups' end sets and the largest sub-group. For every group of
+// segments [i, j] the sub-groups of about equal bytes, for the count that holds least, are found once.
+struct NestedGroups {
+  size_t n = 0, max_len = 0;
+  std::vector<int64_t> hold;                 // [i * max_len + (j - i)]; kInf: not worth nesting
+  std::vector<std::vector<size_t>> ends;     // same index: the sub-groups' last segments, but the group's
+
+  const std::vector<size_t>& inner_ends(size_t i, size_t j) const { return ends[i * max_len + (j - i)]; }
+  int64_t held(size_t i, size_t j) const { return j - i < max_len ? hold[i * max_len + (j - i)] : kInf; }
+};
+
+NestedGroups nest_groups(const Segments& s, size_t max_len) {
+  NestedGroups out;
+  out.n = s.size();
+  out.max_len = max_len;
+  out.hold.assign(out.n * max_len, kInf);
+  out.ends.resize(out.n * max_len);
+  std::vector<int64_t> all(s.size());
+  for (size_t k = 0; k < s.size(); ++k) all[k] = s.fixed[k] + s.noncheap[k] + s.cheap[k];
+  for (size_t i = 0; i < out.n; ++i) {
+    int64_t group = 0, fixed = 0;
+    for (size_t j = i; j < out.n && j - i < max_len; ++j) {
+      group += all[j], fixed += s.fixed[j];
+      const size_t len = j - i + 1;
+      if (len < 3) continue;
+      int64_t best = kInf;
+      std::vector<size_t> best_ends;
+      for (size_t parts = 2; parts * parts <= 4 * len && parts <= len; ++parts) {
+        // Greedy equal shares: a sub-group ends once it holds group / parts bytes.
+        const int64_t share = (group + static_cast<int64_t>(parts) - 1) / static_cast<int64_t>(parts);
+        std::vector<size_t> ends;
+        int64_t held = fixed, run = 0, largest = 0;
+        for (size_t k = i; k <= j; ++k) {
+          run += all[k] - s.fixed[k];
+          if (k < j && run >= share && s.end_set[k] > 0) {
+            ends.push_back(k);
+            held += s.end_set[k];
+            largest = std::max(largest, run);
+            run = 0;
+          }
+        }
+        largest = std::max(largest, run);
+        held += largest;
+        if (!ends.empty() && held < best) best = held, best_ends = std::move(ends);
+      }
+      out.hold[i * max_len + (j - i)] = best;
+      out.ends[i * max_len + (j - i)] = std::move(best_ends);
+    }
+  }
+  return out;
+}
+
+// Least model recompute under model budget `budget`; empty when nothing fits the model. `nested`, when
+// given, adds the Nested mode.
+std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget, const NestedGroups* nested = nullptr) {
   const size_t n = s.size();
   const int64_t q = std::max<int64_t>(1, (budget + kDpLevels - 1) / kDpLevels);
   const size_t width = kDpLevels + 1;
@@ -239,12 +302,19 @@ std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget) {
       least = here;
       const int64_t base = l * q;
       int64_t all = 0, fixed = 0, noncheap = 0, cost = 0, cheap_cost = 0, largest = 0;
-      for (size_t j = i; j < n && j < i + max_group; ++j) {
+      const size_t reach = nested ? std::max(max_group, nested->max_len) : max_group;
+      for (size_t j = i; j < n && j < i + reach; ++j) {
         fixed += s.fixed[j], noncheap += s.noncheap[j], cost += s.cost[j], cheap_cost += s.cheap_cost[j];
         all += s.fixed[j] + s.noncheap[j] + s.cheap[j];
         largest = std::max(largest, s.largest[j]);
-        // While the group runs backward it holds everything it has, whatever it keeps afterwards.
-        if (base + all > budget) break;
+        // While the group runs backward it holds everything it has, whatever it keeps afterwards; a
+        // nested group holds its sub-groups' ends and the largest sub-group, and recomputes twice.
+        if (nested && base + nested->held(i, j) <= budget)
+          relax(i, l, j, fixed + s.end_set[j], 2 * cost, GroupMode::Nested);
+        if (base + all > budget || j >= i + max_group) {
+          if (!nested) break;
+          continue;
+        }
         if (j == i) relax(i, l, j, all, 0, GroupMode::Keep);  // longer kept groups split for free
         relax(i, l, j, fixed + noncheap + s.end_set[j], cheap_cost, GroupMode::KeepNonCheap);
         relax(i, l, j, fixed + s.end_set[j], cost, GroupMode::Recompute);
@@ -260,7 +330,8 @@ std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget) {
   if (best < 0) return groups;
   for (size_t j = n, l = static_cast<size_t>(best); j > 0;) {
     const Back& b = back[j * width + l];
-    groups.push_back({static_cast<size_t>(b.first), j - 1, b.mode});
+    groups.push_back({static_cast<size_t>(b.first), j - 1, b.mode, {}});
+    if (b.mode == GroupMode::Nested) groups.back().inner_ends = nested->inner_ends(static_cast<size_t>(b.first), j - 1);
     j = static_cast<size_t>(b.first), l = static_cast<size_t>(b.from_level);
   }
   std::reverse(groups.begin(), groups.end());
@@ -270,20 +341,25 @@ std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget) {
 std::vector<int32_t> groups_to_mirror(const ir::Graph& g, const CutAnalysis& c, const Segments& s,
                                       const std::vector<GroupChoice>& groups) {
   std::vector<int32_t> m(g.size(), 0);
-  std::vector<char> keep_end(c.order.size(), 0);
+  std::vector<char> keep_end(c.order.size(), 0), inner_end(c.order.size(), 0);
   size_t p = 0;
   for (const auto& gr : groups) {
     for (; p <= s.last[gr.last]; ++p) {
       const ir::Node& n = g.node(c.order[p]);
-      m[n.id] = gr.mode == GroupMode::Recompute ? 1 : gr.mode == GroupMode::KeepNonCheap && n.def->cheap ? 1 : 0;
+      m[n.id] = gr.mode == GroupMode::Recompute ? 1
+                : gr.mode == GroupMode::Nested ? 2
+                : gr.mode == GroupMode::KeepNonCheap && n.def->cheap ? 1 : 0;
     }
     if (c.candidate[s.last[gr.last]]) keep_end[s.last[gr.last]] = 1;
+    for (size_t k : gr.inner_ends) inner_end[s.last[k]] = 1;
   }
   CrossingSweep sweep(c);
   for (size_t q = 0; q < c.order.size(); ++q) {
     sweep.advance(q);
     if (keep_end[q])
       for (const auto& v : sweep.crossing()) m[v.node] = 0;
+    if (inner_end[q])
+      for (const auto& v : sweep.crossing()) m[v.node] = std::min(m[v.node], 1);
   }
   return m;
 }
@@ -293,7 +369,7 @@ std::vector<int32_t> groups_to_mirror(const ir::Graph& g, const CutAnalysis& c, 
 // From keep-everything, repeatedly take the change that saves the most total bytes per recomputed FLOP:
 // one node dropped (or deepened, up to 2), or, when no single change saves anything (two branches
 // that only free their input together), two at once. Every plan on the way is a candidate.
-void greedy_walk(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable) {
+void greedy_walk(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable, bool pairs) {
   std::vector<int32_t> cur(g.size(), 0);
   ParetoSet::Score at = set.evaluate(cur, "greedy");
   std::vector<ir::NodeId> free;
@@ -315,7 +391,7 @@ void greedy_walk(ParetoSet& set, const ir::Graph& g, const std::vector<char>& dr
     };
     for (ir::NodeId v : free)
       if (cur[v] < 2) consider({v});
-    if (pick.empty())
+    if (pick.empty() && pairs)
       for (size_t i = 0; i < free.size(); ++i)
         for (size_t j = i + 1; j < free.size(); ++j)
           if (cur[free[i]] < 2 && cur[free[j]] < 2) consider({free[i], free[j]});
@@ -520,6 +596,28 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
       (sc && sc->total <= target->total_peak_bytes() ? below : above) = mid;
     }
   }
+  // Below the least the one-level model fits, and a little above it, nested groups: the DP with a group
+  // that recomputes twice and holds only its sub-groups' ends and the largest sub-group.
+  const size_t nest_len = static_cast<size_t>(4 * std::sqrt(static_cast<double>(segs.size()))) + 32;
+  const NestedGroups nest = nest_groups(segs, nest_len);
+  std::vector<int32_t> nested_smallest;
+  {
+    double nlo = 0, nfeasible = feasible;
+    for (int i = 0; i < 16 && nfeasible - nlo > hi * 1e-3; ++i) {
+      const double mid = (nlo + nfeasible) / 2;
+      (solve_segments(segs, static_cast<int64_t>(mid), &nest).empty() ? nlo : nfeasible) = mid;
+    }
+    const double ntop = std::min(hi, 2 * feasible);
+    const int ngrid = large ? kDpBudgets / 8 : kDpBudgets / 2;
+    for (int i = 0; i < ngrid; ++i) {
+      const double b = nfeasible * std::pow(ntop / nfeasible, static_cast<double>(i) / (ngrid - 1));
+      std::vector<GroupChoice> groups = solve_segments(segs, static_cast<int64_t>(b), &nest);
+      if (groups.empty()) continue;
+      std::vector<int32_t> m = groups_to_mirror(graph, cuts, segs, groups);
+      set.evaluate(m, "nested");
+      if (nested_smallest.empty()) nested_smallest = std::move(m);
+    }
+  }
   // The smallest plans of each family gain most from a kept tail.
   const int tail_steps = large ? kLargeTailSteps : 64;
   // From sqrt's plan both ways: whole segments first, or only their non-cheap ops over a longer tail
@@ -529,9 +627,14 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
   if (auto groups = solve_segments(segs, static_cast<int64_t>(feasible)); !groups.empty())
     keep_tail(set, graph, cuts, fine, groups_to_mirror(graph, cuts, segs, groups), tail_steps,
               {GroupMode::Keep, GroupMode::KeepNonCheap});
+  if (!nested_smallest.empty())
+    keep_tail(set, graph, cuts, fine, nested_smallest, tail_steps, {GroupMode::Keep, GroupMode::KeepNonCheap});
   if (cuts.order.size() <= kGreedyPositions) {
-    greedy_walk(set, graph, droppable);
+    greedy_walk(set, graph, droppable, true);
     descend(set, graph, droppable, 3);
+    improve_locally(set, graph, droppable);
+  } else if (cuts.order.size() <= kGreedySingles) {
+    greedy_walk(set, graph, droppable, false);
     improve_locally(set, graph, droppable);
   }
   f.plans_built = set.built();

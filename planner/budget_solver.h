@@ -38,7 +38,7 @@ struct Frontier {
   PlanOptions options;
   // Pareto-optimal plans: total peak strictly ascending, recompute cost strictly descending. The
   // first is the smallest plan found, the last recomputes least (nothing, unless annotations force
-  // it). Families: "none", "drop-cheap", "sqrt", "log", "segments", "tail", "greedy".
+  // it). Families: "none", "drop-cheap", "sqrt", "log", "segments", "nested", "tail", "greedy".
   std::vector<FrontierPoint> points;
   // The fixed policies' own plans (none, drop-cheap, sqrt as its Appendix A search picks it, log),
   // which the frontier dominates, for placing them against it.

@@ -16,6 +16,7 @@ pkgs=(
   libopenmpi-dev openmpi-bin          # data-parallel workers: the MPI plug-in and mpirun (tests, bench)
   pkgconf                             # CMake's FindMPI asks pkg-config first
   libgtest-dev                        # tests
+  coinor-libcbc-dev                   # tests: CBC solves the MILP the budget solver is measured against
   clang-14 libclang-rt-14-dev         # scripts/sanitize_and_fuzz.sh: ASan, UBSan and libFuzzer (CI)
   python3                             # bench/*.sh read metrics.jsonl with it
   python3-venv                        # bench/cpu_vs_torch.sh: a venv for torch (pip, PEP 668)

@@ -157,7 +157,9 @@ TEST(CostProfile, TrafficIsTheDefaultAndFlopsAnOption) {
     const ir::Cost c = n.def->cost(ins, n.outputs, n.attrs);
     EXPECT_EQ(traffic.cost[n.id], c.flops + kTrafficFlopsPerByte * c.bytes) << n.name;
     EXPECT_EQ(flops.cost[n.id], c.flops) << n.name;
-    if (n.op == "relu") EXPECT_GT(traffic.cost[n.id], 10 * c.flops) << n.name;
+    if (n.op == "relu") {
+      EXPECT_GT(traffic.cost[n.id], 10 * c.flops) << n.name;
+    }
     ++checked;
   }
   EXPECT_GT(checked, 10);

@@ -1,0 +1,167 @@
+// The budget solver against Checkmate's MILP (checkmate_milp.h), the exact method for graphs too large
+// to enumerate. First the oracle itself: on tiny graphs its optimum is at most the recomputation of
+// every plan the scheduler can build within the same live bytes (it is a relaxation, so it bounds the
+// true optimum from below), zero when everything fits, and infeasible below the least any schedule
+// needs. Then the solver: at the points of its frontier on chains and on a residual net of a few dozen
+// nodes, CBC is asked for a schedule that recomputes more than 5% less within the point's arena bytes
+// (the arena is at least the live bytes, so the question is the harder one for the solver). "None
+// exists" proves the point; a schedule found fails the test; no answer within the time limit leaves the
+// point undecided, printed, and at most a fifth of the points may be undecided.
+//
+// Known gap, pinned rather than hidden: at the residual net's smallest point the MILP's optimum
+// recomputes 15% less than the solver, with a schedule that recomputes a value, drops it and recomputes
+// it again within one backward pass; no mirror vector expresses it (the best vector of depth up to 2 is
+// the solver's own, which the test checks), so closing it needs explicit schedules in the scheduler.
+#include "checkmate_milp.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <vector>
+
+#include "planner/budget_solver.h"
+#include "planner/scheduler.h"
+#include "planner/split_points.h"
+#include "planner_test_util.h"
+
+namespace sublinear::planner {
+namespace {
+
+using namespace ptest;
+
+PlanOptions no_inplace() {
+  PlanOptions o;
+  o.inplace = false;
+  return o;
+}
+
+#define SKIP_WITHOUT_CBC()                                                                     \
+  if (!checkmate_least_recompute(chain(1).graph, no_inplace(), 1 << 20, 1).available)          \
+  GTEST_SKIP() << "built without CBC (coinor-libcbc-dev): no MILP oracle"
+
+// Every mirror vector with entries up to `depth`: the least recomputation at each live peak.
+std::map<int64_t, int64_t> least_by_live_peak(const std::shared_ptr<const ir::Graph>& g, int depth) {
+  std::vector<ir::NodeId> free;
+  for (const auto& n : g->nodes())
+    if (!n.def->is_source && n.def->recomputable) free.push_back(n.id);
+  for (const auto& out : g->outputs()) std::erase(free, out.node);
+  std::map<int64_t, int64_t> best;
+  std::vector<int32_t> m(g->size(), 0);
+  for (;;) {
+    const Plan p = build_plan(g, m, no_inplace(), "exhaustive");
+    auto [it, fresh] = best.emplace(p.live_peak_bytes, p.recompute_cost);
+    if (!fresh) it->second = std::min(it->second, p.recompute_cost);
+    size_t k = 0;
+    for (; k < free.size() && m[free[k]] == depth; ++k) m[free[k]] = 0;
+    if (k == free.size()) break;
+    ++m[free[k]];
+  }
+  return best;
+}
+
+void expect_lower_bound(const std::shared_ptr<const ir::Graph>& g, int depth) {
+  const std::map<int64_t, int64_t> plans = least_by_live_peak(g, depth);
+  for (const auto& [live, recompute] : plans) {
+    const MilpOutcome m = checkmate_least_recompute(g, no_inplace(), live, 30);
+    ASSERT_TRUE(m.optimal) << g->model_name << " at " << live << " B: not solved in 30 s";
+    EXPECT_TRUE(m.feasible) << g->model_name << " at " << live << " B: a plan fits, the MILP says none does";
+    EXPECT_LE(m.best, static_cast<double>(recompute) + 1e-6 * static_cast<double>(recompute) + 1e-9)
+        << g->model_name << " at " << live << " B: plan " << recompute << ", MILP optimum " << m.best;
+  }
+  // Keep-everything's live peak needs no recomputation; half the smallest plan's cannot be met (every
+  // backward step holds its inputs and outputs, and the smallest plans hold little more).
+  const MilpOutcome all = checkmate_least_recompute(g, no_inplace(), plans.rbegin()->first, 30);
+  EXPECT_TRUE(all.optimal && all.best == 0) << g->model_name << ": " << all.best;
+  const MilpOutcome half = checkmate_least_recompute(g, no_inplace(), plans.begin()->first / 2, 30);
+  EXPECT_TRUE(half.infeasible) << g->model_name << " fits half the smallest plan's live bytes";
+}
+
+TEST(CheckmateMilp, BoundsEveryPlanOfAChainFromBelow) {
+  SKIP_WITHOUT_CBC();
+  expect_lower_bound(chain(6).graph, 2);
+}
+TEST(CheckmateMilp, BoundsEveryPlanOfABranchingGraphFromBelow) {
+  SKIP_WITHOUT_CBC();
+  expect_lower_bound(diamond().graph, 2);
+  expect_lower_bound(residual_chain(2).graph, 1);
+}
+TEST(CheckmateMilp, BoundsEveryPlanOfAUNetFromBelow) {
+  SKIP_WITHOUT_CBC();
+  expect_lower_bound(u_net(1, 64, 8), 1);
+}
+
+// Asks CBC, for each frontier point from the `from`-th, for a schedule recomputing 5% less.
+void expect_within_five_percent(const std::shared_ptr<const ir::Graph>& g, double seconds, size_t from = 0) {
+  const Frontier f = solve_frontier(g, analyse_cuts(*g), no_inplace());
+  int proven = 0, undecided = 0;
+  for (size_t i = from; i < f.points.size(); ++i) {
+    const FrontierPoint& p = f.points[i];
+    if (p.recompute_cost == 0) {
+      ++proven;
+      continue;
+    }
+    const double cutoff = static_cast<double>(p.recompute_cost) / 1.05;
+    const MilpOutcome m = checkmate_least_recompute(g, no_inplace(), p.feature_map_peak_bytes, seconds, cutoff);
+    ASSERT_TRUE(m.available);
+    if (m.feasible && m.best < cutoff) {
+      ADD_FAILURE() << g->model_name << " at " << p.feature_map_peak_bytes << " B: the solver recomputes "
+                    << p.recompute_cost << ", a schedule within the same bytes " << m.best;
+    } else if (m.bound >= cutoff * (1 - 1e-6)) {
+      ++proven;
+    } else {
+      ++undecided;
+      std::printf("  undecided: %s at %lld B, solver %lld, MILP bound %.0f after %.1f s\n", g->model_name.c_str(),
+                  static_cast<long long>(p.feature_map_peak_bytes), static_cast<long long>(p.recompute_cost), m.bound,
+                  m.seconds);
+    }
+  }
+  const size_t asked = f.points.size() - from;
+  std::printf("  %s: %d of %zu frontier points proven within 5%% of the optimum\n", g->model_name.c_str(), proven, asked);
+  EXPECT_LE(5 * undecided, static_cast<int>(asked)) << g->model_name << ": too many undecided points";
+}
+
+TEST(CheckmateMilp, SolverWithinFivePercentOnAChain) {
+  SKIP_WITHOUT_CBC();
+  expect_within_five_percent(chain(11).graph, 20);
+}
+TEST(CheckmateMilp, SolverWithinFivePercentOnALongerChain) {
+  SKIP_WITHOUT_CBC();
+  expect_within_five_percent(chain(24).graph, 5);
+}
+TEST(CheckmateMilp, SolverWithinFivePercentOnAResidualNetAboveItsSmallestPoint) {
+  SKIP_WITHOUT_CBC();
+  const auto g = residual_chain(4).graph;
+  expect_within_five_percent(g, 10, 1);
+  // The smallest point: the best the scheduler can express (every vector of depth up to 2), and the
+  // MILP's optimum below it by the gap the file header describes, measured and bounded here.
+  const Frontier f = solve_frontier(g, analyse_cuts(*g), no_inplace());
+  const FrontierPoint& smallest = f.points.front();
+  std::vector<ir::NodeId> free;
+  for (const auto& n : g->nodes())
+    if (!n.def->is_source && n.def->recomputable) free.push_back(n.id);
+  for (const auto& out : g->outputs()) std::erase(free, out.node);
+  int64_t expressible = INT64_MAX;
+  std::vector<int32_t> m(g->size(), 0);
+  const GraphCosts costs = graph_costs(*g, no_inplace());
+  for (;;) {
+    const Plan p = build_plan_figures(g, m, no_inplace(), costs, nullptr, nullptr);
+    if (p.feature_map_peak_bytes <= smallest.feature_map_peak_bytes) expressible = std::min(expressible, p.recompute_cost);
+    size_t k = 0;
+    for (; k < free.size() && m[free[k]] == 2; ++k) m[free[k]] = 0;
+    if (k == free.size()) break;
+    ++m[free[k]];
+  }
+  EXPECT_EQ(smallest.recompute_cost, expressible);
+  const MilpOutcome opt = checkmate_least_recompute(g, no_inplace(), smallest.feature_map_peak_bytes, 30);
+  ASSERT_TRUE(opt.optimal);
+  const double gap = 1 - opt.best / static_cast<double>(smallest.recompute_cost);
+  std::printf("  residual at %lld B: solver %lld, MILP optimum %.0f (%.1f%% less)\n",
+              static_cast<long long>(smallest.feature_map_peak_bytes), static_cast<long long>(smallest.recompute_cost),
+              opt.best, 100 * gap);
+  EXPECT_LT(gap, 0.2);
+}
+
+}  // namespace
+}  // namespace sublinear::planner
