@@ -191,7 +191,7 @@ TEST_F(ImagenetSourceTest, WorkerShardsStackToTheGlobalBatch) {
     ASSERT_TRUE(data::reads_only_its_shard(config(0)));
     std::vector<std::unique_ptr<data::DataSource>> shards;
     for (int r = 0; r < k; ++r)
-      shards.push_back(data::open_data_shard(config(r % 2 == 0 ? 0 : 3), local, 4, data::DataShard{r, k}));
+      shards.push_back(data::open_data_shard(config(r % 2 == 0 ? 0 : 3), local, 4, data::DataShard{r, k, {}}));
     whole = data::open_data_source(config(2), global, 4);
     for (int step = 0; step < 5; ++step) {  // 30 samples: more than the folder's images
       Batch g(global);

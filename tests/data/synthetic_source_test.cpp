@@ -6,6 +6,7 @@
 #include <map>
 
 #include "data_test_util.h"
+#include "train/workers/sharded_source.h"
 
 namespace sublinear {
 namespace {
@@ -183,6 +184,46 @@ model lm(tokens: i32[N, 16], labels: i32[N, 16]) -> (loss) {
   }
   EXPECT_EQ(label_of.size(), 30u);
   EXPECT_GE(label_counts.size(), 5u);
+}
+
+// A data-parallel worker computes only its rows, and they are bitwise the rows of the global batch one
+// process draws (what slicing it gives), step after step and after a restore; for features, labels and
+// tokens, sequences and images, a time-major input, and an input every worker gets whole.
+void expect_shards_are_slices(std::vector<data::InputSpec> global, std::vector<data::InputSpec> local, int workers) {
+  const std::vector<int> axes = runtime::train::batch_axes(global, local, workers);
+  for (int rank = 0; rank < workers; ++rank) {
+    auto sliced = runtime::train::shard_source(data::open_data_source(synthetic(), global, 9), global, axes, rank, workers);
+    auto own = data::open_data_shard(synthetic(), local, 9, data::DataShard{rank, workers, axes});
+    EXPECT_NE(own->describe().find("makes only its rows"), std::string::npos);
+    EXPECT_EQ(run(*own, local, 3), run(*sliced, local, 3)) << "worker " << rank << " of " << workers;
+    const std::string state = own->save_state();
+    EXPECT_EQ(state, sliced->save_state());
+    auto again = data::open_data_shard(synthetic(), local, 9, data::DataShard{rank, workers, axes});
+    again->restore_state(state);
+    EXPECT_EQ(run(*again, local, 2), run(*sliced, local, 2)) << "worker " << rank << " after a restore";
+  }
+}
+
+TEST(SyntheticSource, AWorkersShareIsTheSliceOfTheGlobalBatch) {
+  for (int k : {2, 4}) {
+    expect_shards_are_slices(data::input_specs(load_example("mlp.snet", 8)),
+                             data::input_specs(load_example("mlp.snet", 8 / k)), k);
+    expect_shards_are_slices(data::input_specs(load_example("cnn.snet", 8, {{"width", "4"}})),
+                             data::input_specs(load_example("cnn.snet", 8 / k, {{"width", "4"}})), k);
+    expect_shards_are_slices(data::input_specs(load_example("lstm.snet", 8, {{"seq_len", "5"}, {"hidden", "8"}})),
+                             data::input_specs(load_example("lstm.snet", 8 / k, {{"seq_len", "5"}, {"hidden", "8"}})), k);
+    expect_shards_are_slices(data::input_specs(load_example("char_lstm.snet", 8)),
+                             data::input_specs(load_example("char_lstm.snet", 8 / k)), k);
+  }
+  // Time-major features [T, N, D], labels [N], and a table every worker gets whole.
+  auto specs = [](int64_t n) {
+    std::vector<data::InputSpec> s(3);
+    s[0] = {"x", ir::TensorType{ir::DType::F32, {5, n, 3}}, data::InputRole::Features, 0};
+    s[1] = {"y", ir::TensorType{ir::DType::I32, {n}}, data::InputRole::Labels, 4};
+    s[2] = {"table", ir::TensorType{ir::DType::F32, {7}}, data::InputRole::Features, 0};
+    return s;
+  };
+  expect_shards_are_slices(specs(6), specs(2), 3);
 }
 
 TEST(SyntheticSource, NonF32FeaturesAreAConfigError) {

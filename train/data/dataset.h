@@ -59,12 +59,20 @@ std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg, const std::v
 // state are the global batch's, the same on every worker.
 struct DataShard {
   int rank = 0, workers = 1;
+  // Per input, the axis its global batch splits along (-1: every worker gets all of it), as
+  // train::batch_axes finds it. Synthetic data needs it (shard_needs_batch_axes); ImageNet's inputs are
+  // all [N, ...].
+  std::vector<int> axes;
 };
 
-// Whether the source this config names reads only a worker's share (ImageNet: decoding is the cost;
-// except under bad_images: skip, whose replaced-sample count must cover the whole batch). Others are
-// drawn whole and sliced by the caller (train/workers/sharded_source.h).
+// Whether the source this config names makes only a worker's share: ImageNet decodes only its share's
+// images (except under bad_images: skip, whose replaced-sample count must cover the whole batch), and
+// synthetic data computes only its share's elements (each a pure function of its global position, so
+// the same values a slice of the global batch holds). Text is drawn whole and sliced by the caller
+// (train/workers/sharded_source.h).
 bool reads_only_its_shard(const DataConfig& cfg);
+// Whether open_data_shard needs DataShard::axes for this config (synthetic data).
+bool shard_needs_batch_axes(const DataConfig& cfg);
 
 // The source for worker shard.rank's share, `inputs` at that share's batch; reads_only_its_shard(cfg).
 std::unique_ptr<DataSource> open_data_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs,

@@ -25,11 +25,19 @@ std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg, const std::v
   throw ConfigError(cfg.locs.at("data.kind"), msg);
 }
 
-bool reads_only_its_shard(const DataConfig& cfg) { return cfg.kind == "imagenet" && cfg.bad_images != "skip"; }
+bool reads_only_its_shard(const DataConfig& cfg) {
+  return (cfg.kind == "imagenet" && cfg.bad_images != "skip") || cfg.kind == "synthetic";
+}
+
+bool shard_needs_batch_axes(const DataConfig& cfg) { return cfg.kind == "synthetic"; }
 
 std::unique_ptr<DataSource> open_data_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                             uint64_t seed, DataShard shard) {
   SL_CHECK(reads_only_its_shard(cfg)) << "data kind " << cfg.kind << " is drawn whole and sliced, not sharded";
+  if (cfg.kind == "synthetic") {
+    SL_CHECK(shard.axes.size() == inputs.size()) << "a synthetic shard without the inputs' batch axes";
+    return prefetch_one_batch(make_synthetic_shard(cfg, inputs, seed, std::move(shard)));
+  }
   return make_imagenet_source(cfg, inputs, seed, shard);
 }
 

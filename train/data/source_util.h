@@ -16,6 +16,9 @@ namespace sublinear::runtime::data {
 
 std::unique_ptr<DataSource> make_synthetic_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                                   uint64_t seed);
+// Worker shard.rank's rows of the synthetic global batch; `inputs` at the share's batch.
+std::unique_ptr<DataSource> make_synthetic_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
+                                                 uint64_t seed, DataShard shard);
 std::unique_ptr<DataSource> make_imagenet_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                                  uint64_t seed, DataShard shard);
 std::unique_ptr<DataSource> make_text_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,

@@ -1,5 +1,7 @@
 // Synthetic data: random but learnable, for runs without a dataset. Every value is a pure function of
-// (seed, step, input, element), so the source's whole state is the step counter.
+// (seed, step, input, element), so the source's whole state is the step counter, and a data-parallel
+// worker computes only its rows: element e of its share is drawn at the index that element has in the
+// global batch, so its values are exactly the slice of the global batch one process would draw.
 //
 // Rules:
 //   * Tokens: uniform in [0, int_range).
@@ -38,8 +40,8 @@ bool is_prefix(const ir::Shape& p, const ir::Shape& s) {
 
 class SyntheticSource : public DataSource {
  public:
-  SyntheticSource(const DataConfig& cfg, std::vector<InputSpec> inputs, uint64_t seed)
-      : inputs_(std::move(inputs)), seed_(seed) {
+  SyntheticSource(const DataConfig& cfg, std::vector<InputSpec> inputs, uint64_t seed, DataShard shard = {})
+      : inputs_(std::move(inputs)), seed_(seed), shard_(std::move(shard)) {
     for (size_t k = 0; k < inputs_.size(); ++k) {
       const InputSpec& in = inputs_[k];
       if (in.role == InputRole::Features && in.type.dtype != ir::DType::F32) {
@@ -87,12 +89,31 @@ class SyntheticSource : public DataSource {
       s += label_tokens_ >= 0 ? ", labels a fixed function of the tokens"
                               : ", features = class prototype + noise, so labels are learnable";
     }
+    if (shard_.workers > 1) {
+      s += "; worker ";
+      s += std::to_string(shard_.rank);
+      s += " of ";
+      s += std::to_string(shard_.workers);
+      s += " makes only its rows";
+    }
     return s;
   }
 
  private:
+  // Element e of input k in the global batch: the share's rows sit at rank * rows along the input's
+  // batch axis of a global shape `workers` times as long there.
+  int64_t global_index(size_t k, int64_t e) const {
+    if (shard_.workers <= 1 || shard_.axes[k] < 0) return e;
+    const ir::Shape& s = inputs_[k].type.shape;
+    const auto a = static_cast<size_t>(shard_.axes[k]);
+    int64_t inner = 1;
+    for (size_t d = a + 1; d < s.size(); ++d) inner *= s[d];
+    const int64_t rows = s[a];
+    const int64_t outer = e / (rows * inner), row = (e / inner) % rows, in = e % inner;
+    return ((outer * rows * shard_.workers) + shard_.rank * rows + row) * inner + in;
+  }
   uint64_t draw(size_t input, int64_t element) const {
-    return counter_hash(seed_, static_cast<uint64_t>(step_), input, static_cast<uint64_t>(element));
+    return counter_hash(seed_, static_cast<uint64_t>(step_), input, static_cast<uint64_t>(global_index(input, element)));
   }
 
   void fill_uniform(size_t k, Tensor& t) const {
@@ -154,6 +175,7 @@ class SyntheticSource : public DataSource {
   uint64_t seed_;
   int labels_ = -1;        // the primary Labels input
   int label_tokens_ = -1;  // the Tokens input the primary labels are a function of
+  DataShard shard_;
   int64_t step_ = 0;
 };
 
@@ -162,6 +184,11 @@ class SyntheticSource : public DataSource {
 std::unique_ptr<DataSource> make_synthetic_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                                   uint64_t seed) {
   return std::make_unique<SyntheticSource>(cfg, inputs, seed);
+}
+
+std::unique_ptr<DataSource> make_synthetic_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
+                                                 uint64_t seed, DataShard shard) {
+  return std::make_unique<SyntheticSource>(cfg, inputs, seed, std::move(shard));
 }
 
 }  // namespace sublinear::runtime::data
