@@ -7,6 +7,7 @@
 #include <set>
 
 #include "data_test_util.h"
+#include "train/workers/sharded_source.h"
 
 namespace sublinear {
 namespace {
@@ -155,6 +156,30 @@ TEST(TextSource, RestoreContinuesExactly) {
   for (int i = 0; i < 3; ++i) {
     c->next(b.tensors);
     EXPECT_EQ(b.all_bytes(), want[i]);
+  }
+}
+
+// A data-parallel worker cuts only its windows, bitwise the rows of the global batch (what slicing it
+// gives), shuffled or in order, over steps that wrap around the file's windows.
+TEST(TextSource, AWorkersShareIsTheSliceOfTheGlobalBatch) {
+  for (bool shuffle : {true, false}) {
+    for (int k : {2, 4}) {
+      const auto global = lm_specs(128, 128, 512, 8), local = lm_specs(128, 128, 512, 8 / k);
+      const std::vector<int> axes = runtime::train::batch_axes(global, local, k);
+      for (int rank = 0; rank < k; ++rank) {
+        auto sliced = runtime::train::shard_source(data::open_data_source(text_config("char", shuffle), global, 3),
+                                                   global, axes, rank, k);
+        auto own = data::open_data_shard(text_config("char", shuffle), local, 3, data::DataShard{rank, k, axes});
+        Batch a(local), b(local);
+        for (int step = 0; step < 12; ++step) {  // 96 windows of 512: past the file's end (about 35 KB)
+          own->next(a.tensors);
+          sliced->next(b.tensors);
+          ASSERT_EQ(a.all_bytes(), b.all_bytes()) << "worker " << rank << " of " << k << ", step " << step
+                                                  << (shuffle ? ", shuffled" : ", in order");
+        }
+        EXPECT_EQ(own->save_state(), sliced->save_state());
+      }
+    }
   }
 }
 

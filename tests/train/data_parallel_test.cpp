@@ -174,6 +174,24 @@ TEST(DataParallel, AnLstmTrainsAlikeToo) {
   expect_close(losses(d.file("k1/metrics.jsonl")), losses(d.file("k2/metrics.jsonl")), 2e-6);
 }
 
+// Text workers cut only their own windows of the file, the global batch's rows, so K = 2 trains what one
+// process trains.
+TEST(DataParallel, TextWorkersTrainWhatOneProcessTrains) {
+  REQUIRE_MPI();
+  TempDir d;
+  std::ostringstream y;
+  y << "model:\n  file: " << SUBLINEAR_SOURCE_DIR << "/examples/char_lstm.snet\n"
+    << "  params: {layers: 1, hidden: 32, embed: 16, vocab: 256, seq_len: 16}\n"
+    << "batch: 8\ndevice: cpu\nseed: 4\ndata:\n  kind: text\n  path: /usr/share/common-licenses/GPL-3\n"
+    << "  level: byte\nmemory:\n  policy: sqrt\noptimizer:\n  kind: sgd\n  lr: 0.1\nsteps: 5\nlog:\n  every: 1\n";
+  const std::string yaml = d.write("text.yaml", y.str());
+  auto one = shell(kCli + " train " + yaml + " --run-dir " + d.file("k1"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  auto two = shell(kMpirun + "-np 2 " + kCli + " train " + yaml + " --run-dir " + d.file("k2"));
+  ASSERT_EQ(two.code, 0) << two.output;
+  expect_close(losses(d.file("k1/metrics.jsonl")), losses(d.file("k2/metrics.jsonl")), 2e-6);
+}
+
 TEST(DataParallel, ACnnWithBatchNormLearns) {
   REQUIRE_MPI();
   TempDir d;

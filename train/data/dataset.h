@@ -66,10 +66,10 @@ struct DataShard {
 };
 
 // Whether the source this config names makes only a worker's share: ImageNet decodes only its share's
-// images (except under bad_images: skip, whose replaced-sample count must cover the whole batch), and
-// synthetic data computes only its share's elements (each a pure function of its global position, so
-// the same values a slice of the global batch holds). Text is drawn whole and sliced by the caller
-// (train/workers/sharded_source.h).
+// images (except under bad_images: skip, whose replaced-sample count must cover the whole batch; it is
+// then drawn whole and sliced by the caller, train/workers/sharded_source.h); synthetic data computes
+// only its share's elements (each a pure function of its global position, so the same values a slice
+// of the global batch holds); text cuts only its share's windows (its inputs are all [N, ...]).
 bool reads_only_its_shard(const DataConfig& cfg);
 // Whether open_data_shard needs DataShard::axes for this config (synthetic data).
 bool shard_needs_batch_axes(const DataConfig& cfg);

@@ -26,7 +26,7 @@ std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg, const std::v
 }
 
 bool reads_only_its_shard(const DataConfig& cfg) {
-  return (cfg.kind == "imagenet" && cfg.bad_images != "skip") || cfg.kind == "synthetic";
+  return (cfg.kind == "imagenet" && cfg.bad_images != "skip") || cfg.kind == "synthetic" || cfg.kind == "text";
 }
 
 bool shard_needs_batch_axes(const DataConfig& cfg) { return cfg.kind == "synthetic"; }
@@ -38,6 +38,7 @@ std::unique_ptr<DataSource> open_data_shard(const DataConfig& cfg, const std::ve
     SL_CHECK(shard.axes.size() == inputs.size()) << "a synthetic shard without the inputs' batch axes";
     return prefetch_one_batch(make_synthetic_shard(cfg, inputs, seed, std::move(shard)));
   }
+  if (cfg.kind == "text") return prefetch_one_batch(make_text_shard(cfg, inputs, seed, std::move(shard)));
   return make_imagenet_source(cfg, inputs, seed, shard);
 }
 

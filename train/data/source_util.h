@@ -23,6 +23,9 @@ std::unique_ptr<DataSource> make_imagenet_source(const DataConfig& cfg, const st
                                                  uint64_t seed, DataShard shard);
 std::unique_ptr<DataSource> make_text_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                              uint64_t seed);
+// Worker shard.rank's rows of the text source's global batch; `inputs` at the share's batch.
+std::unique_ptr<DataSource> make_text_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs, uint64_t seed,
+                                            DataShard shard);
 
 // Uniform in [0, 1) with 53 random bits.
 inline double hash_uniform(uint64_t h) { return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0); }

@@ -6,7 +6,8 @@
 //     f32[N, T, V] and labels i32[N, T]; labels[t] = token[t + 1], so each row is a window of T + 1
 //     tokens. A model with only a tokens input i32[N, T] (shifting them itself) gets windows of T.
 //   * Batch row r of step s: with data.shuffle, a window starting at a position drawn from
-//     (seed, s, r); without, window (s * N + r) mod W of the W windows at strides of T, in order.
+//     (seed, s, r); without, window (s * N + r) mod W of the W windows at strides of T, in order. N and
+//     r are the global batch's: a data-parallel worker makes only its rows [rank b, (rank + 1) b).
 //   * The model must have room for the vocabulary: the embedding's vocab, the logits' classes and the
 //     one-hot width are at least the number of distinct tokens, else a ConfigError at data.level.
 //   * State: the step counter.
@@ -25,8 +26,8 @@ namespace {
 
 class TextSource : public DataSource {
  public:
-  TextSource(const DataConfig& cfg, const std::vector<InputSpec>& inputs, uint64_t seed)
-      : cfg_(cfg), inputs_(inputs), seed_(seed) {
+  TextSource(const DataConfig& cfg, const std::vector<InputSpec>& inputs, uint64_t seed, DataShard shard = {})
+      : cfg_(cfg), inputs_(inputs), seed_(seed), shard_(std::move(shard)) {
     find_inputs();
     if (cfg_.level != "char" && cfg_.level != "byte")
       throw ConfigError(cfg_.locs.at("data.level"),
@@ -162,19 +163,21 @@ class TextSource : public DataSource {
     check(features_, one_hot_, "one-hot width (the features' last dimension)");
   }
 
-  int64_t window_start(int64_t row) const {
+  int64_t window_start(int64_t local_row) const {
+    const int64_t row = shard_.rank * batch_ + local_row, batch = batch_ * shard_.workers;
     if (cfg_.shuffle) {
       int64_t starts = static_cast<int64_t>(text_.size()) - window_ + 1;
       return hash_below(counter_hash(seed_, static_cast<uint64_t>(step_), 0, static_cast<uint64_t>(row)), starts);
     }
-    return ((step_ * batch_ + row) % windows_) * steps_;
+    return ((step_ * batch + row) % windows_) * steps_;
   }
 
   DataConfig cfg_;
   std::vector<InputSpec> inputs_;
   uint64_t seed_;
   int tokens_ = -1, labels_ = -1, features_ = -1;
-  int64_t batch_ = 0, steps_ = 0, one_hot_ = 0;
+  DataShard shard_;
+  int64_t batch_ = 0, steps_ = 0, one_hot_ = 0;  // batch_: this source's rows (a worker's share)
   int64_t window_ = 0;   // tokens a row reads
   int64_t windows_ = 0;  // windows at strides of steps_: the sequential order's epoch
   std::vector<uint8_t> text_;  // token ids
@@ -188,6 +191,11 @@ class TextSource : public DataSource {
 std::unique_ptr<DataSource> make_text_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                              uint64_t seed) {
   return std::make_unique<TextSource>(cfg, inputs, seed);
+}
+
+std::unique_ptr<DataSource> make_text_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs, uint64_t seed,
+                                            DataShard shard) {
+  return std::make_unique<TextSource>(cfg, inputs, seed, std::move(shard));
 }
 
 }  // namespace sublinear::runtime::data

@@ -1,6 +1,6 @@
 #pragma once
-// A worker's share of each global batch, for sources that cannot read only their share (text data, cheap
-// to make, and ImageNet under bad_images: skip; data::reads_only_its_shard says which). The data source draws the global
+// A worker's share of each global batch, for a source that cannot read only its share (ImageNet under
+// bad_images: skip; data::reads_only_its_shard says which). The data source draws the global
 // batch, the very batch a single process would train on at that step, and worker r keeps rows
 // [r b, (r + 1) b) of each input along its batch axis (b = batch / K). So what the workers see together does not depend on K or on timing; the
 // source's saved state is the global position, the same on every worker, and a checkpoint written with
