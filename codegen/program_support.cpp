@@ -124,7 +124,13 @@ void ScheduleBase::run(const runtime::ProgramBuffers& buffers, int64_t iteration
            buffers.inputs.size() == input_types_.size() && buffers.params.size() == tables_.params.size())
       << "a compiled schedule handed buffers of another plan";
   buffers_ = &buffers;
+  step_ = 0;
   run_steps(iteration);
+  if (step_seconds_ && step_ > 0) {
+    SL_CHECK(step_ == step_seconds_->size()) << "a compiled schedule made " << step_ << " calls for "
+                                             << step_seconds_->size() << " plan steps";
+    (*step_seconds_)[step_ - 1] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  }
   buffers_ = nullptr;
 }
 
@@ -159,6 +165,13 @@ const runtime::OpCall& ScheduleBase::gradient(ir::NodeId node, int64_t iteration
 }
 
 void ScheduleBase::begin(ir::NodeId node, runtime::Mode mode, int64_t iteration) {
+  if (step_seconds_) {
+    const auto now = std::chrono::steady_clock::now();
+    SL_CHECK(step_ < step_seconds_->size()) << "a compiled schedule made more calls than its plan has steps";
+    if (step_ > 0) (*step_seconds_)[step_ - 1] = std::chrono::duration<double>(now - started_).count();
+    started_ = now;
+  }
+  ++step_;
   call_.node = &graph_.node(node);
   call_.dy.clear();
   call_.dx.clear();

@@ -13,6 +13,7 @@
 // - compute() and gradient() build an OpCall exactly as runtime/step_calls.h does, from the tensors the
 //   generated code names in node order (Ref), resolved against the buffers run() is handed; every arena
 //   view handed out raises the measured arena peak to its aligned end.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -160,6 +161,13 @@ class ScheduleBase : public runtime::CompiledSchedule {
 
   void run(const runtime::ProgramBuffers& buffers, int64_t iteration) final;
   int64_t arena_peak_bytes() const final { return arena_peak_; }
+  // Every plan step makes exactly one compute() or gradient() call, in plan order, so a step's time is
+  // the time from its call to the next one (CompiledSchedule's rule). CPU kernels finish before they
+  // return; the CUDA program does not ask.
+  bool time_steps(std::vector<double>* seconds) final {
+    step_seconds_ = seconds;
+    return true;
+  }
 
  protected:
   // One training step: the plan's schedule, one kernel call per step.
@@ -192,6 +200,9 @@ class ScheduleBase : public runtime::CompiledSchedule {
   const runtime::ProgramBuffers* buffers_ = nullptr;  // during run()
   int64_t arena_peak_ = 0;
   runtime::OpCall call_;
+  std::vector<double>* step_seconds_ = nullptr;  // when timing: per plan step
+  size_t step_ = 0;                              // the step begin() last started
+  std::chrono::steady_clock::time_point started_;
 };
 
 // The program of a CPU trainer: `sublinear train`'s executor over the CPU kernels, its training steps

@@ -20,6 +20,8 @@ std::optional<int> parse_trainer_args(int argc, char** argv, const std::string& 
   app.add_option("--steps", steps, "total steps of the run (replaces steps/epochs)")->check(CLI::PositiveNumber);
   app.add_option("--run-dir", req.run_dir, "run directory (replaces run_dir; checkpoints and metrics go here)");
   app.add_flag("--quiet", req.quiet, "no plan summary or progress");
+  app.add_flag("--profile", req.profile,
+               "time every plan step (CPU trainers) and write profile.json to the run directory, for plan --costs");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

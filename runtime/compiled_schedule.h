@@ -7,9 +7,14 @@
 //   calls it makes are exactly build_step_calls()'s, so a compiled step is bitwise an interpreted one.
 // - run() makes the forward, recompute and backward calls of one step; `iteration` keys dropout masks.
 // - arena_peak_bytes() is the highest aligned arena byte it has handed to a kernel so far.
+// - time_steps(seconds): from then on each run() writes plan step i's wall time into (*seconds)[i],
+//   measured from the start of its call to the start of the next (the last: to the end of the step),
+//   so a step's time includes naming its views, microseconds against a kernel's milliseconds. A
+//   schedule that cannot (its calls return before their work ends, as CUDA launches do) answers false.
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "planner/plan.h"
 #include "runtime/kernel.h"
@@ -22,6 +27,7 @@ class CompiledSchedule {
   virtual ~CompiledSchedule() = default;
   virtual void run(const ProgramBuffers& buffers, int64_t iteration) = 0;
   virtual int64_t arena_peak_bytes() const = 0;
+  virtual bool time_steps(std::vector<double>* /*seconds*/) { return false; }
 };
 
 // Makes the schedule for `plan` over `kernels` (which outlive it), with dropout seed `seed`.

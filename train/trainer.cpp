@@ -348,8 +348,8 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   std::optional<StepProfile> profile;
   if (req.profile) {
     if (!program->start_profiling())
-      throw ConfigError(cfg.loc("device"), "--profile times the steps of the CPU executor; this run (" +
-                                               cfg.device.str() + ", or a compiled trainer) cannot be profiled yet");
+      throw ConfigError(cfg.loc("device"), "--profile times the steps of the CPU executor and of CPU compiled "
+                                           "trainers; this run (" + cfg.device.str() + ") cannot be profiled yet");
     profile.emplace(*plan);
   }
   if (auto d = program->device_memory(); d && !quiet) print_device_memory(out, *d, *plan);

@@ -7,6 +7,9 @@
 // whole binary compiles three and ctest's one-test processes compile only what their test runs.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include <cstring>
 #include <map>
 #include <thread>
@@ -153,6 +156,50 @@ TEST_F(CompiledTrainers, ResumesFromItsOwnCheckpoint) {
     ASSERT_EQ(blob.size, other->size);
     EXPECT_EQ(0, std::memcmp(blob.data, other->data, blob.size)) << blob.name;
   }
+}
+
+// A compiled CPU trainer profiles like `sublinear train --profile`: the same nodes, each computing node's
+// forward, recompute (sqrt recomputes) and backward seconds measured, and the file feeds plan --costs.
+TEST_F(CompiledTrainers, ProfilesItsStepsLikeTheInterpreter) {
+  ASSERT_EQ(build("cnn").code, 0) << build("cnn").output;
+  const fs::path a = *dir_ / "cnn-profiled", b = *dir_ / "cnn-profiled-interpreted";
+  auto gen = run_command(trainer("cnn").string() + " " + yaml("cnn").string() + " --steps 4 --profile --run-dir " +
+                         a.string());
+  ASSERT_EQ(gen.code, 0) << gen.output;
+  EXPECT_NE(gen.output.find("profile: "), std::string::npos) << gen.output;
+  auto ref = run_cli("train " + yaml("cnn").string() + " --quiet --steps 4 --profile --run-dir " + b.string());
+  ASSERT_EQ(ref.code, 0) << ref.output;
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p);
+    EXPECT_TRUE(in) << p;
+    return nlohmann::json::parse(in);
+  };
+  const nlohmann::json x = read(a / "profile.json"), y = read(b / "profile.json");
+  EXPECT_EQ(x["format"], y["format"]);
+  EXPECT_EQ(x["steps_measured"], 3);  // the first step is a warm-up
+  ASSERT_EQ(x["nodes"].size(), y["nodes"].size());
+  double forward = 0, recompute = 0, backward = 0;
+  for (size_t i = 0; i < x["nodes"].size(); ++i) {
+    const auto& n = x["nodes"][i];
+    const auto& m = y["nodes"][i];
+    EXPECT_EQ(n["node"], m["node"]);
+    for (const char* k : {"forward_seconds", "recompute_seconds", "backward_seconds"}) {
+      EXPECT_EQ(n[k].is_null(), m[k].is_null()) << n.dump() << " vs " << m.dump();
+      if (n[k].is_number()) {
+        EXPECT_GE(n[k].get<double>(), 0.0) << n.dump();
+      }
+    }
+    if (n["forward_seconds"].is_number()) forward += n["forward_seconds"].get<double>();
+    if (n["recompute_seconds"].is_number()) recompute += n["recompute_seconds"].get<double>();
+    if (n["backward_seconds"].is_number()) backward += n["backward_seconds"].get<double>();
+  }
+  EXPECT_GT(forward, 0.0);
+  EXPECT_GT(recompute, 0.0);
+  EXPECT_GT(backward, 0.0);
+  auto plan = run_cli("plan " + std::string(SUBLINEAR_SOURCE_DIR) + "/examples/cnn.snet --batch 4 --set width=4 " +
+                      "--set image_size=8 --set classes=5 --policy sqrt --json --costs " + (a / "profile.json").string());
+  ASSERT_EQ(plan.code, 0) << plan.output;
+  EXPECT_EQ(nlohmann::json::parse(plan.output)["cost_unit"], "ns");
 }
 
 TEST_F(CompiledTrainers, RefusesAnExperimentThatPlansDifferently) {
