@@ -249,8 +249,10 @@ NestedGroups nest_groups(const Segments& s, size_t max_len) {
       int64_t best = kInf;
       std::vector<size_t> best_ends;
       for (size_t parts = 2; parts * parts <= 4 * len && parts <= len; ++parts) {
-        // Greedy equal shares: a sub-group ends once it holds group / parts bytes.
-        const int64_t share = (group + static_cast<int64_t>(parts) - 1) / static_cast<int64_t>(parts);
+        // Greedy equal shares of the droppable bytes: a sub-group ends once it holds 1/parts of them. (The
+        // group's own end set, kept for the groups after it, is left to the last sub-group's bytes: counting
+        // it again made the model pessimistic enough to lose the smallest nested plans of a chain.)
+        const int64_t share = (group - fixed + static_cast<int64_t>(parts) - 1) / static_cast<int64_t>(parts);
         std::vector<size_t> ends;
         int64_t held = fixed, run = 0, largest = 0;
         for (size_t k = i; k <= j; ++k) {
@@ -277,6 +279,7 @@ NestedGroups nest_groups(const Segments& s, size_t max_len) {
 // given, adds the Nested mode.
 std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget, const NestedGroups* nested = nullptr) {
   const size_t n = s.size();
+  SL_CHECK(!nested || nested->n == n) << "nested groups of other segments";
   const int64_t q = std::max<int64_t>(1, (budget + kDpLevels - 1) / kDpLevels);
   const size_t width = kDpLevels + 1;
   std::vector<int64_t> dp((n + 1) * width, kInf);
@@ -307,12 +310,12 @@ std::vector<GroupChoice> solve_segments(const Segments& s, int64_t budget, const
         fixed += s.fixed[j], noncheap += s.noncheap[j], cost += s.cost[j], cheap_cost += s.cheap_cost[j];
         all += s.fixed[j] + s.noncheap[j] + s.cheap[j];
         largest = std::max(largest, s.largest[j]);
-        // While the group runs backward it holds everything it has, whatever it keeps afterwards; a
-        // nested group holds its sub-groups' ends and the largest sub-group, and recomputes twice.
-        if (nested && base + nested->held(i, j) <= budget)
-          relax(i, l, j, fixed + s.end_set[j], 2 * cost, GroupMode::Nested);
+        // While the group runs backward it holds everything it has, whatever it keeps afterwards. Where
+        // that does not fit, a nested group may: it holds its sub-groups' ends and the largest sub-group,
+        // and recomputes twice (so where the whole group fits, recomputing it once is better).
         if (base + all > budget || j >= i + max_group) {
-          if (!nested) break;
+          if (!nested || base + fixed > budget) break;  // a nested group holds its fixed bytes too
+          if (base + nested->held(i, j) <= budget) relax(i, l, j, fixed + s.end_set[j], 2 * cost, GroupMode::Nested);
           continue;
         }
         if (j == i) relax(i, l, j, all, 0, GroupMode::Keep);  // longer kept groups split for free

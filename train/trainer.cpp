@@ -256,10 +256,9 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   // With workers, a source that cannot read only its shard draws the global batch for slicing, and
   // synthetic data needs the axis each input's batch splits along: both come from the inputs at the
   // global batch, from loading the model at it.
-  const bool slices_global_batch = workers > 1 && !data::reads_only_its_shard(cfg.data);
   const bool needs_axes = workers > 1 && data::shard_needs_batch_axes(cfg.data);
   std::vector<data::InputSpec> global_specs;
-  if (slices_global_batch || needs_axes)
+  if (workers > 1 && (!data::reads_only_its_shard(cfg.data) || needs_axes))
     global_specs = data::input_specs(frontend::load_model(cfg.model.file, lo, sources));
   lo.batch = cfg.batch / workers;
   auto graph = std::make_shared<const ir::Graph>(frontend::load_model(cfg.model.file, lo, sources));
@@ -282,14 +281,15 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
 
   auto specs = data::input_specs(*graph);
   std::unique_ptr<data::DataSource> source;
-  if (slices_global_batch) {
-    std::vector<int> axes = batch_axes(global_specs, specs, workers);
+  std::vector<int> axes;
+  if (!global_specs.empty()) axes = batch_axes(global_specs, specs, workers);
+  const bool own_rows = workers > 1 && data::reads_only_its_shard(cfg.data) &&
+                        (!needs_axes || data::can_open_data_shard(cfg.data, global_specs, specs, axes));
+  if (workers > 1 && !own_rows) {
     source = shard_source(data::open_data_source(cfg.data, global_specs, cfg.seed), global_specs, std::move(axes),
                           rank, workers);
   } else if (workers > 1) {
-    data::DataShard shard{rank, workers, {}};
-    if (needs_axes) shard.axes = batch_axes(global_specs, specs, workers);
-    source = data::open_data_shard(cfg.data, specs, cfg.seed, std::move(shard));
+    source = data::open_data_shard(cfg.data, specs, cfg.seed, data::DataShard{rank, workers, std::move(axes)});
   } else {
     source = data::open_data_source(cfg.data, specs, cfg.seed);
   }

@@ -226,6 +226,34 @@ TEST(SyntheticSource, AWorkersShareIsTheSliceOfTheGlobalBatch) {
   expect_shards_are_slices(specs(6), specs(2), 3);
 }
 
+// Time-major features [T, N, D] with labels [N]: at the global batch (N = 10) the labels are no prefix of
+// the features, so the features are noise; at a worker's (N = 5 = T) they would be, and the worker's rows
+// would follow labels the global batch never ties them to. Such a shard is refused (the trainer then
+// draws the global batch and slices it), as is one whose tied inputs split along different axes.
+TEST(SyntheticSource, AShardWhoseTiesDifferFromTheGlobalBatchIsRefused) {
+  auto specs = [](int64_t n) {
+    std::vector<data::InputSpec> s(2);
+    s[0] = {"x", ir::TensorType{ir::DType::F32, {5, n, 3}}, data::InputRole::Features, 0};
+    s[1] = {"y", ir::TensorType{ir::DType::I32, {n}}, data::InputRole::Labels, 4};
+    return s;
+  };
+  const auto global = specs(10), local = specs(5);
+  const std::vector<int> axes = runtime::train::batch_axes(global, local, 2);
+  EXPECT_FALSE(data::can_open_data_shard(synthetic(), global, local, axes));
+  // The same inputs at N = 6 and 3 are tied at neither batch: the shard is the slice.
+  const auto g6 = specs(6), l3 = specs(3);
+  EXPECT_TRUE(data::can_open_data_shard(synthetic(), g6, l3, runtime::train::batch_axes(g6, l3, 2)));
+  expect_shards_are_slices(g6, l3, 2);
+  // Labels [N, T] and features [N, T, D] split along the first axis, as every example's: a slice.
+  auto seq = [](int64_t n) {
+    std::vector<data::InputSpec> s(2);
+    s[0] = {"x", ir::TensorType{ir::DType::F32, {n, 4, 3}}, data::InputRole::Features, 0};
+    s[1] = {"y", ir::TensorType{ir::DType::I32, {n, 4}}, data::InputRole::Labels, 4};
+    return s;
+  };
+  EXPECT_TRUE(data::can_open_data_shard(synthetic(), seq(8), seq(4), runtime::train::batch_axes(seq(8), seq(4), 2)));
+}
+
 TEST(SyntheticSource, NonF32FeaturesAreAConfigError) {
   data::InputSpec x;
   x.name = "x";

@@ -18,8 +18,8 @@ namespace sublinear::planner::ptest {
 
 #ifndef SUBLINEAR_HAVE_CBC
 
-MilpOutcome checkmate_least_recompute(const std::shared_ptr<const ir::Graph>&, const PlanOptions&, int64_t, double,
-                                      double) {
+MilpOutcome checkmate_least_recompute(const std::shared_ptr<const ir::Graph>&, const PlanOptions&, int64_t, int,
+                                      double, double) {
   return {};
 }
 
@@ -150,7 +150,7 @@ std::vector<Item> checkmate_items(const ir::Graph& g, const Plan& none, const Gr
 }  // namespace
 
 MilpOutcome checkmate_least_recompute(const std::shared_ptr<const ir::Graph>& g, const PlanOptions& o,
-                                      int64_t live_budget, double max_seconds, double cutoff) {
+                                      int64_t live_budget, int max_nodes, double cutoff, double max_seconds) {
   SL_CHECK(!o.inplace) << "Checkmate's memory has no in-place folding: plan with inplace = false";
   const auto start = std::chrono::steady_clock::now();
   const Plan none = build_plan(g, std::vector<int32_t>(g->size(), 0), o, "none");
@@ -273,7 +273,8 @@ MilpOutcome checkmate_least_recompute(const std::shared_ptr<const ir::Graph>& g,
   }
 
   Cbc_setMaximumSeconds(model.get(), max_seconds);
-  Cbc_setAllowableFractionGap(model.get(), 1e-4);
+  Cbc_setMaximumNodes(model.get(), max_nodes);
+  Cbc_setAllowableFractionGap(model.get(), 0.0);
   if (cutoff > 0) Cbc_setCutoff(model.get(), cutoff * scale);
   Cbc_solve(model.get());
   MilpOutcome out;
@@ -281,6 +282,7 @@ MilpOutcome checkmate_least_recompute(const std::shared_ptr<const ir::Graph>& g,
   out.columns = model.columns();
   out.rows = model.rows();
   out.optimal = Cbc_isProvenOptimal(model.get()) != 0;
+  out.nodes = Cbc_getNodeCount(model.get());
   const bool none_below = Cbc_isProvenInfeasible(model.get()) != 0;
   if (none_below && cutoff > 0) {  // no schedule recomputes less than the cutoff
     out.bound = cutoff;
@@ -294,7 +296,6 @@ MilpOutcome checkmate_least_recompute(const std::shared_ptr<const ir::Graph>& g,
   out.best = out.feasible ? Cbc_getObjValue(model.get()) * to_cost : std::numeric_limits<double>::infinity();
   out.bound = out.infeasible ? std::numeric_limits<double>::infinity()
                              : std::max(0.0, Cbc_getBestPossibleObjValue(model.get()) * to_cost);
-  if (out.optimal) out.bound = std::max(out.bound, out.best * (1 - 1e-4));
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }

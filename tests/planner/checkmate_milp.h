@@ -22,8 +22,13 @@
 //     computed in t so far that have not been freed; an item is freed after its last user in the stage
 //     when it is not retained into t + 1 (Checkmate's FREE, linearised as in the paper). Graph outputs
 //     are retained to the end, as the scheduler keeps them. Bytes are aligned as Plan::live_peak_bytes
-//     aligns them, so any schedule the scheduler can build maps onto a solution of no larger memory
-//     and the same cost: the optimum is at most the recomputation of any plan whose live peak fits.
+//     aligns them, so a schedule the scheduler builds maps onto a solution of no larger memory and no
+//     more cost: the optimum is at most the recomputation of any plan whose live peak fits.
+// The mapping assumes the scheduler's recomputations within one stage run in Checkmate's item order.
+// A backward step that recomputes two of its inputs' chains may run the later chain first (its passes
+// are ordered per input); Checkmate, forced into index order, may then hold more at that step. The
+// graphs the tests use recompute one chain per backward step, and CheckmateMilp.BoundsEveryPlan*
+// check the bound against every plan of their tiny ones rather than trust the argument.
 #include <cstdint>
 #include <memory>
 
@@ -40,14 +45,18 @@ struct MilpOutcome {
   double best = 0;         // the best schedule's recomputation, in GraphCosts::cost units
   double bound = 0;        // a proven lower bound on every schedule's recomputation (always valid)
   int columns = 0, rows = 0;
+  int nodes = 0;           // branch-and-bound nodes CBC explored
   double seconds = 0;
 };
 
 // The least recomputation within `live_budget` feature-map bytes (Plan::live_peak_bytes' measure).
-// `o.inplace` must be false. Stops after `max_seconds`; `bound` is then still a valid lower bound.
-// With `cutoff` > 0 only schedules recomputing less than it are sought: when CBC proves there are none
-// (much faster than proving an optimum), `bound` is the cutoff and `best` infinite.
+// `o.inplace` must be false. CBC runs serially, so its answer is a function of the model alone; it stops
+// after `max_nodes` branch-and-bound nodes (the same answer on any machine), or after `max_seconds` as a
+// safety net a test should never reach; `bound` is then still a valid lower bound. With `cutoff` > 0
+// only schedules recomputing less than it are sought: when CBC proves there are none (much faster than
+// proving an optimum), `bound` is the cutoff and `best` infinite.
 MilpOutcome checkmate_least_recompute(const std::shared_ptr<const ir::Graph>& g, const PlanOptions& o,
-                                      int64_t live_budget, double max_seconds, double cutoff = 0);
+                                      int64_t live_budget, int max_nodes, double cutoff = 0,
+                                      double max_seconds = 600);
 
 }  // namespace sublinear::planner::ptest

@@ -71,8 +71,13 @@ struct DataShard {
 // only its share's elements (each a pure function of its global position, so the same values a slice
 // of the global batch holds); text cuts only its share's windows (its inputs are all [N, ...]).
 bool reads_only_its_shard(const DataConfig& cfg);
-// Whether open_data_shard needs DataShard::axes for this config (synthetic data).
+// Whether open_data_shard needs DataShard::axes for this config (synthetic data), and then whether it can
+// make a worker's rows of these inputs (`global` at the global batch, `local` at the worker's, split
+// along `axes`): synthetic features follow labels, and labels tokens, only where both split alike; when
+// not, the caller draws the global batch and slices it.
 bool shard_needs_batch_axes(const DataConfig& cfg);
+bool can_open_data_shard(const DataConfig& cfg, const std::vector<InputSpec>& global,
+                         const std::vector<InputSpec>& local, const std::vector<int>& axes);
 
 // The source for worker shard.rank's share, `inputs` at that share's batch; reads_only_its_shard(cfg).
 std::unique_ptr<DataSource> open_data_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs,

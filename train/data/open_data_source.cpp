@@ -31,6 +31,12 @@ bool reads_only_its_shard(const DataConfig& cfg) {
 
 bool shard_needs_batch_axes(const DataConfig& cfg) { return cfg.kind == "synthetic"; }
 
+bool can_open_data_shard(const DataConfig& cfg, const std::vector<InputSpec>& global,
+                         const std::vector<InputSpec>& local, const std::vector<int>& axes) {
+  if (!reads_only_its_shard(cfg)) return false;
+  return cfg.kind != "synthetic" || synthetic_shard_is_slice(global, local, axes);
+}
+
 std::unique_ptr<DataSource> open_data_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                             uint64_t seed, DataShard shard) {
   SL_CHECK(reads_only_its_shard(cfg)) << "data kind " << cfg.kind << " is drawn whole and sliced, not sharded";

@@ -16,6 +16,10 @@ namespace sublinear::runtime::data {
 
 std::unique_ptr<DataSource> make_synthetic_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                                   uint64_t seed);
+// Whether a synthetic shard of `local` (at a worker's batch, split along `axes`) is the slice of the global
+// batch of `global`: the rules tie the same inputs at both batches, and along the same axis.
+bool synthetic_shard_is_slice(const std::vector<InputSpec>& global, const std::vector<InputSpec>& local,
+                              const std::vector<int>& axes);
 // Worker shard.rank's rows of the synthetic global batch; `inputs` at the share's batch.
 std::unique_ptr<DataSource> make_synthetic_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                                  uint64_t seed, DataShard shard);

@@ -38,6 +38,37 @@ bool is_prefix(const ir::Shape& p, const ir::Shape& s) {
   return p.size() < s.size() && std::equal(p.begin(), p.end(), s.begin());
 }
 
+// How the rules above tie the inputs together, decided from their shapes.
+enum class Follow : int8_t { Noise, Prefix, FirstAxis };  // which label a features element follows
+struct Links {
+  int labels = -1;        // the primary Labels input
+  int label_tokens = -1;  // the Tokens input the primary labels are a function of
+  std::vector<Follow> follow;  // per input (Features only)
+  bool operator==(const Links&) const = default;
+};
+
+Links link_inputs(const std::vector<InputSpec>& in) {
+  Links l;
+  for (size_t k = 0; k < in.size() && l.labels < 0; ++k)
+    if (in[k].role == InputRole::Labels) l.labels = static_cast<int>(k);
+  if (l.labels >= 0)
+    for (size_t k = 0; k < in.size(); ++k)
+      if (in[k].role == InputRole::Tokens && in[k].type.shape == in[static_cast<size_t>(l.labels)].type.shape) {
+        l.label_tokens = static_cast<int>(k);
+        break;
+      }
+  l.follow.assign(in.size(), Follow::Noise);
+  if (l.labels < 0) return l;
+  const ir::Shape& ls = in[static_cast<size_t>(l.labels)].type.shape;
+  for (size_t k = 0; k < in.size(); ++k) {
+    const ir::Shape& s = in[k].type.shape;
+    if (in[k].role != InputRole::Features) continue;
+    if (is_prefix(ls, s)) l.follow[k] = Follow::Prefix;
+    else if (!ls.empty() && !s.empty() && ls[0] == s[0]) l.follow[k] = Follow::FirstAxis;
+  }
+  return l;
+}
+
 class SyntheticSource : public DataSource {
  public:
   SyntheticSource(const DataConfig& cfg, std::vector<InputSpec> inputs, uint64_t seed, DataShard shard = {})
@@ -51,14 +82,10 @@ class SyntheticSource : public DataSource {
         msg += in.type.str();
         throw ConfigError(cfg.locs.at("data.kind"), msg);
       }
-      if (in.role == InputRole::Labels && labels_ < 0) labels_ = static_cast<int>(k);
     }
-    if (labels_ >= 0)
-      for (size_t k = 0; k < inputs_.size(); ++k)
-        if (inputs_[k].role == InputRole::Tokens && inputs_[k].type.shape == inputs_[labels_].type.shape) {
-          label_tokens_ = static_cast<int>(k);
-          break;
-        }
+    links_ = link_inputs(inputs_);
+    labels_ = links_.labels;
+    label_tokens_ = links_.label_tokens;
   }
 
   void next(std::vector<Tensor>& out) override {
@@ -141,10 +168,10 @@ class SyntheticSource : public DataSource {
     int64_t slice = 0, label_stride = 1;
     size_t slice_rank = 0;
     const ir::Shape* ls = labels != nullptr ? &inputs_[labels_].type.shape : nullptr;
-    if (ls != nullptr && is_prefix(*ls, shape)) {
+    if (ls != nullptr && links_.follow[k] == Follow::Prefix) {
       slice = n / ir::num_elements(*ls);
       slice_rank = shape.size() - ls->size();
-    } else if (ls != nullptr && !ls->empty() && !shape.empty() && (*ls)[0] == shape[0]) {
+    } else if (ls != nullptr && links_.follow[k] == Follow::FirstAxis) {
       slice = n / shape[0];
       label_stride = ir::num_elements(*ls) / shape[0];
       slice_rank = shape.size() - 1;
@@ -173,9 +200,10 @@ class SyntheticSource : public DataSource {
 
   std::vector<InputSpec> inputs_;
   uint64_t seed_;
-  int labels_ = -1;        // the primary Labels input
-  int label_tokens_ = -1;  // the Tokens input the primary labels are a function of
+  int labels_ = -1;        // links_.labels
+  int label_tokens_ = -1;  // links_.label_tokens
   DataShard shard_;
+  Links links_;
   int64_t step_ = 0;
 };
 
@@ -184,6 +212,22 @@ class SyntheticSource : public DataSource {
 std::unique_ptr<DataSource> make_synthetic_source(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
                                                   uint64_t seed) {
   return std::make_unique<SyntheticSource>(cfg, inputs, seed);
+}
+
+bool synthetic_shard_is_slice(const std::vector<InputSpec>& global, const std::vector<InputSpec>& local,
+                              const std::vector<int>& axes) {
+  // The same ties at both batches, and tied inputs split along the same axis (first-axis ties along
+  // the first), so every label a worker's features follow is among its own rows.
+  const Links g = link_inputs(global);
+  if (!(g == link_inputs(local)) || axes.size() != global.size()) return false;
+  if (g.labels < 0) return true;
+  const int la = axes[static_cast<size_t>(g.labels)];
+  if (g.label_tokens >= 0 && axes[static_cast<size_t>(g.label_tokens)] != la) return false;
+  for (size_t k = 0; k < global.size(); ++k) {
+    if (g.follow[k] == Follow::Prefix && axes[k] != la) return false;
+    if (g.follow[k] == Follow::FirstAxis && (axes[k] != 0 || la != 0)) return false;
+  }
+  return true;
 }
 
 std::unique_ptr<DataSource> make_synthetic_shard(const DataConfig& cfg, const std::vector<InputSpec>& inputs,
