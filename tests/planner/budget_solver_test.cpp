@@ -247,22 +247,14 @@ TEST(BudgetSolverReport, FrontierSvgDrawsEveryPointAndPolicy) {
 
 // The true frontier: every mirror vector with entries up to `depth` on the droppable nodes.
 std::map<int64_t, int64_t> exhaustive_frontier(const std::shared_ptr<const ir::Graph>& g, int depth) {
-  std::vector<ir::NodeId> free;
-  for (const auto& n : g->nodes())
-    if (!n.def->is_source && n.def->recomputable) free.push_back(n.id);
-  for (const auto& out : g->outputs()) std::erase(free, out.node);
-  EXPECT_LE(std::pow(depth + 1, free.size()), 5000.0) << "too many vectors to enumerate";
   std::map<int64_t, int64_t> best;  // total -> least recompute at exactly that total
-  std::vector<int32_t> m(g->size(), 0);
-  for (;;) {
+  size_t vectors = 0;
+  for_each_mirror(*g, depth, [&](const std::vector<int32_t>& m) {
+    if (++vectors == 5001) ADD_FAILURE() << "too many vectors to enumerate";
     Plan p = build_plan(g, m, {}, "exhaustive");
     auto [it, fresh] = best.emplace(p.total_peak_bytes(), p.recompute_cost);
     if (!fresh) it->second = std::min(it->second, p.recompute_cost);
-    size_t k = 0;
-    for (; k < free.size() && m[free[k]] == depth; ++k) m[free[k]] = 0;
-    if (k == free.size()) break;
-    ++m[free[k]];
-  }
+  });
   return best;
 }
 

@@ -47,21 +47,12 @@ PlanOptions no_inplace() {
 
 // Every mirror vector with entries up to `depth`: the least recomputation at each live peak.
 std::map<int64_t, int64_t> least_by_live_peak(const std::shared_ptr<const ir::Graph>& g, int depth) {
-  std::vector<ir::NodeId> free;
-  for (const auto& n : g->nodes())
-    if (!n.def->is_source && n.def->recomputable) free.push_back(n.id);
-  for (const auto& out : g->outputs()) std::erase(free, out.node);
   std::map<int64_t, int64_t> best;
-  std::vector<int32_t> m(g->size(), 0);
-  for (;;) {
+  for_each_mirror(*g, depth, [&](const std::vector<int32_t>& m) {
     const Plan p = build_plan(g, m, no_inplace(), "exhaustive");
     auto [it, fresh] = best.emplace(p.live_peak_bytes, p.recompute_cost);
     if (!fresh) it->second = std::min(it->second, p.recompute_cost);
-    size_t k = 0;
-    for (; k < free.size() && m[free[k]] == depth; ++k) m[free[k]] = 0;
-    if (k == free.size()) break;
-    ++m[free[k]];
-  }
+  });
   return best;
 }
 
@@ -144,21 +135,12 @@ TEST(CheckmateMilp, SolverWithinFivePercentOnAResidualNetAboveItsSmallestPoint) 
   // MILP's optimum below it by the gap the file header describes, measured and bounded here.
   const Frontier f = solve_frontier(g, analyse_cuts(*g), no_inplace());
   const FrontierPoint& smallest = f.points.front();
-  std::vector<ir::NodeId> free;
-  for (const auto& n : g->nodes())
-    if (!n.def->is_source && n.def->recomputable) free.push_back(n.id);
-  for (const auto& out : g->outputs()) std::erase(free, out.node);
   int64_t expressible = INT64_MAX;
-  std::vector<int32_t> m(g->size(), 0);
   const GraphCosts costs = graph_costs(*g, no_inplace());
-  for (;;) {
+  for_each_mirror(*g, 2, [&](const std::vector<int32_t>& m) {
     const Plan p = build_plan_figures(g, m, no_inplace(), costs, nullptr, nullptr);
     if (p.feature_map_peak_bytes <= smallest.feature_map_peak_bytes) expressible = std::min(expressible, p.recompute_cost);
-    size_t k = 0;
-    for (; k < free.size() && m[free[k]] == 2; ++k) m[free[k]] = 0;
-    if (k == free.size()) break;
-    ++m[free[k]];
-  }
+  });
   EXPECT_EQ(smallest.recompute_cost, expressible);
   const MilpOutcome opt = checkmate_least_recompute(g, no_inplace(), smallest.feature_map_peak_bytes, kSolveNodes);
   ASSERT_TRUE(opt.optimal);

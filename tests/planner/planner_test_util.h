@@ -295,6 +295,24 @@ inline std::shared_ptr<const ir::Graph> example(const std::string& file, int64_t
   return load(text.str(), batch, std::move(sets), file);
 }
 
+// Calls fn(mirror) for every mirror vector with entries up to `depth` on the nodes a plan may drop (not
+// sources, recomputable, not a graph output): (depth + 1)^n of them, for exhaustive searches.
+template <typename F>
+void for_each_mirror(const ir::Graph& g, int depth, F&& fn) {
+  std::vector<ir::NodeId> free;
+  for (const auto& n : g.nodes())
+    if (!n.def->is_source && n.def->recomputable) free.push_back(n.id);
+  for (const auto& out : g.outputs()) std::erase(free, out.node);
+  std::vector<int32_t> m(g.size(), 0);
+  for (;;) {
+    fn(std::as_const(m));
+    size_t k = 0;
+    for (; k < free.size() && m[free[k]] == depth; ++k) m[free[k]] = 0;
+    if (k == free.size()) return;
+    ++m[free[k]];
+  }
+}
+
 // ---- hand-built graphs the examples do not cover --------------------------------------------------------
 
 // DenseNet-style: `blocks` dense blocks of `layers` layers, each layer bn-relu-conv3x3 over the concat of

@@ -158,6 +158,15 @@ TEST(DataParallel, DropoutMasksFollowTheGlobalExample) {
   expect_close(losses(d.file("k1/metrics.jsonl")), losses(d.file("k2/metrics.jsonl")), 2e-6);
 }
 
+// Trains `yaml` alone and with K = 2 into d's k1 and k2, and compares the losses.
+void expect_two_train_like_one(const TempDir& d, const std::string& yaml) {
+  auto one = shell(kCli + " train " + yaml + " --run-dir " + d.file("k1"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  auto two = shell(kMpirun + "-np 2 " + kCli + " train " + yaml + " --run-dir " + d.file("k2"));
+  ASSERT_EQ(two.code, 0) << two.output;
+  expect_close(losses(d.file("k1/metrics.jsonl")), losses(d.file("k2/metrics.jsonl")), 2e-6);
+}
+
 TEST(DataParallel, AnLstmTrainsAlikeToo) {
   REQUIRE_MPI();
   TempDir d;
@@ -166,12 +175,7 @@ TEST(DataParallel, AnLstmTrainsAlikeToo) {
     << "  params: {layers: 2, hidden: 32, input_dim: 8, classes: 16, seq_len: 12}\n"
     << "batch: 8\ndevice: cpu\nseed: 2\ndata:\n  kind: synthetic\nmemory:\n  policy: sqrt\n"
     << "optimizer:\n  kind: sgd\n  lr: 0.1\n  momentum: 0.9\nsteps: 5\nlog:\n  every: 1\n";
-  const std::string yaml = d.write("lstm.yaml", y.str());
-  auto one = shell(kCli + " train " + yaml + " --run-dir " + d.file("k1"));
-  ASSERT_EQ(one.code, 0) << one.output;
-  auto two = shell(kMpirun + "-np 2 " + kCli + " train " + yaml + " --run-dir " + d.file("k2"));
-  ASSERT_EQ(two.code, 0) << two.output;
-  expect_close(losses(d.file("k1/metrics.jsonl")), losses(d.file("k2/metrics.jsonl")), 2e-6);
+  expect_two_train_like_one(d, d.write("lstm.yaml", y.str()));
 }
 
 // Text workers cut only their own windows of the file, the global batch's rows, so K = 2 trains what one
@@ -184,12 +188,7 @@ TEST(DataParallel, TextWorkersTrainWhatOneProcessTrains) {
     << "  params: {layers: 1, hidden: 32, embed: 16, vocab: 256, seq_len: 16}\n"
     << "batch: 8\ndevice: cpu\nseed: 4\ndata:\n  kind: text\n  path: /usr/share/common-licenses/GPL-3\n"
     << "  level: byte\nmemory:\n  policy: sqrt\noptimizer:\n  kind: sgd\n  lr: 0.1\nsteps: 5\nlog:\n  every: 1\n";
-  const std::string yaml = d.write("text.yaml", y.str());
-  auto one = shell(kCli + " train " + yaml + " --run-dir " + d.file("k1"));
-  ASSERT_EQ(one.code, 0) << one.output;
-  auto two = shell(kMpirun + "-np 2 " + kCli + " train " + yaml + " --run-dir " + d.file("k2"));
-  ASSERT_EQ(two.code, 0) << two.output;
-  expect_close(losses(d.file("k1/metrics.jsonl")), losses(d.file("k2/metrics.jsonl")), 2e-6);
+  expect_two_train_like_one(d, d.write("text.yaml", y.str()));
 }
 
 TEST(DataParallel, ACnnWithBatchNormLearns) {
