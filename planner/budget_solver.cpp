@@ -21,10 +21,10 @@
 //   the least budget the one-level model fits and up to twice it, the DP may also recompute a group
 //   twice, keeping only the end sets of its sub-groups (about equal in bytes, their count chosen to
 //   hold least) through the group's backward pass: mirror 1 on those ends, 2 on the rest.
-// - From sqrt's plan, the DP's smallest and the nested DP's smallest, the longest suffix of segments that can be kept whole (then
-//   but for cheap ops) without raising the total is found by bisection: the last segments run backward
-//   first, while the earlier ones hold only what they keep. From sqrt's plan also the longest suffix
-//   kept but for cheap ops alone.
+// - From sqrt's plan, the DP's smallest and the nested DP's smallest, the longest suffix of segments
+//   that can be kept whole (then but for cheap ops) without raising the total is found by bisection:
+//   the last segments run backward first, while the earlier ones hold only what they keep. From sqrt's
+//   plan also the longest suffix kept but for cheap ops alone.
 // - Graphs of more than 20,000 compute nodes (each exact plan takes about a second) get coarser grids
 //   and at most 8 galloping and bisection steps per kept-tail search.
 // - On small graphs (up to 64 compute nodes) a greedy walk from keep-everything adds the single-node
@@ -222,7 +222,8 @@ struct GroupChoice {
 // its sub-groups' end sets are kept through the group's backward pass (mirror 1) and everything else is
 // recomputed a second time, one sub-group at a time (mirror 2). While the group runs backward it holds
 // its never-dropped bytes, the sub-groups' end sets and the largest sub-group. For every group of
-// segments [i, j] the sub-groups of about equal bytes, for the count that holds least, are found once.
+// segments [i, j] the sub-groups of about equal droppable bytes, for the count that holds least, are
+// found once.
 struct NestedGroups {
   size_t n = 0, max_len = 0;
   std::vector<int64_t> hold;                 // [i * max_len + (j - i)]; kInf: not worth nesting

@@ -58,8 +58,11 @@ struct Lin {
       if (!cols.empty() && cols.back() == c) coefs.back() += v;
       else cols.push_back(c), coefs.push_back(v);
     }
-    for (size_t k = cols.size(); k-- > 0;)
-      if (coefs[k] == 0) cols.erase(cols.begin() + static_cast<long>(k)), coefs.erase(coefs.begin() + static_cast<long>(k));
+    for (size_t k = cols.size(); k-- > 0;) {
+      if (coefs[k] != 0) continue;
+      cols.erase(cols.begin() + static_cast<long>(k));
+      coefs.erase(coefs.begin() + static_cast<long>(k));
+    }
   }
 };
 
@@ -165,7 +168,7 @@ MilpOutcome checkmate_least_recompute(const std::shared_ptr<const ir::Graph>& g,
   // end[t]: items of stages <= t are [0, end[t]).
   std::vector<int32_t> end(static_cast<size_t>(T), 0);
   for (int32_t i = 0; i < n; ++i) end[static_cast<size_t>(items[static_cast<size_t>(i)].stage)] = i + 1;
-  for (int32_t t = 1; t < T; ++t) end[static_cast<size_t>(t)] = std::max(end[static_cast<size_t>(t)], end[static_cast<size_t>(t - 1)]);
+  for (size_t t = 1; t < end.size(); ++t) end[t] = std::max(end[t], end[t - 1]);
 
   Model model;
   // R[t][i] and S[t][i] as Lin (a column or a constant), for items of stages <= t.

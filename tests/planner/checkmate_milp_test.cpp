@@ -100,7 +100,6 @@ void expect_within_five_percent(const std::shared_ptr<const ir::Graph>& g, int n
     }
     const double cutoff = static_cast<double>(p.recompute_cost) / 1.05;
     const MilpOutcome m = checkmate_least_recompute(g, no_inplace(), p.feature_map_peak_bytes, nodes, cutoff);
-    std::printf("  %s at %lld B: %d nodes, %.1f s\n", g->model_name.c_str(), static_cast<long long>(p.feature_map_peak_bytes), m.nodes, m.seconds);
     ASSERT_TRUE(m.available);
     if (m.feasible && m.best < cutoff) {
       ADD_FAILURE() << g->model_name << " at " << p.feature_map_peak_bytes << " B: the solver recomputes "
@@ -115,7 +114,8 @@ void expect_within_five_percent(const std::shared_ptr<const ir::Graph>& g, int n
     }
   }
   const size_t asked = f.points.size() - from;
-  std::printf("  %s: %d of %zu frontier points proven within 5%% of the optimum\n", g->model_name.c_str(), proven, asked);
+  std::printf("  %s: %d of %zu frontier points proven within 5%% of the optimum\n", g->model_name.c_str(), proven,
+              asked);
   EXPECT_LE(5 * undecided, static_cast<int>(asked)) << g->model_name << ": too many undecided points";
 }
 
@@ -139,7 +139,8 @@ TEST(CheckmateMilp, SolverWithinFivePercentOnAResidualNetAboveItsSmallestPoint) 
   const GraphCosts costs = graph_costs(*g, no_inplace());
   for_each_mirror(*g, 2, [&](const std::vector<int32_t>& m) {
     const Plan p = build_plan_figures(g, m, no_inplace(), costs, nullptr, nullptr);
-    if (p.feature_map_peak_bytes <= smallest.feature_map_peak_bytes) expressible = std::min(expressible, p.recompute_cost);
+    if (p.feature_map_peak_bytes <= smallest.feature_map_peak_bytes)
+      expressible = std::min(expressible, p.recompute_cost);
   });
   EXPECT_EQ(smallest.recompute_cost, expressible);
   const MilpOutcome opt = checkmate_least_recompute(g, no_inplace(), smallest.feature_map_peak_bytes, kSolveNodes);

@@ -140,7 +140,8 @@ class SyntheticSource : public DataSource {
     return ((outer * rows * shard_.workers) + shard_.rank * rows + row) * inner + in;
   }
   uint64_t draw(size_t input, int64_t element) const {
-    return counter_hash(seed_, static_cast<uint64_t>(step_), input, static_cast<uint64_t>(global_index(input, element)));
+    const auto at = static_cast<uint64_t>(global_index(input, element));
+    return counter_hash(seed_, static_cast<uint64_t>(step_), input, at);
   }
 
   void fill_uniform(size_t k, Tensor& t) const {
