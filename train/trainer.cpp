@@ -283,8 +283,7 @@ TrainResult train_impl(const TrainRequest& req, std::ostream& out, std::ostream&
   std::unique_ptr<data::DataSource> source;
   std::vector<int> axes;
   if (!global_specs.empty()) axes = batch_axes(global_specs, specs, workers);
-  const bool own_rows = workers > 1 && data::reads_only_its_shard(cfg.data) &&
-                        (!needs_axes || data::can_open_data_shard(cfg.data, global_specs, specs, axes));
+  const bool own_rows = workers > 1 && data::can_open_data_shard(cfg.data, global_specs, specs, axes);
   if (workers > 1 && !own_rows) {
     source = shard_source(data::open_data_source(cfg.data, global_specs, cfg.seed), global_specs, std::move(axes),
                           rank, workers);
