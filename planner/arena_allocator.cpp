@@ -68,7 +68,17 @@
 //     wins 80 to 99 times in 100) but not always, hence the comparison. ArenaPlan::strategy names the
 //     plan kept. Below the threshold a BestFitLargestFirst run's O(n log n) part alone is about a second
 //     at 500k buffers.
+//     Last, when the kept arena is still more than 1/256 above the live peak and there are at most
+//     kSearchMaxBuffers buffers, OrderSearch runs with kSearchEffort and its placement replaces the kept
+//     one when it is smaller (ArenaPlan::strategy then says order-search). Small plans of concat-heavy or
+//     skip-heavy nets are where the greedy orders fragment most (10 to 20% above the live peak on a dense
+//     block) and where a search costs a few milliseconds.
+//   AutoGreedy: Auto without the order search (the budget solver's candidate builds; it re-places the
+//     plans it keeps with Auto).
+//   OrderSearch: placement_search.cpp states its rules. Asked for directly, it runs on any number of
+//     buffers with kSearchEffort, from largest first.
 #include "planner/arena_allocator.h"
+#include "planner/placement_search.h"
 
 #include <algorithm>
 #include <cmath>
@@ -846,6 +856,18 @@ int64_t arena_end(const std::vector<Item>& items, const std::vector<int64_t>& of
 // Auto runs both best-fit strategies while the overlap estimate is below this (see the header comment).
 constexpr double kAutoRunBothBelow = 2e7;
 constexpr int64_t kAutoCloseEnough = 256;
+// Auto's order search: plans of at most this many buffers, and this many placed-neighbour visits (a few
+// milliseconds; the budget solver places thousands of plans).
+constexpr size_t kSearchMaxBuffers = 256;
+constexpr int64_t kSearchEffort = 500'000;
+
+std::vector<int64_t> search_order(const std::vector<Item>& items, const std::vector<int64_t>& start,
+                                  int64_t good_enough) {
+  std::vector<SearchBuffer> buffers;
+  buffers.reserve(items.size());
+  for (const Item& it : items) buffers.push_back({it.size, it.first, it.last});
+  return search_placement_order(buffers, start, good_enough, kSearchEffort);
+}
 
 std::string describe(const BufferPlacement& p, int64_t size) {
   std::ostringstream os;
@@ -864,8 +886,12 @@ const char* to_string(PlacementStrategy s) {
       return "best-fit-largest-first";
     case PlacementStrategy::BestFitInOrder:
       return "best-fit-in-order";
+    case PlacementStrategy::OrderSearch:
+      return "order-search";
     case PlacementStrategy::Auto:
       return "auto";
+    case PlacementStrategy::AutoGreedy:
+      return "auto-greedy";
   }
   return "?";
 }
@@ -897,7 +923,12 @@ ArenaPlan plan_arena(const std::vector<BufferRequest>& reqs, PlacementStrategy s
     case PlacementStrategy::BestFitInOrder:
       offsets = place_best_fit_in_order(items, reqs, span);
       break;
+    case PlacementStrategy::OrderSearch:
+      offsets = search_order(items, {}, live_peak(items, span));
+      if (offsets.empty()) offsets.assign(items.size(), 0);  // one buffer (or none): at 0
+      break;
     case PlacementStrategy::Auto:
+    case PlacementStrategy::AutoGreedy:
       offsets = place_best_fit_in_order(items, reqs, span);
       used = PlacementStrategy::BestFitInOrder;
       // In order at the live peak cannot be beaten (rule 5): largest first would only tie.
@@ -909,6 +940,15 @@ ArenaPlan plan_arena(const std::vector<BufferRequest>& reqs, PlacementStrategy s
         if (arena_end(items, largest_first) <= arena_end(items, offsets)) {
           offsets = std::move(largest_first);
           used = PlacementStrategy::BestFitLargestFirst;
+        }
+        const int64_t live = live_peak(items, span);
+        if (s == PlacementStrategy::Auto && items.size() <= kSearchMaxBuffers &&
+            arena_end(items, offsets) - live > live / kAutoCloseEnough) {
+          std::vector<int64_t> searched = search_order(items, offsets, live + live / kAutoCloseEnough);
+          if (!searched.empty()) {
+            offsets = std::move(searched);
+            used = PlacementStrategy::OrderSearch;
+          }
         }
       }
       break;

@@ -35,9 +35,16 @@ enum class PlacementStrategy {
   // Requests in first_use order (ties: larger first, then id) over a coalescing free list: each goes into
   // the smallest free gap that fits (ties: lowest offset), else the arena grows. O(n log n) whatever k.
   BestFitInOrder,
+  // A local search over the order in which buffers are placed lowest-first (placement_search.h), from
+  // largest first; for a few hundred buffers at most, where many orders can be tried.
+  OrderSearch,
   // Runs both best-fit strategies and keeps the smaller arena when the lifetimes overlap little enough for
-  // BestFitLargestFirst to be cheap, else BestFitInOrder alone (the rule is in arena_allocator.cpp).
+  // BestFitLargestFirst to be cheap, else BestFitInOrder alone; on small plans still fragmented after them,
+  // OrderSearch too (the rules are in arena_allocator.cpp).
   Auto,
+  // Auto without its order search: for a search that places thousands of candidate plans and re-places
+  // only the ones it keeps with Auto.
+  AutoGreedy,
 };
 
 struct ArenaPlan {

@@ -27,6 +27,13 @@
 //   plan also the longest suffix kept but for cheap ops alone.
 // - Graphs of more than 20,000 compute nodes (each exact plan takes about a second) get coarser grids
 //   and at most 8 galloping and bisection steps per kept-tail search.
+// - Candidates are placed greedily (PlanOptions::placement_search off: the order search costs
+//   milliseconds a plan and the solver builds thousands). On graphs of at most 1,024 nodes, where the
+//   search can run (placement_search.cpp), the solver also keeps the candidates whose live-peak bound is
+//   Pareto-optimal, and at the end re-places them, the frontier points, the fixed policies' plans and
+//   every Algorithm 3 candidate with the options as given: a plan the greedy orders fragmented can then
+//   join the frontier, the frontier still dominates every fixed policy and Algorithm 3 point, and every
+//   point is what build_plan gives for its mirror vector.
 // - On small graphs (up to 64 compute nodes) a greedy walk from keep-everything adds the single-node
 //   changes with the best bytes saved per FLOP, and every frontier point is then improved by keeping any
 //   recomputed node whose keeping costs no peak. Up to 24 compute nodes the walk also tries pairs when
@@ -39,6 +46,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <tuple>
 
 #include "ir/check.h"
 #include "ir/format_util.h"
@@ -55,6 +63,7 @@ constexpr size_t kGreedyPositions = 24;  // greedy walk with pairs, descent and 
 constexpr size_t kGreedySingles = 64;    // ... this many compute nodes; single changes only up to this many
 constexpr int kDpLevels = 96;            // persistent-memory levels of the segment DP
 constexpr int kDpBudgets = 32;           // model budgets on the geometric grid
+constexpr size_t kReplaceNodes = 1024;   // graphs (all nodes) whose kept plans are re-placed at the end
 constexpr size_t kDpSegments = 400;      // the DP's segments, at most about
 constexpr int kRefineSteps = 8;          // bisection steps towards each fixed policy's total
 constexpr size_t kLargeGraph = 20000;    // compute nodes from which the grids are coarser
@@ -74,7 +83,10 @@ class ParetoSet {
   };
 
   ParetoSet(const std::shared_ptr<const ir::Graph>& g, const PlanOptions& o)
-      : g_(g), o_(o), costs_(graph_costs(*g, o)) {}
+      : g_(g), o_(o), final_(o), costs_(graph_costs(*g, o)),
+        track_bounds_(o.placement_search && g->size() <= kReplaceNodes) {
+    o_.placement_search = false;
+  }
 
   // Builds the exact plan for mirror vector `raw` (annotations applied first) and offers its point to
   // the set; `keep` gets a copy of the point when the caller needs it.
@@ -87,6 +99,9 @@ class ParetoSet {
     PlaceIf worth;
     if (!keep) worth = [this](int64_t bound, int64_t recompute) { return !dominated(bound, recompute); };
     Plan plan = build_plan_figures(g_, m, o_, costs_, worth, &placed);
+    if (track_bounds_)
+      offer_bound({plan.total_peak_bytes() - plan.feature_map_peak_bytes + plan.live_peak_bytes, plan.recompute_cost},
+                  m, family);
     if (!placed) {
       ++unplaced_;
       const Score bound{plan.total_peak_bytes(), plan.recompute_cost};
@@ -119,6 +134,24 @@ class ParetoSet {
     });
     points_.push_back(std::move(p));
   }
+  // The frontier as the options given place it: the kept points, and the candidates whose bound no kept
+  // point dominates, rebuilt with the full allocator (only where bounds were tracked).
+  void replace_kept() {
+    if (!track_bounds_) return;
+    // The kept points first: re-placed, they dominate most bounds, which are then not built again.
+    std::vector<FrontierPoint> kept = std::move(points_);
+    points_.clear();
+    for (const auto& q : kept) insert(replace(q.mirror, q.policy));
+    std::sort(bounds_.begin(), bounds_.end(),
+              [](const auto& a, const auto& b) { return std::get<0>(a).total < std::get<0>(b).total; });
+    for (auto& [score, m, family] : bounds_)
+      if (!dominated(score.total, score.recompute)) insert(replace(m, family));
+  }
+  // A point as the options given place it (the identity where bounds were not tracked).
+  FrontierPoint replace(const std::vector<int32_t>& m, const std::string& family) const {
+    return FrontierPoint::of(build_plan_figures(g_, m, final_, costs_), family);
+  }
+  bool replaces() const { return track_bounds_; }
   std::vector<FrontierPoint> take_sorted() {
     std::sort(points_.begin(), points_.end(),
               [](const FrontierPoint& a, const FrontierPoint& b) { return a.total_peak < b.total_peak; });
@@ -143,15 +176,52 @@ class ParetoSet {
   const GraphCosts& costs() const { return costs_; }
 
  private:
+  // The candidates whose (live-peak bound, recompute) no other candidate's bound dominates.
+  void offer_bound(Score b, const std::vector<int32_t>& m, const std::string& family) {
+    for (const auto& [q, qm, qf] : bounds_)
+      if (q.total <= b.total && q.recompute <= b.recompute) return;
+    std::erase_if(bounds_, [&](const auto& e) {
+      return b.total <= std::get<0>(e).total && b.recompute <= std::get<0>(e).recompute;
+    });
+    bounds_.emplace_back(b, m, family);
+  }
+
   std::shared_ptr<const ir::Graph> g_;
-  PlanOptions o_;
+  PlanOptions o_;      // candidates: placed greedily
+  PlanOptions final_;  // the options as given: what the points are re-placed with
   GraphCosts costs_;
+  bool track_bounds_;
+  std::vector<std::tuple<Score, std::vector<int32_t>, std::string>> bounds_;
   std::map<std::vector<int32_t>, Score> seen_;
   std::vector<FrontierPoint> points_;
   int32_t built_ = 0;
   int32_t unplaced_ = 0;
 };
 
+
+// sqrt's own choice among its search points (policies.cpp): the smallest arena, then the least recompute.
+FrontierPoint smallest_arena(const std::vector<FrontierPoint>& points) {
+  const FrontierPoint* best = nullptr;
+  for (const auto& p : points)
+    if (!best || p.feature_map_peak_bytes < best->feature_map_peak_bytes ||
+        (p.feature_map_peak_bytes == best->feature_map_peak_bytes && p.recompute_cost < best->recompute_cost))
+      best = &p;
+  return *best;
+}
+
+// The frontier and the fixed policies' plans (sqrt's chosen again among its re-placed search points) as
+// the options given place them. The fixed policies' plans and every Algorithm 3 candidate join the
+// re-placed set: re-placed, one of them may shrink below the point that dominated it, and the frontier
+// must still dominate each of them.
+void finish(Frontier& f, ParetoSet& set, std::vector<FrontierPoint>& sqrt_points,
+            const std::vector<std::vector<int32_t>>& algorithm3_mirrors) {
+  if (!set.replaces()) return;
+  set.replace_kept();
+  for (FrontierPoint& p : f.fixed) set.insert(p = set.replace(p.mirror, p.policy));
+  for (FrontierPoint& p : sqrt_points) set.insert(p = set.replace(p.mirror, p.policy));
+  for (const auto& m : algorithm3_mirrors) set.insert(set.replace(m, "sqrt"));
+  if (f.fixed.size() > 2 && !sqrt_points.empty()) f.fixed[2] = smallest_arena(sqrt_points);
+}
 
 // A node the solver may drop: what constrain_mirror would not force back to 0.
 std::vector<char> droppable_nodes(const ir::Graph& g) {
@@ -516,6 +586,8 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
   f.graph = g;
   f.options = o;
   ParetoSet set(g, o);
+  std::vector<FrontierPoint> sqrt_points;  // sqrt's search points: its fixed plan is the smallest of them
+  std::vector<std::vector<int32_t>> algorithm3_mirrors;  // the other Algorithm 3 candidates, where re-placed
   auto fixed = [&](const std::vector<int32_t>& m, const std::string& name) {
     set.build(m, name, &f.fixed.emplace_back());
   };
@@ -545,15 +617,18 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
     std::vector<FrontierPoint> sqrt_plans;
     for (size_t i = 0; i < budgets.size(); ++i) {
       std::vector<int32_t> m = algorithm3(graph, cuts, budgets[i]).mirror;
-      if (i < searched) set.build(m, "sqrt", &sqrt_plans.emplace_back());
-      else set.evaluate(m, "sqrt");
+      if (i < searched) {
+        set.build(m, "sqrt", &sqrt_plans.emplace_back());
+        continue;
+      }
+      set.evaluate(m, "sqrt");
+      if (set.replaces()) algorithm3_mirrors.push_back(constrain_mirror(graph, m));
     }
-    const FrontierPoint* best = nullptr;
-    for (const auto& p : sqrt_plans)
-      if (!best || p.feature_map_peak_bytes < best->feature_map_peak_bytes ||
-          (p.feature_map_peak_bytes == best->feature_map_peak_bytes && p.recompute_cost < best->recompute_cost))
-        best = &p;
-    f.fixed.push_back(*best);
+    std::sort(algorithm3_mirrors.begin(), algorithm3_mirrors.end());
+    algorithm3_mirrors.erase(std::unique(algorithm3_mirrors.begin(), algorithm3_mirrors.end()),
+                             algorithm3_mirrors.end());
+    f.fixed.push_back(smallest_arena(sqrt_plans));
+    sqrt_points = std::move(sqrt_plans);
   }
   fixed(log_mirror(graph, cuts), "log");
 
@@ -575,6 +650,7 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
   };
   const double hi = static_cast<double>(keep_all + largest);
   if (hi <= 0) {  // nothing to recompute: no computing node holds a byte
+    finish(f, set, sqrt_points, algorithm3_mirrors);
     f.plans_built = set.built();
     f.plans_unplaced = set.unplaced();
     f.points = set.take_sorted();
@@ -641,6 +717,7 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
     greedy_walk(set, graph, droppable, false);
     improve_locally(set, graph, droppable);
   }
+  finish(f, set, sqrt_points, algorithm3_mirrors);
   f.plans_built = set.built();
   f.plans_unplaced = set.unplaced();
   f.points = set.take_sorted();

@@ -93,6 +93,9 @@ struct PlanOptions {
   int64_t alignment = 256;
   std::shared_ptr<const CostProfile> costs;  // measured times; null: cost_model
   CostModel cost_model = CostModel::Traffic;
+  // Small plans still fragmented after the greedy placements get PlacementStrategy::OrderSearch too
+  // (arena_allocator.h). Off only for a search's candidate builds, which re-place the plans they keep.
+  bool placement_search = true;
 };
 
 // The unit of Plan::forward_cost and recompute_cost: "ns" (a profile), "flops", or "flop-eq" (Traffic:

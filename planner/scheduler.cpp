@@ -26,7 +26,8 @@
 //   values then share one storage.
 // - Sharing: storages are placed by the static allocator (arena_allocator.h), PlacementStrategy::Auto
 //   (best fit, largest first or in order, whichever is smaller; in order alone when most storages live
-//   long, where largest first is quadratic), 256-byte aligned; without sharing every storage gets bytes
+//   long, where largest first is quadratic; then an order search on small plans still fragmented, unless
+//   PlanOptions::placement_search is off), 256-byte aligned; without sharing every storage gets bytes
 //   of its own.
 //
 // Representation: the builder writes the schedule flat (every step's reads, writes, accumulates and
@@ -407,7 +408,9 @@ bool assign_storage(const GraphCosts& c, BuildScratch& s, Plan& plan, const std:
     s.requests.clear();
     for (size_t k = 0; k < nst; ++k)
       s.requests.push_back({static_cast<int64_t>(k), std::max<int64_t>(s.storage_bytes[k], 1), s.storage_first[k], s.storage_last[k]});
-    ArenaPlan ap = plan_arena(s.requests, PlacementStrategy::Auto, align);
+    const auto strategy =
+        plan.options.placement_search ? PlacementStrategy::Auto : PlacementStrategy::AutoGreedy;
+    ArenaPlan ap = plan_arena(s.requests, strategy, align);
     for (size_t k = 0; k < ap.placements.size(); ++k) s.offsets[k] = ap.placements[k].offset;
     plan.feature_map_peak_bytes = ap.arena_bytes;
   } else {
