@@ -69,14 +69,15 @@
 //     plan kept. Below the threshold a BestFitLargestFirst run's O(n log n) part alone is about a second
 //     at 500k buffers.
 //     Last, when the kept arena is still more than 1/256 above the live peak and there are at most
-//     kSearchMaxBuffers buffers, OrderSearch runs with kSearchEffort and its placement replaces the kept
-//     one when it is smaller (ArenaPlan::strategy then says order-search). Small plans of concat-heavy or
-//     skip-heavy nets are where the greedy orders fragment most (10 to 20% above the live peak on a dense
-//     block) and where a search costs a few milliseconds.
+//     kSearchMaxBuffers buffers, OrderSearch runs (with kSearchEffort, or kSmallSearchEffort on at most
+//     kSmallSearchBuffers buffers) and its placement replaces the kept one when it is smaller
+//     (ArenaPlan::strategy then says order-search). Small plans of concat-heavy or skip-heavy nets are
+//     where the greedy orders fragment most (10 to 20% above the live peak on a dense block) and where a
+//     search costs a few milliseconds.
 //   AutoGreedy: Auto without the order search (the budget solver's candidate builds; it re-places the
 //     plans it keeps with Auto).
 //   OrderSearch: placement_search.cpp states its rules. Asked for directly, it runs on any number of
-//     buffers with kSearchEffort, from largest first.
+//     buffers with the same effort, from largest first.
 #include "planner/arena_allocator.h"
 #include "planner/placement_search.h"
 
@@ -860,13 +861,18 @@ constexpr int64_t kAutoCloseEnough = 256;
 // milliseconds; the budget solver places thousands of plans).
 constexpr size_t kSearchMaxBuffers = 256;
 constexpr int64_t kSearchEffort = 500'000;
+// Plans of at most kSmallSearchBuffers buffers get kSmallSearchEffort: each try is cheap there, and the
+// tightest plans of small nets (a dense block's) need many to reach their live peak.
+constexpr size_t kSmallSearchBuffers = 64;
+constexpr int64_t kSmallSearchEffort = 4'000'000;
 
 std::vector<int64_t> search_order(const std::vector<Item>& items, const std::vector<int64_t>& start,
                                   int64_t good_enough) {
   std::vector<SearchBuffer> buffers;
   buffers.reserve(items.size());
   for (const Item& it : items) buffers.push_back({it.size, it.first, it.last});
-  return search_placement_order(buffers, start, good_enough, kSearchEffort);
+  const int64_t effort = items.size() <= kSmallSearchBuffers ? kSmallSearchEffort : kSearchEffort;
+  return search_placement_order(buffers, start, good_enough, effort);
 }
 
 std::string describe(const BufferPlacement& p, int64_t size) {

@@ -38,7 +38,8 @@
 //   changes with the best bytes saved per FLOP, and every frontier point is then improved by keeping any
 //   recomputed node whose keeping costs no peak. Up to 24 compute nodes the walk also tries pairs when
 //   no single change saves, and a descent from the smallest points takes the single or paired depth
-//   changes that lower the peak most.
+//   changes that lower the peak most. Last, each point's recomputations are tried one to three backward
+//   steps earlier (Plan::early_at), twice over.
 #include "planner/budget_solver.h"
 
 #include <algorithm>
@@ -46,12 +47,13 @@
 #include <limits>
 #include <map>
 #include <optional>
-#include <tuple>
 
 #include "ir/check.h"
 #include "ir/format_util.h"
 #include "ir/op_registry.h"
 #include "planner/fixed_policies.h"
+#include "planner/local_search.h"
+#include "planner/pareto_set.h"
 #include "planner/scheduler.h"
 
 namespace sublinear::planner {
@@ -63,7 +65,6 @@ constexpr size_t kGreedyPositions = 24;  // greedy walk with pairs, descent and 
 constexpr size_t kGreedySingles = 64;    // ... this many compute nodes; single changes only up to this many
 constexpr int kDpLevels = 96;            // persistent-memory levels of the segment DP
 constexpr int kDpBudgets = 32;           // model budgets on the geometric grid
-constexpr size_t kReplaceNodes = 1024;   // graphs (all nodes) whose kept plans are re-placed at the end
 constexpr size_t kDpSegments = 400;      // the DP's segments, at most about
 constexpr int kRefineSteps = 8;          // bisection steps towards each fixed policy's total
 constexpr size_t kLargeGraph = 20000;    // compute nodes from which the grids are coarser
@@ -71,133 +72,6 @@ constexpr int kLargeTailSteps = 8;       // galloping and bisection steps per ke
 constexpr size_t kAlg3Breakpoints = 512; // Algorithm 3 plans enumerated at most
 constexpr size_t kAlg3Work = 100000;     // Algorithm 3 plans built x compute nodes, at most ...
 constexpr size_t kAlg3Sampled = 24;      // ... unless that leaves fewer plans than this
-
-// The frontier under construction: every built plan is offered to a Pareto set kept as plans arrive, so
-// large graphs never hold more than the set's plans at once. Built vectors are remembered by their
-// (total, recompute) so a search may ask again for free.
-class ParetoSet {
- public:
-  struct Score {
-    int64_t total = 0;
-    int64_t recompute = 0;
-  };
-
-  ParetoSet(const std::shared_ptr<const ir::Graph>& g, const PlanOptions& o)
-      : g_(g), o_(o), final_(o), costs_(graph_costs(*g, o)),
-        track_bounds_(o.placement_search && g->size() <= kReplaceNodes) {
-    o_.placement_search = false;
-  }
-
-  // Builds the exact plan for mirror vector `raw` (annotations applied first) and offers its point to
-  // the set; `keep` gets a copy of the point when the caller needs it.
-  // A candidate whose lower bound (the live peak in place of the arena) is already dominated is not
-  // placed: its exact plan could only be dominated too. Its score is then that bound.
-  Score build(const std::vector<int32_t>& raw, const std::string& family, FrontierPoint* keep = nullptr) {
-    std::vector<int32_t> m = constrain_mirror(*g_, raw);
-    ++built_;
-    bool placed = true;
-    PlaceIf worth;
-    if (!keep) worth = [this](int64_t bound, int64_t recompute) { return !dominated(bound, recompute); };
-    Plan plan = build_plan_figures(g_, m, o_, costs_, worth, &placed);
-    if (track_bounds_)
-      offer_bound({plan.total_peak_bytes() - plan.feature_map_peak_bytes + plan.live_peak_bytes, plan.recompute_cost},
-                  m, family);
-    if (!placed) {
-      ++unplaced_;
-      const Score bound{plan.total_peak_bytes(), plan.recompute_cost};
-      seen_[std::move(m)] = bound;
-      return bound;
-    }
-    FrontierPoint p = FrontierPoint::of(plan, family);
-    const Score score{p.total_peak, p.recompute_cost};
-    seen_[std::move(m)] = score;
-    if (keep) *keep = p;
-    insert(std::move(p));
-    return score;
-  }
-  // The exact plan's figures for `raw`, built only if that vector was not built before.
-  Score evaluate(const std::vector<int32_t>& raw, const std::string& family) {
-    auto it = seen_.find(constrain_mirror(*g_, raw));
-    if (it != seen_.end()) return it->second;
-    return build(raw, family);
-  }
-  bool dominated(int64_t total, int64_t recompute) const {
-    for (const auto& q : points_)
-      if (q.total_peak <= total && q.recompute_cost <= recompute) return true;
-    return false;
-  }
-  void insert(FrontierPoint p) {
-    for (const auto& q : points_)
-      if (q.total_peak <= p.total_peak && q.recompute_cost <= p.recompute_cost) return;
-    std::erase_if(points_, [&](const FrontierPoint& q) {
-      return p.total_peak <= q.total_peak && p.recompute_cost <= q.recompute_cost;
-    });
-    points_.push_back(std::move(p));
-  }
-  // The frontier as the options given place it: the kept points, and the candidates whose bound no kept
-  // point dominates, rebuilt with the full allocator (only where bounds were tracked).
-  void replace_kept() {
-    if (!track_bounds_) return;
-    // The kept points first: re-placed, they dominate most bounds, which are then not built again.
-    std::vector<FrontierPoint> kept = std::move(points_);
-    points_.clear();
-    for (const auto& q : kept) insert(replace(q.mirror, q.policy));
-    std::sort(bounds_.begin(), bounds_.end(),
-              [](const auto& a, const auto& b) { return std::get<0>(a).total < std::get<0>(b).total; });
-    for (auto& [score, m, family] : bounds_)
-      if (!dominated(score.total, score.recompute)) insert(replace(m, family));
-  }
-  // A point as the options given place it (the identity where bounds were not tracked).
-  FrontierPoint replace(const std::vector<int32_t>& m, const std::string& family) const {
-    return FrontierPoint::of(build_plan_figures(g_, m, final_, costs_), family);
-  }
-  bool replaces() const { return track_bounds_; }
-  std::vector<FrontierPoint> take_sorted() {
-    std::sort(points_.begin(), points_.end(),
-              [](const FrontierPoint& a, const FrontierPoint& b) { return a.total_peak < b.total_peak; });
-    return std::move(points_);
-  }
-  std::vector<std::vector<int32_t>> point_mirrors() const {
-    std::vector<std::vector<int32_t>> out;
-    for (const auto& p : points_) out.push_back(p.mirror);
-    return out;
-  }
-  std::vector<std::vector<int32_t>> point_mirrors_by_total() const {
-    std::vector<const FrontierPoint*> order;
-    for (const auto& p : points_) order.push_back(&p);
-    std::sort(order.begin(), order.end(),
-              [](const FrontierPoint* a, const FrontierPoint* b) { return a->total_peak < b->total_peak; });
-    std::vector<std::vector<int32_t>> out;
-    for (const FrontierPoint* p : order) out.push_back(p->mirror);
-    return out;
-  }
-  int32_t built() const { return built_; }
-  int32_t unplaced() const { return unplaced_; }
-  const GraphCosts& costs() const { return costs_; }
-
- private:
-  // The candidates whose (live-peak bound, recompute) no other candidate's bound dominates.
-  void offer_bound(Score b, const std::vector<int32_t>& m, const std::string& family) {
-    for (const auto& [q, qm, qf] : bounds_)
-      if (q.total <= b.total && q.recompute <= b.recompute) return;
-    std::erase_if(bounds_, [&](const auto& e) {
-      return b.total <= std::get<0>(e).total && b.recompute <= std::get<0>(e).recompute;
-    });
-    bounds_.emplace_back(b, m, family);
-  }
-
-  std::shared_ptr<const ir::Graph> g_;
-  PlanOptions o_;      // candidates: placed greedily
-  PlanOptions final_;  // the options as given: what the points are re-placed with
-  GraphCosts costs_;
-  bool track_bounds_;
-  std::vector<std::tuple<Score, std::vector<int32_t>, std::string>> bounds_;
-  std::map<std::vector<int32_t>, Score> seen_;
-  std::vector<FrontierPoint> points_;
-  int32_t built_ = 0;
-  int32_t unplaced_ = 0;
-};
-
 
 // sqrt's own choice among its search points (policies.cpp): the smallest arena, then the least recompute.
 FrontierPoint smallest_arena(const std::vector<FrontierPoint>& points) {
@@ -217,8 +91,8 @@ void finish(Frontier& f, ParetoSet& set, std::vector<FrontierPoint>& sqrt_points
             const std::vector<std::vector<int32_t>>& algorithm3_mirrors) {
   if (!set.replaces()) return;
   set.replace_kept();
-  for (FrontierPoint& p : f.fixed) set.insert(p = set.replace(p.mirror, p.policy));
-  for (FrontierPoint& p : sqrt_points) set.insert(p = set.replace(p.mirror, p.policy));
+  for (FrontierPoint& p : f.fixed) set.insert(p = set.replace(p.mirror, p.policy, p.early_at));
+  for (FrontierPoint& p : sqrt_points) set.insert(p = set.replace(p.mirror, p.policy, p.early_at));
   for (const auto& m : algorithm3_mirrors) set.insert(set.replace(m, "sqrt"));
   if (f.fixed.size() > 2 && !sqrt_points.empty()) f.fixed[2] = smallest_arena(sqrt_points);
 }
@@ -438,104 +312,6 @@ std::vector<int32_t> groups_to_mirror(const ir::Graph& g, const CutAnalysis& c, 
   return m;
 }
 
-// ---- small graphs: greedy walk and local improvement --------------------------------------------------
-
-// From keep-everything, repeatedly take the change that saves the most total bytes per recomputed FLOP:
-// one node dropped (or deepened, up to 2), or, when no single change saves anything (two branches
-// that only free their input together), two at once. Every plan on the way is a candidate.
-void greedy_walk(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable, bool pairs) {
-  std::vector<int32_t> cur(g.size(), 0);
-  ParetoSet::Score at = set.evaluate(cur, "greedy");
-  std::vector<ir::NodeId> free;
-  for (const auto& n : g.nodes())
-    if (droppable[n.id]) free.push_back(n.id);
-  for (size_t round = 0; round < 2 * g.size(); ++round) {
-    double best = -1;
-    std::vector<ir::NodeId> pick;
-    ParetoSet::Score pick_score;
-    auto consider = [&](const std::vector<ir::NodeId>& change) {
-      for (ir::NodeId v : change) ++cur[v];
-      const ParetoSet::Score s = set.evaluate(cur, "greedy");
-      for (ir::NodeId v : change) --cur[v];
-      const int64_t saved = at.total - s.total;
-      if (saved <= 0) return;
-      const double score = static_cast<double>(saved) /
-                           (static_cast<double>(std::max<int64_t>(0, s.recompute - at.recompute)) + 1.0);
-      if (score > best) best = score, pick = change, pick_score = s;
-    };
-    for (ir::NodeId v : free)
-      if (cur[v] < 2) consider({v});
-    if (pick.empty() && pairs)
-      for (size_t i = 0; i < free.size(); ++i)
-        for (size_t j = i + 1; j < free.size(); ++j)
-          if (cur[free[i]] < 2 && cur[free[j]] < 2) consider({free[i], free[j]});
-    if (pick.empty()) return;
-    for (ir::NodeId v : pick) ++cur[v];
-    at = pick_score;
-  }
-}
-
-// From each of the smallest frontier points, take the change of one or two nodes' depth by one (up to
-// depth 3) that lowers the total peak most (ties: least recomputation) until none lowers it: the walk
-// above trades bytes for FLOPs and stops where only a combination still saves, such as recomputing a
-// producer deeper while keeping a concatenation of it.
-void descend(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable, size_t starts) {
-  struct Move { ir::NodeId node; int32_t delta; };
-  std::vector<ir::NodeId> free;
-  for (const auto& n : g.nodes())
-    if (droppable[n.id]) free.push_back(n.id);
-  std::vector<std::vector<int32_t>> from = set.point_mirrors_by_total();
-  if (from.size() > starts) from.resize(starts);
-  for (auto cur : from) {
-    ParetoSet::Score at = set.evaluate(cur, "greedy");
-    for (;;) {
-      std::vector<Move> pick;
-      ParetoSet::Score pick_score = at;
-      auto consider = [&](const std::vector<Move>& change) {
-        for (const Move& mv : change) {
-          const int32_t d = cur[mv.node] + mv.delta;
-          if (d < 0 || d > 3) return;
-        }
-        for (const Move& mv : change) cur[mv.node] += mv.delta;
-        const ParetoSet::Score s = set.evaluate(cur, "greedy");
-        for (const Move& mv : change) cur[mv.node] -= mv.delta;
-        if (s.total < pick_score.total || (s.total == pick_score.total && !pick.empty() && s.recompute < pick_score.recompute))
-          pick = change, pick_score = s;
-      };
-      for (size_t i = 0; i < free.size(); ++i)
-        for (int32_t di : {1, -1}) {
-          consider({{free[i], di}});
-          for (size_t j = i + 1; j < free.size(); ++j)
-            for (int32_t dj : {1, -1}) consider({{free[i], di}, {free[j], dj}});
-        }
-      if (pick.empty()) break;
-      for (const Move& mv : pick) cur[mv.node] += mv.delta;
-      at = pick_score;
-    }
-  }
-}
-
-// Keeps (or makes shallower) any recomputed node of a frontier point whose change recomputes less
-// without raising the total peak, until no such change is left.
-void improve_locally(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable) {
-  for (auto m : set.point_mirrors()) {
-    ParetoSet::Score at = set.evaluate(m, "greedy");
-    for (bool changed = true; changed;) {
-      changed = false;
-      for (const auto& n : g.nodes()) {
-        if (!droppable[n.id] || m[n.id] == 0) continue;
-        --m[n.id];
-        const ParetoSet::Score s = set.evaluate(m, "greedy");
-        if (s.total <= at.total && s.recompute < at.recompute) {
-          at = s, changed = true;
-        } else {
-          ++m[n.id];
-        }
-      }
-    }
-  }
-}
-
 // Rotor's observation on the exact plan: the last segments run backward first, while the earlier ones
 // still hold only what they keep, so keeping them whole (or but for their cheap ops) often costs no
 // peak. From `base`, find (galloping from the end, then bisecting) the longest suffix of segments that can
@@ -713,9 +489,14 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
     greedy_walk(set, graph, droppable, true);
     descend(set, graph, droppable, 3);
     improve_locally(set, graph, droppable);
+    early_descent(set, graph);
+    keep_and_recompute_earlier(set, graph);
+    recompute_earlier(set, graph);
   } else if (cuts.order.size() <= kGreedySingles) {
     greedy_walk(set, graph, droppable, false);
     improve_locally(set, graph, droppable);
+    early_descent(set, graph);
+    recompute_earlier(set, graph);
   }
   finish(f, set, sqrt_points, algorithm3_mirrors);
   f.plans_built = set.built();
@@ -728,6 +509,7 @@ FrontierPoint FrontierPoint::of(const Plan& p, std::string policy) {
   FrontierPoint out;
   out.policy = std::move(policy);
   out.mirror = p.mirror;
+  out.early_at = p.early_at;
   out.total_peak = p.total_peak_bytes();
   out.feature_map_peak_bytes = p.feature_map_peak_bytes;
   out.recompute_flops = p.recompute_flops;
@@ -747,7 +529,7 @@ const FrontierPoint* pick_for_budget(const Frontier& f, int64_t budget) {
 }
 
 Plan build_point(const Frontier& f, const FrontierPoint& p) {
-  Plan plan = build_plan(f.graph, p.mirror, f.options, p.policy);
+  Plan plan = build_plan(f.graph, p.mirror, f.options, p.policy, p.early_at);
   SL_CHECK(plan.total_peak_bytes() == p.total_peak && plan.recompute_cost == p.recompute_cost)
       << "frontier point " << p.policy << " rebuilt to " << plan.total_peak_bytes() << " B and "
       << plan.recompute_cost << " " << plan.cost_unit() << ", searched as " << p.total_peak << " B and "

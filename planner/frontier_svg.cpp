@@ -24,12 +24,13 @@ constexpr double kLeft = 96, kRight = 1060, kTop = 70, kBottom = 560;
 // Families in legend order, with their colours (Tableau 10, as the timeline).
 const std::pair<const char*, const char*> kFamilies[] = {
     {"none", "#59a14f"},     {"drop-cheap", "#edc948"}, {"sqrt", "#4e79a7"}, {"log", "#b07aa1"},
-    {"segments", "#f28e2b"}, {"tail", "#e15759"},       {"greedy", "#76b7b2"}};
+    {"segments", "#f28e2b"}, {"nested", "#ff9da7"},     {"tail", "#e15759"}, {"greedy", "#76b7b2"},
+    {"early", "#9c755f"}};
 
 const char* colour_of(const std::string& family) {
   for (const auto& [name, colour] : kFamilies)
     if (family == name) return colour;
-  return "#9c755f";
+  return "#bab0ac";
 }
 
 class FrontierSvg {

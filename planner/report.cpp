@@ -254,7 +254,14 @@ std::string format_plan(const Plan& plan) {
   out += ir::with_commas(plan.recomputed_nodes);
   out += " of ";
   out += ir::with_commas(compute_nodes(plan));
-  out += " computing nodes\n  extra forward    ";
+  out += " computing nodes";
+  const auto early = std::count_if(plan.early_at.begin(), plan.early_at.end(), [](ir::NodeId t) { return t >= 0; });
+  if (early > 0) {
+    out += " (";
+    out += ir::with_commas(early);
+    out += " ahead of need)";
+  }
+  out += "\n  extra forward    ";
   out += percent(plan.extra_forward_ratio());
   out += " of one forward pass (";
   out += ir::with_commas(plan.recompute_flops);

@@ -15,6 +15,11 @@
 //   for later steps when m <= d, otherwise it only feeds the rest of the pass. If the target is still
 //   not retained, another pass runs one level deeper. With m in {0, 1} every node is recomputed at most
 //   once (at most one extra forward pass); m > 1 trades more recomputation for less memory.
+// - Recomputing earlier (Plan::early_at): a dropped node v with early_at[v] = t is materialised as above
+//   just before the backward step of node t (before t's own recomputations), instead of before the first
+//   step that needs it. A pass run where fewer gradients are live can hold a chain's transient copies
+//   more cheaply, and the retained copies then wait for their readers (Checkmate's optimal schedules do
+//   this). Nothing else changes: a copy that is already available is not made again.
 //
 // Memory
 // - Feature maps (activations, copies, activation gradients) live in one arena; a value is live from
@@ -113,9 +118,9 @@ void append(std::vector<T>& to, const std::vector<T>& from, uint32_t begin, uint
 
 class Builder {
  public:
-  Builder(const ir::Graph& g, const std::vector<int32_t>& mirror, Plan& plan, const GraphCosts& costs,
-          BuildScratch& s)
-      : g_(g), m_(mirror), plan_(plan), c_(costs), s_(s) {}
+  Builder(const ir::Graph& g, const std::vector<int32_t>& mirror, const std::vector<ir::NodeId>& early_at,
+          Plan& plan, const GraphCosts& costs, BuildScratch& s)
+      : g_(g), m_(mirror), early_at_(early_at), plan_(plan), c_(costs), s_(s) {}
 
   void run() {
     reset();
@@ -275,8 +280,16 @@ class Builder {
   }
 
   void backward() {
+    // (trigger, node) for every early recomputation, in the order the backward pass meets the triggers.
+    std::vector<std::pair<ir::NodeId, ir::NodeId>> early;
+    for (size_t v = 0; v < early_at_.size(); ++v)
+      if (early_at_[v] >= 0) early.emplace_back(early_at_[v], static_cast<ir::NodeId>(v));
+    std::sort(early.begin(), early.end(), std::greater<>());
+    size_t next_early = 0;
     for (auto it = g_.nodes().rbegin(); it != g_.nodes().rend(); ++it) {
       const ir::Node& n = *it;
+      for (; next_early < early.size() && early[next_early].first >= n.id; ++next_early)
+        materialize(early[next_early].second);
       if (!c_.has_backward[n.id]) continue;
       // Recompute first: the copies must precede the backward step that reads them.
       for (int i : n.def->backward.inputs)
@@ -319,6 +332,7 @@ class Builder {
 
   const ir::Graph& g_;
   const std::vector<int32_t>& m_;
+  const std::vector<ir::NodeId>& early_at_;
   Plan& plan_;
   const GraphCosts& c_;
   BuildScratch& s_;
@@ -561,8 +575,9 @@ GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o) {
 
 namespace {
 
-Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
-           std::string policy, const GraphCosts* costs, bool lean, const PlaceIf* place_if, bool* placed) {
+Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, std::vector<ir::NodeId> early_at,
+           const PlanOptions& opts, std::string policy, const GraphCosts* costs, bool lean, const PlaceIf* place_if,
+           bool* placed) {
   auto t0 = std::chrono::steady_clock::now();
   SL_CHECK(g && mirror.size() == g->size()) << "mirror counts for " << mirror.size() << " nodes, graph has "
                                             << (g ? g->size() : 0);
@@ -579,13 +594,19 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, cons
   }
   // Graph outputs are read after the step; they are never dropped.
   for (const auto& out : g->outputs()) mirror[out.node] = 0;
+  SL_CHECK(early_at.empty() || early_at.size() == g->size())
+      << "early recomputation for " << early_at.size() << " nodes, graph has " << g->size();
+  for (ir::NodeId t : early_at)
+    SL_CHECK(t >= -1 && t < static_cast<ir::NodeId>(g->size())) << "early recomputation before node " << t;
+  if (std::all_of(early_at.begin(), early_at.end(), [](ir::NodeId t) { return t < 0; })) early_at.clear();
   BuildScratch& s = *costs->scratch;
   Plan plan;
   plan.policy = std::move(policy);
   plan.options = opts;
   plan.graph = g;
   plan.mirror = std::move(mirror);
-  Builder(*g, plan.mirror, plan, *costs, s).run();
+  plan.early_at = std::move(early_at);
+  Builder(*g, plan.mirror, plan.early_at, plan, *costs, s).run();
   plan.input_bytes = costs->input_bytes;
   plan.parameter_bytes = costs->parameter_bytes;
   plan.gradient_bytes = costs->trainable_bytes;
@@ -608,13 +629,16 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, cons
 }  // namespace
 
 Plan build_plan(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
-                std::string policy) {
-  return build(std::move(g), std::move(mirror), opts, std::move(policy), nullptr, false, nullptr, nullptr);
+                std::string policy, std::vector<ir::NodeId> early_at) {
+  return build(std::move(g), std::move(mirror), std::move(early_at), opts, std::move(policy), nullptr, false,
+               nullptr, nullptr);
 }
 
 Plan build_plan_figures(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
-                        const GraphCosts& costs, const PlaceIf& place_if, bool* placed) {
-  return build(std::move(g), std::move(mirror), opts, "figures", &costs, true, &place_if, placed);
+                        const GraphCosts& costs, const PlaceIf& place_if, bool* placed,
+                        std::vector<ir::NodeId> early_at) {
+  return build(std::move(g), std::move(mirror), std::move(early_at), opts, "figures", &costs, true, &place_if,
+               placed);
 }
 
 }  // namespace sublinear::planner

@@ -14,9 +14,11 @@ namespace sublinear::planner {
 // mirror[v] for every node of g: 0 keeps the node's outputs from the forward pass; k > 0 drops them
 // after their last forward reader and recomputes them when the backward pass needs them; a value
 // recomputed at recomputation depth d is kept for later backward steps only when mirror <= d, so
-// k > 1 gives the recursive scheme. Sources (inputs, parameters) are never dropped.
+// k > 1 gives the recursive scheme. Sources (inputs, parameters) are never dropped. `early_at` (empty, or
+// one entry per node: -1, or the node before whose backward step the node is recomputed ahead of need) is
+// Plan::early_at.
 Plan build_plan(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
-                std::string policy);
+                std::string policy, std::vector<ir::NodeId> early_at = {});
 
 struct BuildScratch;  // the flat schedule and working arrays a build fills (scheduler.cpp)
 
@@ -60,6 +62,7 @@ GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o);
 // placed: feature_map_peak_bytes is then the live peak and `*placed` is false. A search uses it to skip plans the bound already shows are dominated.
 using PlaceIf = std::function<bool(int64_t total_lower_bound, int64_t recompute_cost)>;
 Plan build_plan_figures(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
-                        const GraphCosts& costs, const PlaceIf& place_if = {}, bool* placed = nullptr);
+                        const GraphCosts& costs, const PlaceIf& place_if = {}, bool* placed = nullptr,
+                        std::vector<ir::NodeId> early_at = {});
 
 }  // namespace sublinear::planner

@@ -127,14 +127,16 @@ TEST(CheckmateMilp, SolverWithinFivePercentOnALongerChain) {
   SKIP_WITHOUT_CBC();
   expect_within_five_percent(chain(24).graph, 1);
 }
-TEST(CheckmateMilp, SolverWithinFivePercentOnAResidualNetAboveItsSmallestPoint) {
+TEST(CheckmateMilp, SolverWithinFivePercentOnAResidualNet) {
   SKIP_WITHOUT_CBC();
   const auto g = residual_chain(4).graph;
-  expect_within_five_percent(g, 2000, 1);
-  // The smallest point: the best the scheduler can express (every vector of depth up to 2), and the
-  // MILP's optimum below it by the gap the file header describes, measured and bounded here.
+  expect_within_five_percent(g, 2000);
+  // The smallest point is the MILP's optimal schedule: it recomputes the first two units once, the first
+  // unit ahead of need (Plan::early_at), while fewer gradients are live. No mirror vector of depth up to 2
+  // alone fits its bytes at its cost: recomputed when first needed, the best of them costs 18% more.
   const Frontier f = solve_frontier(g, analyse_cuts(*g), no_inplace());
   const FrontierPoint& smallest = f.points.front();
+  EXPECT_FALSE(smallest.early_at.empty());
   int64_t expressible = INT64_MAX;
   const GraphCosts costs = graph_costs(*g, no_inplace());
   for_each_mirror(*g, 2, [&](const std::vector<int32_t>& m) {
@@ -142,14 +144,36 @@ TEST(CheckmateMilp, SolverWithinFivePercentOnAResidualNetAboveItsSmallestPoint) 
     if (p.feature_map_peak_bytes <= smallest.feature_map_peak_bytes)
       expressible = std::min(expressible, p.recompute_cost);
   });
-  EXPECT_EQ(smallest.recompute_cost, expressible);
+  EXPECT_GT(expressible, smallest.recompute_cost * 21 / 20);
   const MilpOutcome opt = checkmate_least_recompute(g, no_inplace(), smallest.feature_map_peak_bytes, kSolveNodes);
   ASSERT_TRUE(opt.optimal);
-  const double gap = 1 - opt.best / static_cast<double>(smallest.recompute_cost);
-  std::printf("  residual at %lld B: solver %lld, MILP optimum %.0f (%.1f%% less)\n",
+  std::printf("  residual at %lld B: solver %lld, mirror counts alone %lld, MILP optimum %.0f\n",
               static_cast<long long>(smallest.feature_map_peak_bytes), static_cast<long long>(smallest.recompute_cost),
-              opt.best, 100 * gap);
-  EXPECT_LT(gap, 0.2);
+              static_cast<long long>(expressible), opt.best);
+  EXPECT_LE(static_cast<double>(smallest.recompute_cost), 1.05 * opt.best);
+}
+
+// A dense block: where the solver recomputes ahead of need, it keeps a value the lazy schedule would
+// recompute and recomputes a concatenation one backward step early instead (the MILP's schedule at those
+// sizes). Those points are within 5% of the optimum; the whole frontier is measured in README (CBC takes
+// minutes over all of it).
+TEST(CheckmateMilp, SolverWithinFivePercentWhereADenseBlockRecomputesAheadOfNeed) {
+  SKIP_WITHOUT_CBC();
+  const auto g = dense_net(1, 3, 4, 1);
+  const Frontier f = solve_frontier(g, analyse_cuts(*g), no_inplace());
+  int early = 0;
+  for (const FrontierPoint& p : f.points) {
+    if (p.early_at.empty()) continue;
+    ++early;
+    const double cutoff = static_cast<double>(p.recompute_cost) / 1.05;
+    const MilpOutcome m = checkmate_least_recompute(g, no_inplace(), p.feature_map_peak_bytes, 2000, cutoff);
+    ASSERT_TRUE(m.available);
+    EXPECT_FALSE(m.feasible && m.best < cutoff) << "at " << p.feature_map_peak_bytes << " B the solver recomputes "
+                                               << p.recompute_cost << ", a schedule within the same bytes " << m.best;
+    EXPECT_GE(m.bound, cutoff * (1 - 1e-6)) << "undecided at " << p.feature_map_peak_bytes << " B";
+  }
+  std::printf("  dense: %d frontier points recompute ahead of need\n", early);
+  EXPECT_GE(early, 1);
 }
 
 }  // namespace

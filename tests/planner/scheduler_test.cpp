@@ -393,6 +393,52 @@ TEST(Scheduler, MirrorTwoRecomputesMoreForLessMemory) {
   EXPECT_LT(p1.feature_map_peak_bytes, plan(c.graph, std::vector<int32_t>(c.graph->size(), 0)).feature_map_peak_bytes);
 }
 
+// Recomputing ahead of need (Plan::early_at), on four residual units (in-place off): the first two units
+// are dropped and recomputed once. Lazily, the first unit's copies are made before relu#5's backward
+// step, which needs a1 = relu(h1), while two gradients of the second unit are live: 6,400 B. Asked to
+// materialise h1 before the backward step of add#7 (the second unit's output), the pass runs while one
+// gradient is live and keeps a0 and h1, and a1 is made from h1 when needed: 5,376 B, the same
+// recomputation. This is Checkmate's optimal schedule at that size (checkmate_milp_test.cpp).
+TEST(Scheduler, RecomputingEarlierHoldsLessWhereFewerGradientsAreLive) {
+  const Residual r = residual_chain(4);
+  PlanOptions o;
+  o.inplace = false;
+  std::vector<int32_t> m(r.graph->size(), 0);
+  m[r.h0] = 1;
+  for (int k = 0; k < 4; ++k) m[r.internal[static_cast<size_t>(k)]] = 1;  // a0, s0, a1, s1
+  m[r.unit_outputs[0]] = 1;                                               // h1
+  std::vector<ir::NodeId> early(r.graph->size(), -1);
+  early[r.unit_outputs[0]] = r.unit_outputs[1];
+  const Plan lazy = build_plan(r.graph, m, o, "lazy"), ahead = build_plan(r.graph, m, o, "early", early);
+  ASSERT_TRUE(sound(lazy));
+  ASSERT_TRUE(sound(ahead));
+  EXPECT_EQ(lazy.feature_map_peak_bytes, 6400);
+  EXPECT_EQ(ahead.feature_map_peak_bytes, 5376);
+  EXPECT_EQ(ahead.recompute_cost, lazy.recompute_cost);
+  EXPECT_EQ(ahead.recomputed_nodes, lazy.recomputed_nodes);
+  EXPECT_EQ(ahead.early_at, early);
+  EXPECT_TRUE(lazy.early_at.empty());
+  // h0, a0, s0 and h1 are made just before add#7's backward step; a1 just before its own.
+  auto step_of = [](const Plan& p, StepKind kind, ir::NodeId n) {
+    for (size_t i = 0; i < p.steps.size(); ++i)
+      if (p.steps[i].kind == kind && p.steps[i].node == n) return i;
+    return p.steps.size();
+  };
+  const size_t add7 = step_of(ahead, StepKind::Backward, r.unit_outputs[1]);
+  for (ir::NodeId n : {r.h0, r.internal[0], r.internal[1], r.unit_outputs[0]}) {
+    EXPECT_LT(step_of(ahead, StepKind::Recompute, n), add7) << r.graph->node(n).name;
+    EXPECT_GT(step_of(ahead, StepKind::Recompute, n), step_of(ahead, StepKind::Backward, r.internal[4]));
+  }
+  EXPECT_EQ(step_of(ahead, StepKind::Recompute, r.internal[2]) + 1, step_of(ahead, StepKind::Backward, r.internal[2]));
+  // A trigger on a kept node, or after the node's first use, changes nothing.
+  std::vector<ir::NodeId> idle(r.graph->size(), -1);
+  idle[r.unit_outputs[2]] = r.unit_outputs[3];  // h3 is kept (mirror 0)
+  idle[r.internal[2]] = r.h0;                   // a1's trigger comes after its backward step
+  const Plan same = build_plan(r.graph, m, o, "idle", idle);
+  EXPECT_EQ(same.feature_map_peak_bytes, lazy.feature_map_peak_bytes);
+  EXPECT_EQ(same.steps.size(), lazy.steps.size());
+}
+
 // Planning must scale to unrolled recurrent nets (the paper's LSTM has ~100k steps): when most storages
 // live from the forward pass to the backward pass, largest-first best fit is quadratic (3.3 s here before
 // build_plan placed with PlacementStrategy::Auto; about 0.1 s after).
@@ -459,8 +505,17 @@ TEST(BuildPlanFigures, EqualToTheFullPlanOnRandomMirrors) {
       for (const auto& n : g->nodes())
         if (!n.def->is_source && n.def->recomputable) m[n.id] = static_cast<int32_t>(next() % 4);
       for (const auto& out : g->outputs()) m[out.node] = 0;
-      const Plan full = build_plan(g, m, {}, "full");
-      const Plan lean = build_plan_figures(g, m, {}, costs);
+      // Half the trials also recompute some nodes ahead of need, before a random later node's step.
+      std::vector<ir::NodeId> early;
+      if (trial % 2 == 1) {
+        early.assign(g->size(), -1);
+        for (const auto& n : g->nodes())
+          if (m[n.id] > 0 && next() % 2 == 0)
+            early[n.id] = static_cast<ir::NodeId>(n.id + 1 + next() % (g->size() - n.id));
+        for (auto& t : early) t = t >= static_cast<ir::NodeId>(g->size()) ? -1 : t;
+      }
+      const Plan full = build_plan(g, m, {}, "full", early);
+      const Plan lean = build_plan_figures(g, m, {}, costs, {}, nullptr, early);
       ASSERT_TRUE(sound(full));
       EXPECT_EQ(lean.total_peak_bytes(), full.total_peak_bytes()) << g->model_name << " trial " << trial;
       EXPECT_EQ(lean.feature_map_peak_bytes, full.feature_map_peak_bytes);
@@ -474,6 +529,7 @@ TEST(BuildPlanFigures, EqualToTheFullPlanOnRandomMirrors) {
       EXPECT_EQ(lean.workspace_bytes, full.workspace_bytes);
       EXPECT_EQ(lean.peak_step, full.peak_step);
       EXPECT_EQ(lean.mirror, full.mirror);
+      EXPECT_EQ(lean.early_at, full.early_at);
       EXPECT_TRUE(lean.steps.empty() && lean.values.empty() && lean.storages.empty());
     }
   }

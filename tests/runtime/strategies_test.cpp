@@ -5,10 +5,14 @@
 // exactly the arena the plan promised.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "ir/fusion.h"
+#include "planner/plan_validator.h"
+#include "planner/scheduler.h"
 #include "runtime/cpu/cpu_kernels.h"
 #include "runtime/optimizer.h"
 #include "tests/runtime/runtime_test_util.h"
@@ -22,10 +26,10 @@ struct RunResult {
   std::vector<std::vector<float>> weights;       // per param (running statistics included), at the end
   int64_t planned_arena = 0, measured_arena = 0, canary_arena = 0;
   int32_t recomputed = 0;
+  int32_t early = 0;  // nodes the plan recomputes ahead of need (Plan::early_at)
 };
 
-RunResult train_steps(std::shared_ptr<const ir::Graph> g, const planner::PlanRequest& req, int steps) {
-  auto plan = std::make_shared<const planner::Plan>(planner::plan_model(g, req));
+RunResult train_plan(std::shared_ptr<const ir::Graph> g, std::shared_ptr<const planner::Plan> plan, int steps) {
   runtime::ExecutorOptions eo;
   eo.seed = 7;
   runtime::Executor ex(plan, runtime::cpu::cpu_kernels(), eo);
@@ -69,12 +73,31 @@ RunResult train_steps(std::shared_ptr<const ir::Graph> g, const planner::PlanReq
   r.measured_arena = ex.arena_peak_bytes();
   r.canary_arena = ex.arena_canary_peak_bytes();
   r.recomputed = plan->recomputed_nodes;
+  r.early = static_cast<int32_t>(
+      std::count_if(plan->early_at.begin(), plan->early_at.end(), [](ir::NodeId t) { return t >= 0; }));
   return r;
+}
+
+RunResult train_steps(std::shared_ptr<const ir::Graph> g, const planner::PlanRequest& req, int steps) {
+  return train_plan(g, std::make_shared<const planner::Plan>(planner::plan_model(g, req)), steps);
 }
 
 bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
   // memcmp's pointers must not be null, even for no bytes: an empty vector's data() may be.
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// `got` trained bitwise like `want` (losses, weights with running statistics, gradients), and its arena is
+// exactly what its plan said, for the views handed to kernels and for the highest byte written.
+void expect_same_training(const RunResult& got, const RunResult& want, const ir::Graph& g) {
+  EXPECT_EQ(got.losses, want.losses);
+  ASSERT_EQ(got.weights.size(), want.weights.size());
+  for (size_t i = 0; i < got.weights.size(); ++i) {
+    EXPECT_TRUE(bitwise_equal(got.weights[i], want.weights[i])) << "parameter " << g.node(g.params()[i]).name;
+    EXPECT_TRUE(bitwise_equal(got.grads[i], want.grads[i])) << "gradient of " << g.node(g.params()[i]).name;
+  }
+  EXPECT_EQ(got.measured_arena, got.planned_arena) << "arena views handed to kernels";
+  EXPECT_EQ(got.canary_arena, got.planned_arena) << "highest arena byte written";
 }
 
 class StrategiesTest : public ::testing::TestWithParam<ModelCase> {};
@@ -91,6 +114,9 @@ TEST_P(StrategiesTest, BitwiseEqualAcrossStrategies) {
     planner::PlanRequest b = keep;
     b.memory_budget = lo + (hi - lo) / 2;
     strategies.push_back({"budget", b});
+    // The smallest plan the solver has: where it recomputes most.
+    b.memory_budget = planner::plan_frontier(g, keep.options).points.front().total_peak_bytes();
+    strategies.push_back({"smallest budget", b});
   }
   const int kSteps = 3;
   RunResult ref = train_steps(g, strategies[0].request, kSteps);
@@ -99,14 +125,7 @@ TEST_P(StrategiesTest, BitwiseEqualAcrossStrategies) {
     SCOPED_TRACE(c.name + " under " + strategies[s].label);
     RunResult r = s == 0 ? ref : train_steps(g, strategies[s].request, kSteps);
     max_recomputed = std::max(max_recomputed, r.recomputed);
-    EXPECT_EQ(r.losses, ref.losses);
-    ASSERT_EQ(r.weights.size(), ref.weights.size());
-    for (size_t i = 0; i < r.weights.size(); ++i) {
-      EXPECT_TRUE(bitwise_equal(r.weights[i], ref.weights[i])) << "parameter " << g->node(g->params()[i]).name;
-      EXPECT_TRUE(bitwise_equal(r.grads[i], ref.grads[i])) << "gradient of " << g->node(g->params()[i]).name;
-    }
-    EXPECT_EQ(r.measured_arena, r.planned_arena) << "arena views handed to kernels";
-    EXPECT_EQ(r.canary_arena, r.planned_arena) << "highest arena byte written";
+    expect_same_training(r, ref, *g);
   }
   // The comparison means something only if some strategy recomputed.
   EXPECT_GT(max_recomputed, 0);
@@ -116,6 +135,41 @@ TEST_P(StrategiesTest, BitwiseEqualAcrossStrategies) {
     std::memcpy(&l, &bits, 4);
     EXPECT_TRUE(std::isfinite(l));
   }
+}
+
+// Recomputing ahead of need (Plan::early_at) moves recompute steps, never changes them: sqrt's plan with
+// every recomputed node's first recomputation moved two backward steps earlier trains bitwise like sqrt's
+// own, and its arena is still exactly what the plan says.
+TEST_P(StrategiesTest, RecomputingEarlierChangesNoBit) {
+  const ModelCase& c = GetParam();
+  auto g = load_case(c);
+  planner::PlanRequest sq = all_strategies()[4].request;
+  const planner::Plan lazy = planner::plan_model(g, sq);
+  std::vector<ir::NodeId> backward, early(g->size(), -1);
+  std::vector<char> seen(g->size(), 0);
+  for (const auto& st : lazy.steps) {
+    if (st.kind == planner::StepKind::Backward) backward.push_back(st.node);
+    if (st.kind != planner::StepKind::Recompute || seen[st.node]) continue;
+    seen[st.node] = 1;
+    if (backward.size() >= 2) early[st.node] = backward[backward.size() - 2];
+  }
+  auto moved = std::make_shared<const planner::Plan>(planner::build_plan(g, lazy.mirror, sq.options, "early", early));
+  ASSERT_TRUE(planner::validate_plan(*moved).empty());
+  const int kSteps = 3;
+  const RunResult ref = train_plan(g, std::make_shared<const planner::Plan>(lazy), kSteps);
+  const RunResult r = train_plan(g, moved, kSteps);
+  if (r.early == 0) GTEST_SKIP() << c.name << ": sqrt recomputes nothing two backward steps in";
+  // The recompute steps did move.
+  auto sequence = [](const planner::Plan& p) {
+    std::vector<std::pair<planner::StepKind, ir::NodeId>> out;
+    for (const auto& st : p.steps) out.emplace_back(st.kind, st.node);
+    return out;
+  };
+  EXPECT_NE(sequence(*moved), sequence(lazy));
+  std::printf("  %s: %d nodes recomputed ahead of need, arena %lld B (lazily %lld B)\n", c.name.c_str(), r.early,
+              static_cast<long long>(r.planned_arena), static_cast<long long>(ref.planned_arena));
+  EXPECT_EQ(r.recomputed, ref.recomputed);
+  expect_same_training(r, ref, *g);
 }
 
 // Fusion (ir/fusion.h) replaces batch_norm + relu by one node doing the same arithmetic: under every
@@ -133,14 +187,7 @@ TEST_P(StrategiesTest, FusionChangesNoBit) {
     SCOPED_TRACE(c.name + " under " + strategies[s].label);
     const RunResult want = train_steps(g, strategies[s].request, 3);
     const RunResult got = train_steps(fused, strategies[s].request, 3);
-    EXPECT_EQ(got.losses, want.losses);
-    ASSERT_EQ(got.weights.size(), want.weights.size());
-    for (size_t i = 0; i < got.weights.size(); ++i) {
-      EXPECT_TRUE(bitwise_equal(got.weights[i], want.weights[i])) << "parameter " << g->node(g->params()[i]).name;
-      EXPECT_TRUE(bitwise_equal(got.grads[i], want.grads[i])) << "gradient of " << g->node(g->params()[i]).name;
-    }
-    EXPECT_EQ(got.measured_arena, got.planned_arena);
-    EXPECT_EQ(got.canary_arena, got.planned_arena);
+    expect_same_training(got, want, *g);
   }
 }
 
