@@ -76,8 +76,9 @@
 //     search costs a few milliseconds.
 //   AutoGreedy: Auto without the order search (the budget solver's candidate builds; it re-places the
 //     plans it keeps with Auto).
-//   OrderSearch: placement_search.cpp states its rules. Asked for directly, it runs on any number of
-//     buffers with the same effort, from largest first.
+//   OrderSearch: placement_search.cpp states its rules. Asked for directly, it starts from largest first
+//     with the same effort; it is meant for a few hundred buffers (its overlap lists are quadratic in n,
+//     and its first placement is not bounded by the effort).
 #include "planner/arena_allocator.h"
 #include "planner/placement_search.h"
 

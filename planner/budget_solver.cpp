@@ -27,10 +27,9 @@
 //   plan also the longest suffix kept but for cheap ops alone.
 // - Graphs of more than 20,000 compute nodes (each exact plan takes about a second) get coarser grids
 //   and at most 8 galloping and bisection steps per kept-tail search.
-// - Candidates are placed greedily (PlanOptions::placement_search off: the order search costs
-//   milliseconds a plan and the solver builds thousands). On graphs of at most 1,024 nodes, where the
-//   search can run (placement_search.cpp), the solver also keeps the candidates whose live-peak bound is
-//   Pareto-optimal, and at the end re-places them, the frontier points, the fixed policies' plans and
+// - On graphs of at most 1,024 nodes candidates are placed greedily (PlanOptions::placement_search off:
+//   the order search costs milliseconds a plan there and the solver builds thousands); the solver also
+//   keeps the candidates whose live-peak bound is Pareto-optimal, and at the end re-places them, the frontier points, the fixed policies' plans and
 //   every Algorithm 3 candidate with the options as given: a plan the greedy orders fragmented can then
 //   join the frontier, the frontier still dominates every fixed policy and Algorithm 3 point, and every
 //   point is what build_plan gives for its mirror vector.

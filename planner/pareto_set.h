@@ -32,7 +32,9 @@ class ParetoSet {
   ParetoSet(const std::shared_ptr<const ir::Graph>& g, const PlanOptions& o)
       : g_(g), o_(o), final_(o), costs_(graph_costs(*g, o)),
         track_bounds_(o.placement_search && g->size() <= kReplaceNodes) {
-    o_.placement_search = false;
+    // Only where the kept plans are re-placed at the end: elsewhere candidates are placed as build_plan
+    // places them, so every point is still what a rebuild gives.
+    if (track_bounds_) o_.placement_search = false;
   }
 
   // Builds the exact plan for mirror vector `raw` (annotations applied first) and offers its point to

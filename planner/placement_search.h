@@ -1,6 +1,6 @@
 #pragma once
-// A search over the order in which best fit places a few buffers, for the arenas the greedy orders leave
-// fragmented. The rules are in placement_search.cpp.
+// A search over the order in which a few buffers are placed lowest-first (first fit), for the arenas the
+// greedy orders leave fragmented. The rules are in placement_search.cpp.
 #include <cstdint>
 #include <vector>
 

@@ -19,7 +19,8 @@
 //   just before the backward step of node t (before t's own recomputations), instead of before the first
 //   step that needs it. A pass run where fewer gradients are live can hold a chain's transient copies
 //   more cheaply, and the retained copies then wait for their readers (Checkmate's optimal schedules do
-//   this). Nothing else changes: a copy that is already available is not made again.
+//   this). Nothing else changes: a copy that is already available is not made again, and the plan's
+//   early_at then lists only the triggers that made something (empty when none did).
 //
 // Memory
 // - Feature maps (activations, copies, activation gradients) live in one arena; a value is live from
@@ -288,8 +289,12 @@ class Builder {
     size_t next_early = 0;
     for (auto it = g_.nodes().rbegin(); it != g_.nodes().rend(); ++it) {
       const ir::Node& n = *it;
-      for (; next_early < early.size() && early[next_early].first >= n.id; ++next_early)
-        materialize(early[next_early].second);
+      for (; next_early < early.size() && early[next_early].first >= n.id; ++next_early) {
+        const ir::NodeId v = early[next_early].second;
+        // A trigger that finds a copy (or a kept value) does nothing: the plan does not list it.
+        if (available(v)) plan_.early_at[static_cast<size_t>(v)] = -1;
+        else materialize(v);
+      }
       if (!c_.has_backward[n.id]) continue;
       // Recompute first: the copies must precede the backward step that reads them.
       for (int i : n.def->backward.inputs)
@@ -598,7 +603,8 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, std:
       << "early recomputation for " << early_at.size() << " nodes, graph has " << g->size();
   for (ir::NodeId t : early_at)
     SL_CHECK(t >= -1 && t < static_cast<ir::NodeId>(g->size())) << "early recomputation before node " << t;
-  if (std::all_of(early_at.begin(), early_at.end(), [](ir::NodeId t) { return t < 0; })) early_at.clear();
+  for (size_t v = 0; v < early_at.size(); ++v)
+    if (mirror[v] == 0) early_at[v] = -1;  // kept: nothing to recompute
   BuildScratch& s = *costs->scratch;
   Plan plan;
   plan.policy = std::move(policy);
@@ -607,6 +613,8 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, std:
   plan.mirror = std::move(mirror);
   plan.early_at = std::move(early_at);
   Builder(*g, plan.mirror, plan.early_at, plan, *costs, s).run();
+  if (std::all_of(plan.early_at.begin(), plan.early_at.end(), [](ir::NodeId t) { return t < 0; }))
+    plan.early_at.clear();
   plan.input_bytes = costs->input_bytes;
   plan.parameter_bytes = costs->parameter_bytes;
   plan.gradient_bytes = costs->trainable_bytes;

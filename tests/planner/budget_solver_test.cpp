@@ -196,10 +196,10 @@ TEST(BudgetSolverPlacement, FragmentedPlansAreReplacedBeforeTheyAreJudged) {
   const int64_t at_sqrt = plain.fixed[2].total_peak_bytes();
   ASSERT_NE(pick_for_budget(plain, at_sqrt), nullptr);
   EXPECT_LT(2 * pick_for_budget(searched, at_sqrt)->recompute_cost, pick_for_budget(plain, at_sqrt)->recompute_cost);
-  // Every point is what the plan built from its mirror vector (with the options' order search) gives.
+  // Every point is placed within 5% of its live bytes (build_point also checks that the plan built from
+  // its mirror vector, with the options' order search, has the point's figures).
   for (const FrontierPoint& p : searched.points) {
     const Plan full = build_point(searched, p);
-    EXPECT_EQ(full.total_peak_bytes(), p.total_peak_bytes());
     EXPECT_LE(full.fragmentation_bytes(), full.live_peak_bytes / 20) << "at " << p.total_peak_bytes() << " B";
   }
 }

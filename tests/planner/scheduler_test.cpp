@@ -430,13 +430,23 @@ TEST(Scheduler, RecomputingEarlierHoldsLessWhereFewerGradientsAreLive) {
     EXPECT_GT(step_of(ahead, StepKind::Recompute, n), step_of(ahead, StepKind::Backward, r.internal[4]));
   }
   EXPECT_EQ(step_of(ahead, StepKind::Recompute, r.internal[2]) + 1, step_of(ahead, StepKind::Backward, r.internal[2]));
-  // A trigger on a kept node, or after the node's first use, changes nothing.
+  // A trigger on a kept node, or after the node's copy is made, changes nothing, and the plan does not
+  // list it.
   std::vector<ir::NodeId> idle(r.graph->size(), -1);
   idle[r.unit_outputs[2]] = r.unit_outputs[3];  // h3 is kept (mirror 0)
   idle[r.internal[2]] = r.h0;                   // a1's trigger comes after its backward step
   const Plan same = build_plan(r.graph, m, o, "idle", idle);
+  auto sequence = [](const Plan& p) {
+    std::vector<std::pair<StepKind, ir::NodeId>> out;
+    for (const auto& st : p.steps) out.emplace_back(st.kind, st.node);
+    return out;
+  };
+  EXPECT_EQ(sequence(same), sequence(lazy));
   EXPECT_EQ(same.feature_map_peak_bytes, lazy.feature_map_peak_bytes);
-  EXPECT_EQ(same.steps.size(), lazy.steps.size());
+  EXPECT_TRUE(same.early_at.empty());
+  // With the useful trigger too, only that one is listed.
+  idle[r.unit_outputs[0]] = r.unit_outputs[1];
+  EXPECT_EQ(build_plan(r.graph, m, o, "both", idle).early_at, early);
 }
 
 // Planning must scale to unrolled recurrent nets (the paper's LSTM has ~100k steps): when most storages
