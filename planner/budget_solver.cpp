@@ -29,16 +29,19 @@
 //   and at most 8 galloping and bisection steps per kept-tail search.
 // - On graphs of at most 1,024 nodes candidates are placed greedily (PlanOptions::placement_search off:
 //   the order search costs milliseconds a plan there and the solver builds thousands); the solver also
-//   keeps the candidates whose live-peak bound is Pareto-optimal, and at the end re-places them, the frontier points, the fixed policies' plans and
-//   every Algorithm 3 candidate with the options as given: a plan the greedy orders fragmented can then
-//   join the frontier, the frontier still dominates every fixed policy and Algorithm 3 point, and every
-//   point is what build_plan gives for its mirror vector.
+//   keeps the candidates whose live-peak bound is Pareto-optimal, and at the end re-places them, the
+//   frontier points, the fixed policies' plans and every Algorithm 3 candidate with the options as
+//   given: a plan the greedy orders fragmented can then join the frontier, the frontier still dominates
+//   every fixed policy and Algorithm 3 point, and every point is what build_plan gives for its mirror
+//   vector and early triggers.
 // - On small graphs (up to 64 compute nodes) a greedy walk from keep-everything adds the single-node
 //   changes with the best bytes saved per FLOP, and every frontier point is then improved by keeping any
 //   recomputed node whose keeping costs no peak. Up to 24 compute nodes the walk also tries pairs when
 //   no single change saves, and a descent from the smallest points takes the single or paired depth
-//   changes that lower the peak most. Last, each point's recomputations are tried one to three backward
-//   steps earlier (Plan::early_at), twice over.
+//   changes that lower the peak most. Last come the early moves (local_search.cpp: a recomputation moved
+//   one to three backward steps ahead, Plan::early_at): a descent over them from every point and from it
+//   with depths above 1 made 1; up to 24 compute nodes, each point with one recomputed node made
+//   shallower and then each early move; and every point with each single early move, twice over.
 #include "planner/budget_solver.h"
 
 #include <algorithm>

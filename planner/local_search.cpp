@@ -57,9 +57,10 @@ void descend(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppa
   std::vector<ir::NodeId> free;
   for (const auto& n : g.nodes())
     if (droppable[n.id]) free.push_back(n.id);
-  std::vector<std::vector<int32_t>> from = set.point_mirrors_by_total();
+  std::vector<FrontierPoint> from = set.points_by_total();
   if (from.size() > starts) from.resize(starts);
-  for (auto cur : from) {
+  for (const FrontierPoint& start : from) {
+    std::vector<int32_t> cur = start.mirror;
     ParetoSet::Score at = set.evaluate(cur, "greedy");
     for (;;) {
       std::vector<Move> pick;
@@ -72,7 +73,8 @@ void descend(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppa
         for (const Move& mv : change) cur[mv.node] += mv.delta;
         const ParetoSet::Score s = set.evaluate(cur, "greedy");
         for (const Move& mv : change) cur[mv.node] -= mv.delta;
-        if (s.total < pick_score.total || (s.total == pick_score.total && !pick.empty() && s.recompute < pick_score.recompute))
+        if (s.total < pick_score.total ||
+            (s.total == pick_score.total && !pick.empty() && s.recompute < pick_score.recompute))
           pick = change, pick_score = s;
       };
       for (size_t i = 0; i < free.size(); ++i)

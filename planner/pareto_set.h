@@ -105,14 +105,13 @@ class ParetoSet {
   }
   bool replaces() const { return track_bounds_; }
   std::vector<FrontierPoint> take_sorted() {
-    std::sort(points_.begin(), points_.end(),
-              [](const FrontierPoint& a, const FrontierPoint& b) { return a.total_peak < b.total_peak; });
+    std::sort(points_.begin(), points_.end(), by_total);
     return std::move(points_);
   }
+  // A copy of the points, smallest total first: searches offer new points to the set while they walk it.
   std::vector<FrontierPoint> points_by_total() const {
     std::vector<FrontierPoint> out = points_;
-    std::sort(out.begin(), out.end(),
-              [](const FrontierPoint& a, const FrontierPoint& b) { return a.total_peak < b.total_peak; });
+    std::sort(out.begin(), out.end(), by_total);
     return out;
   }
   // The full plan of a point, as candidates are built (for its steps).
@@ -122,20 +121,12 @@ class ParetoSet {
     for (const auto& p : points_) out.push_back(p.mirror);
     return out;
   }
-  std::vector<std::vector<int32_t>> point_mirrors_by_total() const {
-    std::vector<const FrontierPoint*> order;
-    for (const auto& p : points_) order.push_back(&p);
-    std::sort(order.begin(), order.end(),
-              [](const FrontierPoint* a, const FrontierPoint* b) { return a->total_peak < b->total_peak; });
-    std::vector<std::vector<int32_t>> out;
-    for (const FrontierPoint* p : order) out.push_back(p->mirror);
-    return out;
-  }
   int32_t built() const { return built_; }
   int32_t unplaced() const { return unplaced_; }
   const GraphCosts& costs() const { return costs_; }
 
  private:
+  static bool by_total(const FrontierPoint& a, const FrontierPoint& b) { return a.total_peak < b.total_peak; }
   struct Bound {
     Score score;
     std::vector<int32_t> mirror;

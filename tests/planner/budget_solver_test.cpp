@@ -130,8 +130,8 @@ TEST(BudgetSolverMonotone, LargerBudgetNeverRecomputesMore) {
     Frontier f = plan_frontier(g, {});
     const int64_t lo = f.points.front().total_peak_bytes(), hi = f.points.back().total_peak_bytes();
     int64_t previous = INT64_MAX;
-    for (int i = 0; i <= 24; ++i) {  // each budget solves the frontier again, as a user's run does
-      const int64_t budget = lo + (hi - lo) * i / 24;
+    for (int i = 0; i <= 40; ++i) {
+      const int64_t budget = lo + (hi - lo) * i / 40;
       Plan p = run_budget(g, budget);
       EXPECT_LE(p.total_peak_bytes(), budget);
       EXPECT_LE(p.recompute_cost, previous) << g->model_name << " at " << budget << " B";
