@@ -37,11 +37,14 @@
 // - On small graphs (up to 64 compute nodes) a greedy walk from keep-everything adds the single-node
 //   changes with the best bytes saved per FLOP, and every frontier point is then improved by keeping any
 //   recomputed node whose keeping costs no peak. Up to 24 compute nodes the walk also tries pairs when
-//   no single change saves, and a descent from the smallest points takes the single or paired depth
-//   changes that lower the peak most. Last come the early moves (local_search.cpp: a recomputation moved
-//   one to three backward steps ahead, Plan::early_at): a descent over them from every point and from it
-//   with depths above 1 made 1; up to 24 compute nodes, each point with one recomputed node made
-//   shallower and then each early move; and every point with each single early move, twice over.
+//   no single change saves, a descent from the smallest points takes the single or paired depth
+//   changes that lower the peak most, and kick and repair tries, at each point's total, every change of
+//   one node (or a node and its producer) repaired back under that total by the bytes above it over all
+//   steps. Last come the early moves (local_search.cpp, Plan::early_at: a first recomputation moved one
+//   to three backward steps ahead, any number up to 24 compute nodes, or a copy made at a later
+//   recomputation held from there): a descent over them from every point and from it with depths above
+//   1 made 1; up to 24 compute nodes, each point with one recomputed node made shallower and then each
+//   early move; and every point with each single early move, twice over.
 #include "planner/budget_solver.h"
 
 #include <algorithm>
@@ -69,6 +72,8 @@ constexpr int kDpLevels = 96;            // persistent-memory levels of the segm
 constexpr int kDpBudgets = 32;           // model budgets on the geometric grid
 constexpr size_t kDpSegments = 400;      // the DP's segments, at most about
 constexpr int kRefineSteps = 8;          // bisection steps towards each fixed policy's total
+constexpr size_t kEarlySteps = 3;        // backward steps a recomputation may move ahead (up to kGreedySingles)
+constexpr size_t kAllSteps = SIZE_MAX;   // ... and on graphs of up to kGreedyPositions compute nodes
 constexpr size_t kLargeGraph = 20000;    // compute nodes from which the grids are coarser
 constexpr int kLargeTailSteps = 8;       // galloping and bisection steps per kept-tail search on those
 constexpr size_t kAlg3Breakpoints = 512; // Algorithm 3 plans enumerated at most
@@ -491,14 +496,15 @@ Frontier solve_frontier(const std::shared_ptr<const ir::Graph>& g, const CutAnal
     greedy_walk(set, graph, droppable, true);
     descend(set, graph, droppable, 3);
     improve_locally(set, graph, droppable);
-    early_descent(set, graph);
-    keep_and_recompute_earlier(set, graph);
-    recompute_earlier(set, graph);
+    kick_and_repair(set, graph, droppable);
+    early_descent(set, graph, kAllSteps);
+    keep_and_recompute_earlier(set, graph, kAllSteps);
+    recompute_earlier(set, graph, kAllSteps);
   } else if (cuts.order.size() <= kGreedySingles) {
     greedy_walk(set, graph, droppable, false);
     improve_locally(set, graph, droppable);
-    early_descent(set, graph);
-    recompute_earlier(set, graph);
+    early_descent(set, graph, kEarlySteps);
+    recompute_earlier(set, graph, kEarlySteps);
   }
   finish(f, set, sqrt_points, algorithm3_mirrors);
   f.plans_built = set.built();

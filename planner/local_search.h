@@ -14,11 +14,15 @@ void greedy_walk(ParetoSet& set, const ir::Graph& g, const std::vector<char>& dr
 void descend(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable, size_t starts);
 // Every point with any recomputed node kept (or made shallower) where that costs no peak.
 void improve_locally(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable);
-// Every point with each of its recomputations moved one to three backward steps ahead, twice over.
-void recompute_earlier(ParetoSet& set, const ir::Graph& g);
+// The early moves below (early_moves in local_search.cpp) set one trigger: a node's first recomputation
+// moved one to `steps` backward steps ahead of need, or a copy made at a later recomputation held.
+// Every point with each of its early moves, twice over.
+void recompute_earlier(ParetoSet& set, const ir::Graph& g, size_t steps);
 // From every point (and from it with depths above 1 made 1), the early moves that lower the peak most.
-void early_descent(ParetoSet& set, const ir::Graph& g);
+void early_descent(ParetoSet& set, const ir::Graph& g, size_t steps);
 // Every point with one recomputed node made shallower by one and then each early move of the result.
-void keep_and_recompute_earlier(ParetoSet& set, const ir::Graph& g);
+void keep_and_recompute_earlier(ParetoSet& set, const ir::Graph& g, size_t steps);
+// At every point's total: each single depth change, repaired back under that total and descended.
+void kick_and_repair(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable);
 
 }  // namespace sublinear::planner

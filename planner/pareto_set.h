@@ -41,14 +41,17 @@ class ParetoSet {
   // the set; `keep` gets a copy of the point when the caller needs it.
   // A candidate whose lower bound (the live peak in place of the arena) is already dominated is not
   // placed: its exact plan could only be dominated too. Its score is then that bound.
+  // `live`, when given, receives the live feature-map bytes at each step (build_plan_figures).
   Score build(const std::vector<int32_t>& raw, const std::string& family, FrontierPoint* keep = nullptr,
-              const std::vector<ir::NodeId>& early_at = {}) {
+              const std::vector<ir::NodeId>& early_at = {}, std::vector<int64_t>* live = nullptr,
+              int64_t* others = nullptr) {
     std::vector<int32_t> m = constrain_mirror(*g_, raw);
     ++built_;
     bool placed = true;
     PlaceIf worth;
     if (!keep) worth = [this](int64_t bound, int64_t recompute) { return !dominated(bound, recompute); };
-    Plan plan = build_plan_figures(g_, m, o_, costs_, worth, &placed, early_at);
+    Plan plan = build_plan_figures(g_, m, o_, costs_, worth, &placed, early_at, live);
+    if (others) *others = plan.total_peak_bytes() - plan.feature_map_peak_bytes;
     if (track_bounds_)
       offer_bound({plan.total_peak_bytes() - plan.feature_map_peak_bytes + plan.live_peak_bytes, plan.recompute_cost},
                   plan.mirror, plan.early_at, family);
@@ -71,6 +74,18 @@ class ParetoSet {
     auto it = seen_.find(key(constrain_mirror(*g_, raw), early_at));
     if (it != seen_.end()) return it->second;
     return build(raw, family, nullptr, early_at);
+  }
+  // How far the plan for `raw` is from fitting `budget`: its bytes above the budget summed over every
+  // step (the total's other parts counted in), plus what its total still exceeds the budget by (the
+  // arena's fragmentation). Zero when it fits. A repair that lowers one of two equal peaks lowers it.
+  int64_t over_budget(const std::vector<int32_t>& raw, const std::string& family, int64_t budget,
+                      Score* score) {
+    std::vector<int64_t> live;
+    int64_t others = 0;
+    *score = build(raw, family, nullptr, {}, &live, &others);
+    int64_t over = std::max<int64_t>(0, score->total - budget);
+    for (int64_t b : live) over += std::max<int64_t>(0, others + b - budget);
+    return over;
   }
   bool dominated(int64_t total, int64_t recompute) const {
     for (const auto& q : points_)

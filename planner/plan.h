@@ -108,9 +108,10 @@ struct Plan {
   PlanOptions options;
   std::shared_ptr<const ir::Graph> graph;
   std::vector<int32_t> mirror;          // m(v) per node: 0 keep, 1 recompute once, >1 recursive
-  // Empty, or per node: -1, or the node before whose backward step a dropped node is recomputed, ahead
-  // of the first step that needs it (scheduler.cpp's rules; the budget solver's "early" plans). Only
-  // triggers that recomputed something are listed.
+  // Empty, or per node: -1, or the node before whose backward step a dropped node is recomputed and held
+  // for its later readers: ahead of the first step that needs it, or after recomputations that did not
+  // hold it (scheduler.cpp's rules; the budget solver's "early" plans). Only triggers that recomputed
+  // something are listed.
   std::vector<ir::NodeId> early_at;
   std::vector<PlanValue> values;
   std::vector<PlanStep> steps;

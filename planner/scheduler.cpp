@@ -15,12 +15,15 @@
 //   for later steps when m <= d, otherwise it only feeds the rest of the pass. If the target is still
 //   not retained, another pass runs one level deeper. With m in {0, 1} every node is recomputed at most
 //   once (at most one extra forward pass); m > 1 trades more recomputation for less memory.
-// - Recomputing earlier (Plan::early_at): a dropped node v with early_at[v] = t is materialised as above
-//   just before the backward step of node t (before t's own recomputations), instead of before the first
-//   step that needs it. A pass run where fewer gradients are live can hold a chain's transient copies
-//   more cheaply, and the retained copies then wait for their readers (Checkmate's optimal schedules do
-//   this). Nothing else changes: a copy that is already available is not made again, and the plan's
-//   early_at then lists only the triggers that made something (empty when none did).
+// - Recomputing earlier (Plan::early_at): a dropped node v with early_at[v] = t that has no retained
+//   copy when the backward step of node t comes is materialised as above just before that step (before
+//   t's own recomputations). Before v's first need, that is ahead of need: a pass run where fewer
+//   gradients are live can hold a chain's transient copies more cheaply, and the retained copies then
+//   wait for their readers. After passes that made v only transiently (m > their depth), it holds v
+//   from t on for every later pass and reader: v is recomputed transiently while memory is tight and
+//   kept once it is not. (Checkmate's optimal schedules do both.) Nothing else changes: a copy that is
+//   already available is not made again, and the plan's early_at then lists only the triggers that
+//   made something (empty when none did).
 //
 // Memory
 // - Feature maps (activations, copies, activation gradients) live in one arena; a value is live from
@@ -582,7 +585,7 @@ namespace {
 
 Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, std::vector<ir::NodeId> early_at,
            const PlanOptions& opts, std::string policy, const GraphCosts* costs, bool lean, const PlaceIf* place_if,
-           bool* placed) {
+           bool* placed, std::vector<int64_t>* live_by_step) {
   auto t0 = std::chrono::steady_clock::now();
   SL_CHECK(g && mirror.size() == g->size()) << "mirror counts for " << mirror.size() << " nodes, graph has "
                                             << (g ? g->size() : 0);
@@ -629,6 +632,11 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, std:
   }
   const bool was_placed = assign_storage(*costs, s, plan, place);
   if (placed) *placed = was_placed;
+  if (live_by_step) {  // assign_storage's per-step deltas
+    live_by_step->assign(s.step_kind.size(), 0);
+    int64_t live = 0;
+    for (size_t i = 0; i < live_by_step->size(); ++i) (*live_by_step)[i] = live += s.delta[i];
+  }
   if (!lean) fill_plan(*g, s, plan);
   plan.plan_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return plan;
@@ -639,14 +647,14 @@ Plan build(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, std:
 Plan build_plan(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
                 std::string policy, std::vector<ir::NodeId> early_at) {
   return build(std::move(g), std::move(mirror), std::move(early_at), opts, std::move(policy), nullptr, false,
-               nullptr, nullptr);
+               nullptr, nullptr, nullptr);
 }
 
 Plan build_plan_figures(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
                         const GraphCosts& costs, const PlaceIf& place_if, bool* placed,
-                        std::vector<ir::NodeId> early_at) {
+                        std::vector<ir::NodeId> early_at, std::vector<int64_t>* live_by_step) {
   return build(std::move(g), std::move(mirror), std::move(early_at), opts, "figures", &costs, true, &place_if,
-               placed);
+               placed, live_by_step);
 }
 
 }  // namespace sublinear::planner

@@ -59,10 +59,13 @@ GraphCosts graph_costs(const ir::Graph& g, const PlanOptions& o);
 //
 // `place_if`, when set, is asked before the arena is placed with a lower bound of the total peak (the
 // live peak in place of the arena) and the plan's recompute cost; when it answers false the arena is not
-// placed: feature_map_peak_bytes is then the live peak and `*placed` is false. A search uses it to skip plans the bound already shows are dominated.
+// placed: feature_map_peak_bytes is then the live peak and `*placed` is false. A search uses it to skip
+// plans the bound already shows are dominated. `live_by_step`, when given, receives the live feature-map
+// bytes (aligned) at each step: a search repairing a plan over budget sees every step above it, not only
+// the peak.
 using PlaceIf = std::function<bool(int64_t total_lower_bound, int64_t recompute_cost)>;
 Plan build_plan_figures(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
                         const GraphCosts& costs, const PlaceIf& place_if = {}, bool* placed = nullptr,
-                        std::vector<ir::NodeId> early_at = {});
+                        std::vector<ir::NodeId> early_at = {}, std::vector<int64_t>* live_by_step = nullptr);
 
 }  // namespace sublinear::planner

@@ -2,21 +2,22 @@
 // to enumerate. First the oracle itself: on tiny graphs its optimum is at most the recomputation of
 // every plan the scheduler can build within the same live bytes (it is a relaxation, so it bounds the
 // true optimum from below), zero when everything fits, and infeasible below the least any schedule
-// needs. Then the solver: at the points of its frontier on chains and on a residual net of a few dozen
-// nodes, CBC is asked for a schedule that recomputes more than 5% less within the point's arena bytes
-// (the arena is at least the live bytes, so the question is the harder one for the solver). "None
-// exists" proves the point; a schedule found fails the test; no answer within a node limit leaves the
-// point undecided, printed, and at most a fifth of the points may be undecided. CBC runs serially and
-// is limited in nodes, not seconds, so the answers do not depend on the machine or its load.
+// needs. Then the solver: at the points of its frontier on chains, a residual net, a dense block and a
+// U-Net of a few dozen nodes, CBC is asked for a schedule that recomputes more than 5% less within the
+// point's arena bytes (the arena is at least the live bytes, so the question is the harder one for the
+// solver). "None exists" proves the point; a schedule found fails the test; no answer within a node
+// limit leaves the point undecided, printed, and at most a fifth of the points may be undecided. CBC
+// runs serially and is limited in nodes, not seconds, so the answers do not depend on the machine or
+// its load.
 //
-// Known gap, pinned rather than hidden: at the residual net's smallest point the MILP's optimum
-// recomputes 15% less than the solver, with a schedule that recomputes a value, drops it and recomputes
-// it again within one backward pass; no mirror vector expresses it (the best vector of depth up to 2 is
-// the solver's own, which the test checks), so closing it needs explicit schedules in the scheduler.
+// At the residual net's smallest point the MILP's optimum recomputes the first unit one backward step
+// ahead of need, while fewer gradients are live; the solver does the same (Plan::early_at), which no
+// mirror vector alone expresses, and the test checks both.
 #include "checkmate_milp.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -89,8 +90,8 @@ TEST(CheckmateMilp, BoundsEveryPlanOfAUNetFromBelow) {
 
 // Asks CBC, for each frontier point from the `from`-th, for a schedule recomputing 5% less, within
 // `nodes` branch-and-bound nodes.
-void expect_within_five_percent(const std::shared_ptr<const ir::Graph>& g, int nodes, size_t from = 0) {
-  const Frontier f = solve_frontier(g, analyse_cuts(*g), no_inplace());
+Frontier expect_within_five_percent(const std::shared_ptr<const ir::Graph>& g, int nodes, size_t from = 0) {
+  Frontier f = solve_frontier(g, analyse_cuts(*g), no_inplace());
   int proven = 0, undecided = 0;
   for (size_t i = from; i < f.points.size(); ++i) {
     const FrontierPoint& p = f.points[i];
@@ -100,7 +101,7 @@ void expect_within_five_percent(const std::shared_ptr<const ir::Graph>& g, int n
     }
     const double cutoff = static_cast<double>(p.recompute_cost) / 1.05;
     const MilpOutcome m = checkmate_least_recompute(g, no_inplace(), p.feature_map_peak_bytes, nodes, cutoff);
-    ASSERT_TRUE(m.available);
+    EXPECT_TRUE(m.available);
     if (m.feasible && m.best < cutoff) {
       ADD_FAILURE() << g->model_name << " at " << p.feature_map_peak_bytes << " B: the solver recomputes "
                     << p.recompute_cost << ", a schedule within the same bytes " << m.best;
@@ -117,6 +118,7 @@ void expect_within_five_percent(const std::shared_ptr<const ir::Graph>& g, int n
   std::printf("  %s: %d of %zu frontier points proven within 5%% of the optimum\n", g->model_name.c_str(), proven,
               asked);
   EXPECT_LE(5 * undecided, static_cast<int>(asked)) << g->model_name << ": too many undecided points";
+  return f;
 }
 
 TEST(CheckmateMilp, SolverWithinFivePercentOnAChain) {
@@ -153,27 +155,25 @@ TEST(CheckmateMilp, SolverWithinFivePercentOnAResidualNet) {
   EXPECT_LE(static_cast<double>(smallest.recompute_cost), 1.05 * opt.best);
 }
 
-// A dense block: where the solver recomputes ahead of need, it keeps a value the lazy schedule would
-// recompute and recomputes a concatenation one backward step early instead (the MILP's schedule at those
-// sizes). Those points are within 5% of the optimum; the whole frontier is measured in README (CBC takes
-// minutes over all of it).
-TEST(CheckmateMilp, SolverWithinFivePercentWhereADenseBlockRecomputesAheadOfNeed) {
+// A dense block and a U-Net, every point of their frontiers. Many of them come from the searches that
+// change several things at once: recomputing ahead of need, holding a copy after transient
+// recomputations (early triggers), and a single change repaired back under its point's total (kick).
+// At the U-Net's 14,080 B, for one, the MILP's optimum keeps a skip, drops a decoder output and
+// recomputes a sum twice; the solver's point is that schedule.
+TEST(CheckmateMilp, SolverWithinFivePercentOnADenseBlock) {
   SKIP_WITHOUT_CBC();
   const auto g = dense_net(1, 3, 4, 1);
-  const Frontier f = solve_frontier(g, analyse_cuts(*g), no_inplace());
-  int early = 0;
-  for (const FrontierPoint& p : f.points) {
-    if (p.early_at.empty()) continue;
-    ++early;
-    const double cutoff = static_cast<double>(p.recompute_cost) / 1.05;
-    const MilpOutcome m = checkmate_least_recompute(g, no_inplace(), p.feature_map_peak_bytes, 2000, cutoff);
-    ASSERT_TRUE(m.available);
-    EXPECT_FALSE(m.feasible && m.best < cutoff) << "at " << p.feature_map_peak_bytes << " B the solver recomputes "
-                                               << p.recompute_cost << ", a schedule within the same bytes " << m.best;
-    EXPECT_GE(m.bound, cutoff * (1 - 1e-6)) << "undecided at " << p.feature_map_peak_bytes << " B";
-  }
-  std::printf("  dense: %d frontier points recompute ahead of need\n", early);
-  EXPECT_GE(early, 1);
+  const Frontier f = expect_within_five_percent(g, 1000);
+  EXPECT_TRUE(std::any_of(f.points.begin(), f.points.end(), [](const FrontierPoint& p) { return !p.early_at.empty(); }));
+}
+TEST(CheckmateMilp, SolverWithinFivePercentOnAUNet) {
+  SKIP_WITHOUT_CBC();
+  const auto g = u_net(2, 64, 8);
+  const Frontier f = expect_within_five_percent(g, 300);
+  const auto at = std::find_if(f.points.begin(), f.points.end(),
+                               [](const FrontierPoint& p) { return p.feature_map_peak_bytes == 14080; });
+  ASSERT_NE(at, f.points.end());
+  EXPECT_EQ(at->recompute_cost, 391168);  // the MILP's optimum there
 }
 
 }  // namespace

@@ -449,6 +449,48 @@ TEST(Scheduler, RecomputingEarlierHoldsLessWhereFewerGradientsAreLive) {
   EXPECT_EQ(build_plan(r.graph, m, o, "both", idle).early_at, early);
 }
 
+// A trigger after a node's first recomputation holds the copy it makes. Below, relus L1 (mirror 3) and
+// L2 (mirror 2) are dropped and L3 (mirror 1) is recomputed for its backward step: L1 and L2 only
+// transiently. L2's step makes L1 transiently again (its depth-2 pass retains L2, not L1), and L1's own
+// step makes it a third time. Triggered at L2's step, L1 is materialised there, retained, and serves
+// both steps.
+TEST(Scheduler, ATriggerAfterATransientRecomputationHoldsTheCopy) {
+  const Chain c = chain(5);
+  PlanOptions o;
+  o.inplace = false;
+  std::vector<int32_t> m(c.graph->size(), 0);
+  const ir::NodeId l1 = c.layers[0], l2 = c.layers[1], l3 = c.layers[2];
+  m[l1] = 3;
+  m[l2] = 2;
+  m[l3] = 1;
+  std::vector<ir::NodeId> early(c.graph->size(), -1);
+  early[l1] = l2;
+  const Plan lazy = build_plan(c.graph, m, o, "lazy"), held = build_plan(c.graph, m, o, "held", early);
+  ASSERT_TRUE(sound(lazy));
+  ASSERT_TRUE(sound(held));
+  // The recomputations of L1..L3 (digits) and their backward steps (B and the digit), in plan order.
+  auto trace = [&](const Plan& p) {
+    std::string out;
+    for (const PlanStep& st : p.steps) {
+      const int k = st.node == l1 ? 1 : st.node == l2 ? 2 : st.node == l3 ? 3 : 0;
+      if (k == 0 || st.kind == StepKind::Forward) continue;
+      if (st.kind == StepKind::Backward) out += 'B';
+      out += static_cast<char>('0' + k);
+    }
+    return out;
+  };
+  EXPECT_EQ(trace(lazy), "123B312B21B1");
+  EXPECT_EQ(trace(held), "123B312B2B1");
+  EXPECT_EQ(held.early_at, early);
+  EXPECT_LT(held.recompute_cost, lazy.recompute_cost);
+  // Before L3's step the same trigger makes L1 ahead of need: recomputed once in all, and L2 is then
+  // retained by the deeper pass L3's step runs from it.
+  early[l1] = l3;
+  const Plan ahead = build_plan(c.graph, m, o, "ahead", early);
+  ASSERT_TRUE(sound(ahead));
+  EXPECT_EQ(trace(ahead), "123B3B2B1");
+}
+
 // Planning must scale to unrolled recurrent nets (the paper's LSTM has ~100k steps): when most storages
 // live from the forward pass to the backward pass, largest-first best fit is quadratic (3.3 s here before
 // build_plan placed with PlacementStrategy::Auto; about 0.1 s after).
