@@ -17,7 +17,7 @@ namespace sublinear::planner {
 struct FrontierPoint {
   std::string policy;               // the family it came from, or the fixed policy's name
   std::vector<int32_t> mirror;      // annotations applied: build_plan(g, mirror, ..., early_at) is this plan
-  std::vector<ir::NodeId> early_at; // Plan::early_at: empty, or nodes recomputed ahead of need
+  std::vector<ir::NodeId> early_at; // Plan::early_at: empty, or nodes recomputed and held at chosen steps
   int64_t total_peak = 0;           // Plan::total_peak_bytes()
   int64_t feature_map_peak_bytes = 0;
   int64_t recompute_flops = 0;
@@ -39,7 +39,8 @@ struct Frontier {
   PlanOptions options;
   // Pareto-optimal plans: total peak strictly ascending, recompute cost strictly descending. The
   // first is the smallest plan found, the last recomputes least (nothing, unless annotations force
-  // it). Families: "none", "drop-cheap", "sqrt", "log", "segments", "nested", "tail", "greedy", "early".
+  // it). Families: "none", "drop-cheap", "sqrt", "log", "segments", "nested", "tail", "greedy", "kick",
+  // "early".
   std::vector<FrontierPoint> points;
   // The fixed policies' own plans (none, drop-cheap, sqrt as its Appendix A search picks it, log),
   // which the frontier dominates, for placing them against it.

@@ -21,11 +21,11 @@ using svg::xml_escape;
 constexpr double kWidth = 1100, kHeight = 680;
 constexpr double kLeft = 96, kRight = 1060, kTop = 70, kBottom = 560;
 
-// Families in legend order, with their colours (Tableau 10, as the timeline).
+// Families in legend order, with their colours (Tableau 10, as the timeline; "kick" from Tableau 20).
 const std::pair<const char*, const char*> kFamilies[] = {
     {"none", "#59a14f"},     {"drop-cheap", "#edc948"}, {"sqrt", "#4e79a7"}, {"log", "#b07aa1"},
     {"segments", "#f28e2b"}, {"nested", "#ff9da7"},     {"tail", "#e15759"}, {"greedy", "#76b7b2"},
-    {"early", "#9c755f"}};
+    {"kick", "#499894"},     {"early", "#9c755f"}};
 
 const char* colour_of(const std::string& family) {
   for (const auto& [name, colour] : kFamilies)
@@ -191,10 +191,13 @@ class FrontierSvg {
       text(x + 14, y, label);
       x += 26 + 6.2 * static_cast<double>(label.size());
     }
-    out_ += "<path class=\"fx\" d=\"M" + num(x + 5) + " " + num(y - 10) + " L" + num(x + 11) + " " + num(y - 4) +
-            " L" + num(x + 5) + " " + num(y + 2) + " L" + num(x - 1) + " " + num(y - 4) + " Z\"/>\n";
-    text(x + 16, y, "fixed policy, dashed down to the solver at its size");
-    text(kLeft, y + 24,
+    // With many families present the fixed-policy key starts a second line rather than leave the image.
+    double fy = y;
+    if (x + 340 > kWidth) x = kLeft, fy = y + 20;
+    out_ += "<path class=\"fx\" d=\"M" + num(x + 5) + " " + num(fy - 10) + " L" + num(x + 11) + " " + num(fy - 4) +
+            " L" + num(x + 5) + " " + num(fy + 2) + " L" + num(x - 1) + " " + num(fy - 4) + " Z\"/>\n";
+    text(x + 16, fy, "fixed policy, dashed down to the solver at its size");
+    text(kLeft, fy + 24,
          "The staircase is what --memory-budget returns for each size: the plan with the least recomputation "
          "that fits. Every point is an exact plan (real schedule and arena). Hover for figures.",
          " class=\"note\"");

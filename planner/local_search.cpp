@@ -107,8 +107,9 @@ void improve_locally(ParetoSet& set, const ir::Graph& g, const std::vector<char>
 }
 
 // The early moves of a plan, each as the early triggers of the whole plan: for each node it recomputes,
-// its first recomputation moved ahead of one to `steps` earlier backward steps; and for each node it
-// recomputes again, the copy made at a later recomputation held for every reader after it.
+// its first recomputation moved ahead of one to `steps` earlier backward steps, and a trigger at each of
+// its recomputations (the copy made there held for every later pass and reader, where the pass made it
+// only transiently; a no-op where the copy was retained anyway).
 std::vector<std::vector<ir::NodeId>> early_moves(const Plan& plan, const ir::Graph& g, size_t steps) {
   std::vector<ir::NodeId> backward;  // the backward steps' nodes, in plan order
   // Per node, the backward steps (indices into `backward`) its recomputations precede.
@@ -138,7 +139,7 @@ std::vector<std::vector<ir::NodeId>> early_moves(const Plan& plan, const ir::Gra
   for (ir::NodeId v : order) {
     const auto& a = at[static_cast<size_t>(v)];
     for (size_t k = 1; k <= steps && k <= a.front(); ++k) move(v, a.front() - k);
-    for (size_t j = 1; j < a.size(); ++j) move(v, a[j]);
+    for (size_t j = 0; j < a.size(); ++j) move(v, a[j]);
   }
   return out;
 }
@@ -225,7 +226,7 @@ void kick_and_repair(ParetoSet& set, const ir::Graph& g, const std::vector<char>
   }
   auto shift = [&](std::vector<int32_t>& m, const std::vector<ir::NodeId>& mv, int32_t d) {
     for (ir::NodeId u : mv)
-      if (m[u] + d < 0 || m[u] + d > kDeepest) return false;
+      if (m[u] + d < 0 || (d > 0 && m[u] + d > kDeepest)) return false;
     for (ir::NodeId u : mv) m[u] += d;
     return true;
   };
@@ -261,7 +262,7 @@ void kick_and_repair(ParetoSet& set, const ir::Graph& g, const std::vector<char>
           changed = false;
           for (ir::NodeId u : free)
             for (int32_t du : {-1, 1}) {
-              if (cur[u] + du < 0 || cur[u] + du > kDeepest) continue;
+              if (cur[u] + du < 0 || (du > 0 && cur[u] + du > kDeepest)) continue;
               cur[u] += du;
               const ParetoSet::Score s = set.evaluate(cur, "kick");
               if (s.total <= budget && s.recompute < at.recompute) {

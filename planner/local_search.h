@@ -22,7 +22,8 @@ void recompute_earlier(ParetoSet& set, const ir::Graph& g, size_t steps);
 void early_descent(ParetoSet& set, const ir::Graph& g, size_t steps);
 // Every point with one recomputed node made shallower by one and then each early move of the result.
 void keep_and_recompute_earlier(ParetoSet& set, const ir::Graph& g, size_t steps);
-// At every point's total: each single depth change, repaired back under that total and descended.
+// At every point's total: each depth change of one node (or of a node and its producer), repaired back
+// under that total and descended.
 void kick_and_repair(ParetoSet& set, const ir::Graph& g, const std::vector<char>& droppable);
 
 }  // namespace sublinear::planner

@@ -41,7 +41,8 @@ class ParetoSet {
   // the set; `keep` gets a copy of the point when the caller needs it.
   // A candidate whose lower bound (the live peak in place of the arena) is already dominated is not
   // placed: its exact plan could only be dominated too. Its score is then that bound.
-  // `live`, when given, receives the live feature-map bytes at each step (build_plan_figures).
+  // `live`, when given, receives the live feature-map bytes at each step (build_plan_figures), and
+  // `others` the plan's bytes outside the arena (its total less the arena).
   Score build(const std::vector<int32_t>& raw, const std::string& family, FrontierPoint* keep = nullptr,
               const std::vector<ir::NodeId>& early_at = {}, std::vector<int64_t>* live = nullptr,
               int64_t* others = nullptr) {
@@ -76,8 +77,11 @@ class ParetoSet {
     return build(raw, family, nullptr, early_at);
   }
   // How far the plan for `raw` is from fitting `budget`: its bytes above the budget summed over every
-  // step (the total's other parts counted in), plus what its total still exceeds the budget by (the
-  // arena's fragmentation). Zero when it fits. A repair that lowers one of two equal peaks lowers it.
+  // step (the total's other parts counted in), plus what its total exceeds the budget by (so a plan
+  // whose live bytes fit but whose arena does not still counts). Zero when a placed plan fits. A repair
+  // that lowers one of two equal peaks lowers it. A plan whose bound was already dominated is not
+  // placed (build): its total is then that bound, and the searches may walk on it, but it never joins
+  // the set.
   int64_t over_budget(const std::vector<int32_t>& raw, const std::string& family, int64_t budget,
                       Score* score) {
     std::vector<int64_t> live;

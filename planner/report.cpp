@@ -259,7 +259,7 @@ std::string format_plan(const Plan& plan) {
   if (early > 0) {
     out += " (";
     out += ir::with_commas(early);
-    out += " ahead of need)";
+    out += " at chosen steps)";
   }
   out += "\n  extra forward    ";
   out += percent(plan.extra_forward_ratio());

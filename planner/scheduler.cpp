@@ -288,7 +288,11 @@ class Builder {
     std::vector<std::pair<ir::NodeId, ir::NodeId>> early;
     for (size_t v = 0; v < early_at_.size(); ++v)
       if (early_at_[v] >= 0) early.emplace_back(early_at_[v], static_cast<ir::NodeId>(v));
-    std::sort(early.begin(), early.end(), std::greater<>());
+    // Later triggers first (the backward pass meets them so); at one trigger, producers before their
+    // consumers, so a held ancestor is made before a descendant's pass could make it transiently.
+    std::sort(early.begin(), early.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
     size_t next_early = 0;
     for (auto it = g_.nodes().rbegin(); it != g_.nodes().rend(); ++it) {
       const ir::Node& n = *it;

@@ -15,8 +15,8 @@ namespace sublinear::planner {
 // after their last forward reader and recomputes them when the backward pass needs them; a value
 // recomputed at recomputation depth d is kept for later backward steps only when mirror <= d, so
 // k > 1 gives the recursive scheme. Sources (inputs, parameters) are never dropped. `early_at` (empty, or
-// one entry per node: -1, or the node before whose backward step the node is recomputed ahead of need) is
-// Plan::early_at.
+// one entry per node: -1, or the node before whose backward step the node is recomputed and held: ahead
+// of need, or after recomputations that did not hold it) is Plan::early_at.
 Plan build_plan(std::shared_ptr<const ir::Graph> g, std::vector<int32_t> mirror, const PlanOptions& opts,
                 std::string policy, std::vector<ir::NodeId> early_at = {});
 

@@ -220,15 +220,15 @@ TEST(PlanReport, LiveAtStepNamesTheValueOccupyingAnInPlaceBuffer) {
   EXPECT_TRUE(live_at_step(p, 99, 8).empty());
 }
 
-TEST(PlanReport, SaysHowManyNodesAreRecomputedAheadOfNeed) {
+TEST(PlanReport, SaysHowManyNodesAreRecomputedAtChosenSteps) {
   const ptest::Residual r = ptest::residual_chain(4);
   std::vector<int32_t> m(r.graph->size(), 0);
   m[r.h0] = m[r.internal[0]] = m[r.unit_outputs[0]] = 1;
   std::vector<ir::NodeId> early(r.graph->size(), -1);
   early[r.unit_outputs[0]] = r.unit_outputs[2];
-  EXPECT_NE(format_plan(build_plan(r.graph, m, {}, "budget", early)).find("3 of 14 computing nodes (1 ahead of need)"),
+  EXPECT_NE(format_plan(build_plan(r.graph, m, {}, "budget", early)).find("3 of 14 computing nodes (1 at chosen steps)"),
             std::string::npos);
-  EXPECT_EQ(format_plan(build_plan(r.graph, m, {}, "budget")).find("ahead of need"), std::string::npos);
+  EXPECT_EQ(format_plan(build_plan(r.graph, m, {}, "budget")).find("at chosen steps"), std::string::npos);
 }
 
 TEST(PlanReport, HumanReportNamesThePeakTensorsWithTheirSpans) {

@@ -483,8 +483,8 @@ TEST(Scheduler, ATriggerAfterATransientRecomputationHoldsTheCopy) {
   EXPECT_EQ(trace(held), "123B312B2B1");
   EXPECT_EQ(held.early_at, early);
   EXPECT_LT(held.recompute_cost, lazy.recompute_cost);
-  // Before L3's step the same trigger makes L1 ahead of need: recomputed once in all, and L2 is then
-  // retained by the deeper pass L3's step runs from it.
+  // At L3's step, where L1 is first made transiently, the same trigger holds it instead: recomputed once
+  // in all, and L2 is then retained by the deeper pass L3's step runs from it.
   early[l1] = l3;
   const Plan ahead = build_plan(c.graph, m, o, "ahead", early);
   ASSERT_TRUE(sound(ahead));
